@@ -1,0 +1,1 @@
+"""fieldplan: after-sales field-service and installation planning for DIY retail."""

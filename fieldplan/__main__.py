@@ -1,0 +1,3 @@
+from fieldplan.cli import app
+
+app(prog_name="fieldplan")

@@ -1,0 +1,103 @@
+"""Plans: versioned per region and day, with technician-day routes and unassigned jobs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from fieldplan.db import Base, UTCDateTime, utcnow
+
+
+class StopKind(StrEnum):
+    JOB = "job"
+    PICKUP = "pickup"
+    BREAK = "break"
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("region_id", "day", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer)
+    planner: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kpis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    routes: Mapped[list[Route]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="Route.technician_id"
+    )
+    unassigned: Mapped[list[UnassignedJob]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan"
+    )
+
+
+class Route(Base):
+    """One technician-day of a plan."""
+
+    __tablename__ = "routes"
+    __table_args__ = (UniqueConstraint("plan_id", "technician_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    technician_id: Mapped[int] = mapped_column(ForeignKey("technicians.id"))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    travel_s: Mapped[int] = mapped_column(Integer, default=0)
+    distance_m: Mapped[int] = mapped_column(Integer, default=0)
+
+    plan: Mapped[Plan] = relationship(back_populates="routes")
+    stops: Mapped[list[Stop]] = relationship(
+        back_populates="route", cascade="all, delete-orphan", order_by="Stop.position"
+    )
+
+
+class Stop(Base):
+    __tablename__ = "stops"
+    __table_args__ = (UniqueConstraint("route_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[StopKind] = mapped_column(String(10))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True, index=True)
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"), nullable=True)
+    part_sku: Mapped[str | None] = mapped_column(ForeignKey("parts.sku"), nullable=True)
+    arrival: Mapped[datetime] = mapped_column(UTCDateTime)
+    departure: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    route: Mapped[Route] = relationship(back_populates="stops")
+
+
+class UnassignedJob(Base):
+    __tablename__ = "unassigned_jobs"
+    __table_args__ = (UniqueConstraint("plan_id", "job_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    reason: Mapped[str] = mapped_column(Text)
+
+    plan: Mapped[Plan] = relationship(back_populates="unassigned")
+
+
+def next_version(session: Session, region_id: int, day: date) -> int:
+    latest = session.scalar(
+        select(func.max(Plan.version)).where(Plan.region_id == region_id, Plan.day == day)
+    )
+    return (latest or 0) + 1
+
+
+def latest_plan(session: Session, region_id: int, day: date) -> Plan | None:
+    return session.scalar(
+        select(Plan)
+        .where(Plan.region_id == region_id, Plan.day == day)
+        .order_by(Plan.version.desc())
+        .limit(1)
+    )

@@ -1,0 +1,24 @@
+"""All configuration read from the environment, in one place (`FIELDPLAN_*`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIELDPLAN_", extra="ignore")
+
+    database_url: str = "sqlite:///./fieldplan.db"
+    timezone: str = "Europe/Amsterdam"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    sample_data_dir: Path = Path(__file__).resolve().parent.parent / "sample_data"
+    osrm_url: str | None = None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

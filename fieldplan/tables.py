@@ -1,0 +1,31 @@
+"""Imports every mapped module so `Base.metadata` is complete (for Alembic and tests)."""
+
+from fieldplan import (
+    appointments,
+    catalogue,
+    customers,
+    jobs,
+    locations,
+    orders,
+    plans,
+    regions,
+    technicians,
+    timeline,
+)
+from fieldplan.db import Base
+
+metadata = Base.metadata
+
+__all__ = [
+    "appointments",
+    "catalogue",
+    "customers",
+    "jobs",
+    "locations",
+    "metadata",
+    "orders",
+    "plans",
+    "regions",
+    "technicians",
+    "timeline",
+]

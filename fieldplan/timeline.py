@@ -1,0 +1,79 @@
+"""One customer's story in one place, so nobody asks them to repeat it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from fieldplan.db import Base, UTCDateTime, utcnow
+
+
+class EventKind(StrEnum):
+    ORDER_PLACED = "order_placed"
+    JOB_CREATED = "job_created"
+    SLOT_OFFERED = "slot_offered"
+    SLOT_BOOKED = "slot_booked"
+    APPOINTMENT_MOVED = "appointment_moved"
+    APPOINTMENT_CANCELLED = "appointment_cancelled"
+    PART_MISSING = "part_missing"
+    TECHNICIAN_EN_ROUTE = "technician_en_route"
+    JOB_STARTED = "job_started"
+    JOB_DONE = "job_done"
+    JOB_FAILED = "job_failed"
+    CALLBACK_REQUESTED = "callback_requested"
+    MESSAGE_SENT = "message_sent"
+    COMPLAINT = "complaint"
+
+
+class TimelineEvent(Base):
+    __tablename__ = "timeline_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True)
+    kind: Mapped[EventKind] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+def record(
+    session: Session,
+    *,
+    customer_id: int,
+    kind: EventKind,
+    actor: str,
+    text: str = "",
+    order_id: int | None = None,
+    job_id: int | None = None,
+    at: datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> TimelineEvent:
+    event = TimelineEvent(
+        customer_id=customer_id,
+        order_id=order_id,
+        job_id=job_id,
+        kind=kind,
+        actor=actor,
+        text=text,
+        at=at or utcnow(),
+        data=data or {},
+    )
+    session.add(event)
+    return event
+
+
+def for_customer(session: Session, customer_id: int) -> list[TimelineEvent]:
+    return list(
+        session.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.customer_id == customer_id)
+            .order_by(TimelineEvent.at, TimelineEvent.id)
+        )
+    )

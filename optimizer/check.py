@@ -1,0 +1,251 @@
+"""An independent validator: does a plan keep every rule of its problem?
+
+Written apart from the routing model on purpose: it recomputes times, loads and pairings from
+the plan and the raw problem, so a modelling error in `routing.py` shows up here as a violation
+instead of being trusted. Every test of a returned plan goes through `check`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from optimizer.model import DAY_S, Job, Plan, Problem, Route, TechnicianDay, Visit, VisitKind
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.subject}: {self.message}"
+
+
+def check(problem: Problem, plan: Plan) -> list[Violation]:
+    return list(_all(problem, plan))
+
+
+def _all(problem: Problem, plan: Plan) -> Iterator[Violation]:
+    vehicles = {v.id: v for v in problem.technician_days}
+    jobs = {j.id: j for j in problem.jobs}
+    for route in plan.routes:
+        vehicle = vehicles.get(route.technician_day)
+        if vehicle is None:
+            yield Violation("route", route.technician_day, "unknown technician-day")
+            continue
+        yield from route_timing(problem, vehicle, route)
+        yield from shift_and_overtime(vehicle, route)
+        yield from lunch_break(vehicle, route)
+        yield from van_capacity(vehicle, route, jobs)
+        yield from capacity_reserve(vehicle, route, jobs)
+        for visit in route.visits:
+            if visit.job_id is not None and visit.job_id not in jobs:
+                yield Violation("route", route.technician_day, f"unknown job {visit.job_id}")
+    visits = plan.job_visits()
+    yield from coverage(problem, plan, visits)
+    for job_id, served in visits.items():
+        job = jobs.get(job_id)
+        if job is None:
+            continue
+        yield from windows(job, served)
+        yield from skills_and_pins(job, served, vehicles)
+        yield from crew(job, served)
+        yield from part_pickup(job, served, plan)
+        yield from dependencies(job, served, visits, jobs)
+
+
+def coverage(
+    problem: Problem, plan: Plan, visits: dict[str, list[tuple[str, Visit]]]
+) -> Iterator[Violation]:
+    """Every job is either planned or listed as unplanned with a reason, never both; a
+    promised job left unplanned is a broken promise."""
+    unplanned = {u.job_id for u in plan.unplanned}
+    for job in problem.jobs:
+        if job.id in visits and job.id in unplanned:
+            yield Violation("coverage", job.id, "both planned and unplanned")
+        if job.id not in visits and job.id not in unplanned:
+            yield Violation("coverage", job.id, "neither planned nor listed as unplanned")
+        if job.id not in visits and job.promised:
+            yield Violation("promise", job.id, "a promised appointment is not planned")
+        if job.id not in visits and job.pin is not None:
+            yield Violation("pin", job.id, "a pinned job is not planned")
+
+
+def route_timing(problem: Problem, vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
+    """Visits follow each other with the travel time between them (lunch may sit in a gap)."""
+    place, free_at = vehicle.start_place, route.start_s
+    for visit in route.visits:
+        if visit.kind is VisitKind.BREAK:
+            if visit.start_s < free_at:
+                yield Violation("timing", route.technician_day, "lunch overlaps work")
+            free_at = max(free_at, visit.end_s) if visit.start_s <= free_at else free_at
+            continue
+        assert visit.place is not None
+        leg = int(problem.duration_s[place, visit.place])
+        lunch = _break_between(route, free_at, visit.start_s)
+        needed = free_at + leg + (lunch if lunch is not None else 0)
+        if visit.start_s < needed:
+            yield Violation("timing", route.technician_day,
+                            f"{visit.kind} {visit.job_id} starts at {visit.start_s}, "
+                            f"cannot be there before {needed}")
+        if visit.start_s < visit.arrival_s:
+            yield Violation("timing", route.technician_day, f"{visit.job_id} starts before arrival")
+        place, free_at = visit.place, visit.end_s
+    home = free_at + int(problem.duration_s[place, vehicle.end_place])
+    lunch = _break_between(route, free_at, route.end_s)
+    if route.end_s < home + (lunch or 0):
+        yield Violation("timing", route.technician_day, "ends before the drive home is over")
+
+
+def _break_between(route: Route, after: int, before: int) -> int | None:
+    for visit in route.visits:
+        if visit.kind is VisitKind.BREAK and after <= visit.start_s < before:
+            return visit.end_s - visit.start_s
+    return None
+
+
+def shift_and_overtime(vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
+    if route.start_s < vehicle.shift.start_s:
+        yield Violation("shift", vehicle.id, "starts before the shift")
+    if route.end_s > vehicle.shift.end_s + vehicle.max_overtime_s:
+        yield Violation("overtime", vehicle.id,
+                        f"ends {route.end_s - vehicle.shift.end_s} s after the shift, "
+                        f"more than the allowed {vehicle.max_overtime_s} s")
+
+
+def lunch_break(vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
+    breaks = [v for v in route.visits if v.kind is VisitKind.BREAK]
+    if vehicle.lunch is None:
+        return
+    if len(breaks) != 1:
+        yield Violation("lunch", vehicle.id, f"{len(breaks)} lunch breaks instead of one")
+        return
+    lunch, rule = breaks[0], vehicle.lunch
+    if not rule.earliest_start_s <= lunch.start_s <= rule.latest_start_s:
+        yield Violation("lunch", vehicle.id, "lunch starts outside its window")
+    if lunch.end_s - lunch.start_s < rule.duration_s:
+        yield Violation("lunch", vehicle.id, "lunch is too short")
+    for visit in route.visits:
+        if visit.kind is not VisitKind.BREAK and visit.start_s < lunch.end_s and (
+            lunch.start_s < visit.end_s
+        ):
+            yield Violation("lunch", vehicle.id, f"lunch overlaps {visit.job_id}")
+
+
+def van_capacity(vehicle: TechnicianDay, route: Route, jobs: dict[str, Job]) -> Iterator[Violation]:
+    job_ids = [v.job_id for v in route.visits if v.kind is VisitKind.JOB and v.job_id in jobs]
+    for goods, parts, capacity in (
+        ("volume_l", "part_volume_l", vehicle.volume_capacity_l),
+        ("weight_kg", "part_weight_kg", vehicle.weight_capacity_kg),
+    ):
+        load = sum(getattr(jobs[j], goods) for j in job_ids if j is not None)
+        if load > capacity:
+            yield Violation("capacity", vehicle.id, f"{goods} {load} loaded > {capacity}")
+        for visit in route.visits:
+            if visit.job_id is None or visit.job_id not in jobs:
+                continue
+            job = jobs[visit.job_id]
+            if visit.kind is VisitKind.PICKUP:
+                load += getattr(job, parts)
+            elif visit.kind is VisitKind.JOB:
+                load -= getattr(job, goods) + (getattr(job, parts) if job.needs_pickup else 0)
+            if load > capacity:
+                yield Violation("capacity", vehicle.id, f"{goods} {load} on board > {capacity}")
+
+
+def capacity_reserve(
+    vehicle: TechnicianDay, route: Route, jobs: dict[str, Job]
+) -> Iterator[Violation]:
+    if vehicle.max_planned_share >= 1.0:
+        return
+    planned = sum(v.end_s - v.start_s for v in route.visits
+                  if v.kind is VisitKind.JOB and v.job_id in jobs and not jobs[v.job_id].is_repair)
+    limit = (vehicle.shift.end_s - vehicle.shift.start_s) * vehicle.max_planned_share
+    if planned > limit:
+        yield Violation("reserve", vehicle.id, f"{planned} s planned > reserve limit {limit:.0f} s")
+
+
+def windows(job: Job, served: list[tuple[str, Visit]]) -> Iterator[Violation]:
+    for _, visit in served:
+        if visit.end_s - visit.start_s != job.duration_s:
+            yield Violation("duration", job.id, "visit is not as long as the job")
+        if job.windows and not any(w.contains(visit.start_s) for w in job.windows):
+            rule = "promise" if job.promised else "window"
+            yield Violation(rule, job.id, f"starts at {visit.start_s}, outside its windows")
+
+
+def skills_and_pins(
+    job: Job, served: list[tuple[str, Visit]], vehicles: dict[str, TechnicianDay]
+) -> Iterator[Violation]:
+    for vehicle_id, visit in served:
+        vehicle = vehicles[vehicle_id]
+        if not job.skills <= vehicle.skills:
+            yield Violation("skills", job.id,
+                            f"{vehicle_id} lacks {', '.join(sorted(job.skills - vehicle.skills))}")
+        if job.pin is not None and job.pin.technician_day != vehicle_id:
+            yield Violation("pin", job.id, f"pinned to {job.pin.technician_day}, not {vehicle_id}")
+        if job.pin is not None and job.pin.start_s is not None and visit.start_s != job.pin.start_s:
+            yield Violation("pin", job.id, "does not start at its pinned time")
+
+
+def crew(job: Job, served: list[tuple[str, Visit]]) -> Iterator[Violation]:
+    vehicles = [vehicle for vehicle, _ in served]
+    if len(served) != job.crew_size:
+        yield Violation("crew", job.id, f"served by {len(served)}, needs {job.crew_size}")
+    elif len(set(vehicles)) != len(vehicles):
+        yield Violation("crew", job.id, "both people of a two-person job on one route")
+    elif len({visit.start_s for _, visit in served}) != 1:
+        yield Violation("crew", job.id, "the two technicians do not start together")
+
+
+def part_pickup(job: Job, served: list[tuple[str, Visit]], plan: Plan) -> Iterator[Violation]:
+    pickups = [
+        (route, visit)
+        for route in plan.routes
+        for visit in route.visits
+        if visit.kind is VisitKind.PICKUP and visit.job_id == job.id
+    ]
+    if not job.needs_pickup:
+        if pickups:
+            yield Violation("pickup", job.id, "a pickup for a job that needs none")
+        return
+    if len(pickups) != 1:
+        yield Violation("pickup", job.id, f"{len(pickups)} pickups instead of one")
+        return
+    route, pickup = pickups[0]
+    lead_vehicle, lead_visit = served[0]
+    if route.technician_day not in {vehicle for vehicle, _ in served}:
+        yield Violation("pickup", job.id, "part picked up on another technician-day")
+    if pickup.end_s > lead_visit.start_s:
+        yield Violation("pickup", job.id, "part picked up after the job starts")
+    source = next((s for s in job.pickup_sources if s.site == pickup.site), None)
+    if source is None:
+        yield Violation("pickup", job.id, f"{pickup.site} cannot supply the part")
+    elif not any(w.start_s <= pickup.start_s and pickup.end_s <= w.end_s
+                 for w in source.open_windows):
+        yield Violation("pickup", job.id, f"{pickup.site} is closed or has no stock then")
+    del lead_vehicle
+
+
+def dependencies(
+    job: Job,
+    served: list[tuple[str, Visit]],
+    visits: dict[str, list[tuple[str, Visit]]],
+    jobs: dict[str, Job],
+) -> Iterator[Violation]:
+    start = served[0][1].start_s
+    for dependency in job.after:
+        if dependency.job_id not in jobs:
+            continue
+        before = visits.get(dependency.job_id)
+        if before is None:
+            yield Violation("dependency", job.id, f"planned without {dependency.job_id}")
+            continue
+        first = before[0][1]
+        if start // DAY_S < first.start_s // DAY_S + dependency.lag_days:
+            yield Violation("dependency", job.id,
+                            f"needs {dependency.lag_days} day(s) after {dependency.job_id}")
+        if start < first.end_s:
+            yield Violation("dependency", job.id, f"starts before {dependency.job_id} ends")

@@ -1,0 +1,208 @@
+"""`solve(problem, limits) -> Plan`: build the model, search, read the plan back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from optimizer.explain import explain_unplanned
+from optimizer.model import Plan, Problem, Route, Unplanned, Visit, VisitKind
+from optimizer.routing import Model, NodeRole, SearchSettings, build, search_parameters
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One improvement found during search, for progress bars."""
+
+    solutions: int
+    objective: int
+    wall_ms: int  # OR-Tools' own clock since the search began
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When to stop. With `max_solutions` and no time pressure the result is reproducible;
+    under a pure time limit it depends on how fast the machine is."""
+
+    time_limit_s: float = 10.0
+    max_solutions: int | None = None
+    first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def solve(
+    problem: Problem,
+    limits: Limits | None = None,
+    *,
+    warm_start: Plan | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Plan:
+    limits = limits or Limits()
+    model = build(problem)
+    routing = model.routing
+    if on_progress is not None:
+        solver = routing.solver()
+        counter = [0]
+
+        def report() -> None:
+            counter[0] += 1
+            on_progress(Progress(counter[0], int(routing.CostVar().Value()), solver.WallTime()))
+
+        routing.AddAtSolutionCallback(report)
+    params = search_parameters(SearchSettings(
+        time_limit_s=limits.time_limit_s,
+        first_solution=limits.first_solution,
+        metaheuristic=limits.metaheuristic,
+        max_solutions=limits.max_solutions,
+    ))
+    routing.CloseModelWithParameters(params)
+    solution = None
+    if warm_start is not None:
+        initial = routing.ReadAssignmentFromRoutes(_routes_as_indices(model, warm_start), True)
+        if initial is not None:
+            solution = routing.SolveFromAssignmentWithParameters(initial, params)
+    if solution is None:
+        solution = routing.SolveWithParameters(params)
+    if solution is None:
+        reasons = explain_unplanned(problem, [j.id for j in problem.jobs])
+        return Plan(routes=(), unplanned=tuple(Unplanned(j, reasons[j]) for j in reasons),
+                    objective=-1, status="no solution")
+    return read_plan(model, solution)
+
+
+def _routes_as_indices(model: Model, plan: Plan) -> list[list[int]]:
+    """A previous plan as routing indices, pickups and helpers included, for a warm start."""
+    layout, manager = model.layout, model.manager
+    by_vehicle = {r.technician_day: r for r in plan.routes}
+    routes: list[list[int]] = []
+    used_helpers: set[str] = set()
+    for vehicle in model.problem.technician_days:
+        indices: list[int] = []
+        route = by_vehicle.get(vehicle.id)
+        for visit in route.visits if route else ():
+            if visit.job_id is None or visit.job_id not in layout.job_node:
+                continue
+            if visit.kind is VisitKind.PICKUP:
+                node = next((n for n in layout.pickup_nodes.get(visit.job_id, [])
+                             if (src := layout.source[n]) is not None and src.site == visit.site),
+                            None)
+            elif visit.kind is VisitKind.JOB:
+                if visit.job_id in used_helpers or any(
+                    manager.NodeToIndex(layout.job_node[visit.job_id]) in r for r in routes
+                ) or manager.NodeToIndex(layout.job_node[visit.job_id]) in indices:
+                    node = layout.helper_node.get(visit.job_id)
+                    used_helpers.add(visit.job_id)
+                else:
+                    node = layout.job_node[visit.job_id]
+            else:
+                node = None
+            if node is not None:
+                indices.append(manager.NodeToIndex(node))
+        routes.append(indices)
+    return routes
+
+
+def read_plan(model: Model, solution: Any) -> Plan:
+    problem, layout, routing, manager, time = (
+        model.problem, model.layout, model.routing, model.manager, model.time)
+    sequences: list[tuple[int, int, list[tuple[int, int]], int]] = []
+    for v in range(len(problem.technician_days)):
+        index = routing.Start(v)
+        start_s = solution.Value(time.CumulVar(index))
+        nodes: list[tuple[int, int]] = []
+        index = solution.Value(routing.NextVar(index))
+        while not routing.IsEnd(index):
+            nodes.append((manager.IndexToNode(index), solution.Value(time.CumulVar(index))))
+            index = solution.Value(routing.NextVar(index))
+        sequences.append((v, start_s, nodes, solution.Value(time.CumulVar(index))))
+    # A two-person job whose second person was not found is not planned (see routing).
+    helpers_found = {
+        problem.jobs[layout.job_index[node]].id
+        for _, _, nodes, _ in sequences
+        for node, _ in nodes
+        if layout.role[node] == NodeRole.HELPER
+    }
+    short_handed = {job_id for job_id in layout.helper_node if job_id not in helpers_found}
+    lunches = _lunch_starts(model, solution)
+    routes = []
+    for v, start_s, nodes, end_s in sequences:
+        kept = [(n, t) for n, t in nodes
+                if problem.jobs[layout.job_index[n]].id not in short_handed]
+        route = _route(model, v, start_s, kept, end_s, lunches.get(v))
+        if route is not None:
+            routes.append(route)
+    planned = {visit.job_id for route in routes for visit in route.visits
+               if visit.kind is VisitKind.JOB}
+    missing = [j.id for j in problem.jobs if j.id not in planned]
+    reasons = explain_unplanned(problem, missing)
+    for job_id in short_handed:
+        reasons[job_id] = "no second technician free at the same time"
+    return Plan(
+        routes=tuple(routes),
+        unplanned=tuple(Unplanned(job_id, reasons[job_id]) for job_id in missing),
+        objective=int(solution.ObjectiveValue()),
+    )
+
+
+def _route(
+    model: Model,
+    v: int,
+    start_s: int,
+    nodes: list[tuple[int, int]],
+    end_s: int,
+    lunch: tuple[int, int] | None,
+) -> Route | None:
+    """Visits with arrival times recomputed from the travel matrix; lunch placed in its gap."""
+    problem, layout = model.problem, model.layout
+    vehicle = problem.technician_days[v]
+    if not nodes:
+        return None
+    visits: list[Visit] = []
+    travel = metres = 0
+    previous_place, previous_end = vehicle.start_place, start_s
+    for node, begin in nodes:
+        place = layout.place[node]
+        leg = int(problem.duration_s[previous_place, place])
+        arrival = previous_end + leg
+        if lunch is not None and previous_end <= lunch[0] < begin:
+            visits.append(Visit(VisitKind.BREAK, lunch[0], lunch[0], lunch[1]))
+            if lunch[0] < arrival:  # lunch first, then drive
+                arrival = lunch[1] + leg
+            lunch = None
+        travel += leg
+        metres += int(problem.distance_m[previous_place, place])
+        job = problem.jobs[layout.job_index[node]]
+        if layout.role[node] == NodeRole.PICKUP:
+            source = layout.source[node]
+            visits.append(Visit(VisitKind.PICKUP, arrival, begin, begin + layout.service_s[node],
+                                job.id, source.site if source else None, place))
+        else:
+            visits.append(Visit(VisitKind.JOB, arrival, begin, begin + job.duration_s, job.id,
+                                None, place))
+        previous_place, previous_end = place, begin + layout.service_s[node]
+    if lunch is not None:
+        visits.append(Visit(VisitKind.BREAK, lunch[0], lunch[0], lunch[1]))
+    travel += int(problem.duration_s[previous_place, vehicle.end_place])
+    metres += int(problem.distance_m[previous_place, vehicle.end_place])
+    return Route(vehicle.id, tuple(visits), start_s, end_s, travel, metres)
+
+
+def _lunch_starts(model: Model, solution: Any) -> dict[int, tuple[int, int]]:
+    if not model.breaks:
+        return {}
+    container = solution.IntervalVarContainer()
+    found: dict[str, tuple[int, int]] = {}
+    for i in range(container.Size()):
+        element = container.Element(i)
+        if element.PerformedValue():
+            found[element.Var().Name()] = (element.StartValue(), element.EndValue())
+    return {v: found[interval.Name()] for v, interval in model.breaks.items()
+            if interval.Name() in found}
+
+
+def job_ids(plan: Plan) -> Sequence[str]:
+    return sorted(plan.job_visits())
