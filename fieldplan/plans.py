@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueCons
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from fieldplan.db import Base, UTCDateTime, utcnow
+from fieldplan.regions import Region
 
 
 class StopKind(StrEnum):
@@ -30,6 +31,7 @@ class Plan(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kpis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
+    region: Mapped[Region] = relationship()
     routes: Mapped[list[Route]] = relationship(
         back_populates="plan", cascade="all, delete-orphan", order_by="Route.technician_id"
     )

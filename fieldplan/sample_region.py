@@ -125,6 +125,11 @@ class SampleSpec:
     region_name: str = "Utrecht en omstreken"
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def planning_start(self) -> date:
+        """The first working day after the orders came in: where the demo starts planning."""
+        return working_days(self.first_order_day, self.order_days + 1)[-1]
+
 
 def working_days(start: date, count: int) -> list[date]:
     days: list[date] = []
@@ -161,7 +166,7 @@ def build_region(spec: SampleSpec, gazetteer: Gazetteer) -> dict[str, Any]:
     rng = random.Random(spec.seed)
     locations = []
     all_parts = sorted({p for parts in PARTS_BY_CATEGORY.values() for p in parts})
-    horizon_start = working_days(spec.first_order_day, spec.order_days + 1)[-1]
+    horizon_start = spec.planning_start
     for code, kind, name, street, postcode in (*STORE_SITES, WAREHOUSE_SITE):
         stock = []
         for part in all_parts:

@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     port: int = 8000
     sample_data_dir: Path = Path(__file__).resolve().parent.parent / "sample_data"
     osrm_url: str | None = None
+    # Signs planner session tokens. Unset: a random key per process, so a restart signs out.
+    secret_key: str = ""
+    token_minutes: int = 8 * 60
 
 
 @lru_cache(maxsize=1)

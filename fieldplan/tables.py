@@ -1,6 +1,7 @@
 """Imports every mapped module so `Base.metadata` is complete (for Alembic and tests)."""
 
 from fieldplan import (
+    accounts,
     appointments,
     catalogue,
     customers,
@@ -17,6 +18,7 @@ from fieldplan.db import Base
 metadata = Base.metadata
 
 __all__ = [
+    "accounts",
     "appointments",
     "catalogue",
     "customers",

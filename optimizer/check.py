@@ -135,7 +135,8 @@ def lunch_break(vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
 
 
 def van_capacity(vehicle: TechnicianDay, route: Route, jobs: dict[str, Job]) -> Iterator[Violation]:
-    job_ids = [v.job_id for v in route.visits if v.kind is VisitKind.JOB and v.job_id in jobs]
+    job_ids = [v.job_id for v in route.visits
+               if v.kind is VisitKind.JOB and v.job_id in jobs and not v.second_person]
     for goods, parts, capacity in (
         ("volume_l", "part_volume_l", vehicle.volume_capacity_l),
         ("weight_kg", "part_weight_kg", vehicle.weight_capacity_kg),
@@ -149,7 +150,7 @@ def van_capacity(vehicle: TechnicianDay, route: Route, jobs: dict[str, Job]) -> 
             job = jobs[visit.job_id]
             if visit.kind is VisitKind.PICKUP:
                 load += getattr(job, parts)
-            elif visit.kind is VisitKind.JOB:
+            elif visit.kind is VisitKind.JOB and not visit.second_person:
                 load -= getattr(job, goods) + (getattr(job, parts) if job.needs_pickup else 0)
             if load > capacity:
                 yield Violation("capacity", vehicle.id, f"{goods} {load} on board > {capacity}")
@@ -194,6 +195,8 @@ def crew(job: Job, served: list[tuple[str, Visit]]) -> Iterator[Violation]:
     vehicles = [vehicle for vehicle, _ in served]
     if len(served) != job.crew_size:
         yield Violation("crew", job.id, f"served by {len(served)}, needs {job.crew_size}")
+    elif sum(1 for _, visit in served if not visit.second_person) != 1:
+        yield Violation("crew", job.id, "a job needs exactly one lead technician")
     elif len(set(vehicles)) != len(vehicles):
         yield Violation("crew", job.id, "both people of a two-person job on one route")
     elif len({visit.start_s for _, visit in served}) != 1:
@@ -215,8 +218,9 @@ def part_pickup(job: Job, served: list[tuple[str, Visit]], plan: Plan) -> Iterat
         yield Violation("pickup", job.id, f"{len(pickups)} pickups instead of one")
         return
     route, pickup = pickups[0]
-    lead_vehicle, lead_visit = served[0]
-    if route.technician_day not in {vehicle for vehicle, _ in served}:
+    lead_vehicle, lead_visit = next(
+        ((v, visit) for v, visit in served if not visit.second_person), served[0])
+    if route.technician_day != lead_vehicle:
         yield Violation("pickup", job.id, "part picked up on another technician-day")
     if pickup.end_s > lead_visit.start_s:
         yield Violation("pickup", job.id, "part picked up after the job starts")
@@ -226,7 +230,6 @@ def part_pickup(job: Job, served: list[tuple[str, Visit]], plan: Plan) -> Iterat
     elif not any(w.start_s <= pickup.start_s and pickup.end_s <= w.end_s
                  for w in source.open_windows):
         yield Violation("pickup", job.id, f"{pickup.site} is closed or has no stock then")
-    del lead_vehicle
 
 
 def dependencies(

@@ -189,6 +189,7 @@ class Visit:
     job_id: str | None = None
     site: str | None = None
     place: int | None = None
+    second_person: bool = False  # the helper's visit of a two-person job (carries no goods)
 
 
 @dataclass(frozen=True, slots=True)

@@ -301,12 +301,16 @@ def apply_two_person_jobs(model: Model) -> None:
 
 def apply_dependencies(model: Model) -> None:
     """Delivery after measuring plus its lead time, installation after delivery: the dependent
-    job's day is at least `lag_days` after the prerequisite's, and on the same day it starts
-    only once the prerequisite is finished."""
+    job's day is at least `lag_days` after the prerequisite's, and it starts only once the
+    prerequisite has ended; without its prerequisite it is not planned at all.
+
+    The constraints hold for inactive nodes too; that is harmless because an inactive node's
+    time is free inside its own windows, and a pair whose windows could never satisfy them is
+    decided up front: the dependent job is then kept out of the plan.
+    """
     problem, layout, routing, manager, time = (
         model.problem, model.layout, model.routing, model.manager, model.time)
     solver = routing.solver()
-    days = [v.day for v in problem.technician_days]
     for job in problem.jobs:
         for dependency in job.after:
             if dependency.job_id not in layout.job_node:
@@ -314,14 +318,21 @@ def apply_dependencies(model: Model) -> None:
             before = problem.job(dependency.job_id)
             first = manager.NodeToIndex(layout.job_node[before.id])
             then = manager.NodeToIndex(layout.job_node[job.id])
-            both = routing.ActiveVar(first) * routing.ActiveVar(then)
-            day_first = solver.Element([-BIG, *days], (routing.VehicleVar(first) + 1).Var())
-            day_then = solver.Element([BIG, *days], (routing.VehicleVar(then) + 1).Var())
-            solver.Add(day_then >= day_first + dependency.lag_days)
-            solver.Add(time.CumulVar(then) + (1 - both) * BIG
-                       >= time.CumulVar(first) + before.duration_s)
-            # Without its prerequisite a dependent job cannot be planned at all.
+            if not _can_follow(before, job, dependency.lag_days):
+                routing.VehicleVar(then).SetValues([-1])
+                continue
             solver.Add(routing.ActiveVar(then) <= routing.ActiveVar(first))
+            solver.Add(time.CumulVar(then) >= time.CumulVar(first) + before.duration_s)
+            if dependency.lag_days:
+                solver.Add(time.CumulVar(then) // DAY_S
+                           >= time.CumulVar(first) // DAY_S + dependency.lag_days)
+
+
+def _can_follow(before: Job, job: Job, lag_days: int) -> bool:
+    earliest = min((w.start_s for w in before.windows), default=0) + before.duration_s
+    latest = max((w.end_s for w in job.windows), default=BIG)
+    earliest_day = min((w.start_s for w in before.windows), default=0) // DAY_S
+    return latest >= earliest and latest // DAY_S >= earliest_day + lag_days
 
 
 def apply_capacity_reserve(model: Model) -> None:

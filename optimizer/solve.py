@@ -170,8 +170,8 @@ def _route(
         arrival = previous_end + leg
         if lunch is not None and previous_end <= lunch[0] < begin:
             visits.append(Visit(VisitKind.BREAK, lunch[0], lunch[0], lunch[1]))
-            if lunch[0] < arrival:  # lunch first, then drive
-                arrival = lunch[1] + leg
+            if lunch[0] < arrival:  # lunch interrupts the drive
+                arrival += lunch[1] - lunch[0]
             lunch = None
         travel += leg
         metres += int(problem.distance_m[previous_place, place])
@@ -182,7 +182,7 @@ def _route(
                                 job.id, source.site if source else None, place))
         else:
             visits.append(Visit(VisitKind.JOB, arrival, begin, begin + job.duration_s, job.id,
-                                None, place))
+                                None, place, layout.role[node] == NodeRole.HELPER))
         previous_place, previous_end = place, begin + layout.service_s[node]
     if lunch is not None:
         visits.append(Visit(VisitKind.BREAK, lunch[0], lunch[0], lunch[1]))

@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI routers and the pages they serve."""

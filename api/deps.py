@@ -1,0 +1,67 @@
+"""Dependencies declared once and reused: the request's session and the calling planner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from fieldplan.accounts import Account, by_api_key
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+SESSION_COOKIE = "fieldplan_session"
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One unit of work per request: committed when the handler returns, else rolled back."""
+    session: Session = request.app.state.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _account(request: Request, session: Session, token: str | None) -> Account | None:
+    token = token or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    if token.startswith("fpk_"):
+        return by_api_key(session, token)
+    account_id = request.app.state.signer.verify(token)
+    if account_id is None:
+        return None
+    account = session.get(Account, account_id)
+    return account if account is not None and account.active else None
+
+
+def current_planner(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Account:
+    account = _account(request, session, token)
+    if account is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="sign in as a planner (bearer token or API key)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return account
+
+
+def optional_planner(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Account | None:
+    return _account(request, session, token)
+
+
+PlannerDep = Annotated[Account, Depends(current_planner)]
+MaybePlannerDep = Annotated[Account | None, Depends(optional_planner)]

@@ -1,0 +1,34 @@
+"""The ASGI application: `uvicorn api.main:app` serves API, OpenAPI and pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.routers import auth, customers, pages, plans
+from api.security import Signer
+from fieldplan.db import make_engine, session_factory
+from fieldplan.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="fieldplan", version="0.1.0",
+                  description="After-sales field-service planning for DIY retail.")
+    app.state.sessions = session_factory(make_engine(settings.database_url))
+    app.state.signer = Signer.from_setting(settings.secret_key, settings.token_minutes)
+    app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"),
+              name="static")
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for router in (auth.router, plans.router, customers.router, pages.router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

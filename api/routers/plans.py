@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import func, select
+
+from api.deps import PlannerDep, SessionDep
+from api.schemas import PlanRead, PlanSummary, RegionRead
+from fieldplan.plans import Plan
+from fieldplan.regions import Region
+
+router = APIRouter(tags=["plans"])
+
+
+@router.get("/regions")
+def list_regions(session: SessionDep, _: PlannerDep) -> list[RegionRead]:
+    return [RegionRead.model_validate(r) for r in session.scalars(select(Region).order_by(Region.id))]
+
+
+@router.get("/plans")
+def list_plans(
+    session: SessionDep,
+    _: PlannerDep,
+    region_id: int | None = None,
+    day: date | None = None,
+    latest_only: bool = Query(True, description="only the newest version of each day"),
+) -> list[PlanSummary]:
+    query = select(Plan).order_by(Plan.day, Plan.version.desc())
+    if region_id is not None:
+        query = query.where(Plan.region_id == region_id)
+    if day is not None:
+        query = query.where(Plan.day == day)
+    if latest_only:
+        newest = (
+            select(Plan.region_id, Plan.day, func.max(Plan.version).label("version"))
+            .group_by(Plan.region_id, Plan.day)
+            .subquery()
+        )
+        query = query.join(
+            newest,
+            (Plan.region_id == newest.c.region_id)
+            & (Plan.day == newest.c.day)
+            & (Plan.version == newest.c.version),
+        )
+    return [PlanSummary.model_validate(p) for p in session.scalars(query)]
+
+
+@router.get("/plans/{plan_id}")
+def read_plan(plan_id: int, session: SessionDep, _: PlannerDep) -> PlanRead:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise HTTPException(404, detail=f"no plan {plan_id}")
+    return PlanRead.model_validate(plan)

@@ -1,0 +1,74 @@
+"""Pydantic models of the API edge (the domain underneath uses ORM rows and dataclasses)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class TokenRead(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+class RegionRead(Read):
+    id: int
+    code: str
+    name: str
+    timezone: str
+
+
+class StopRead(Read):
+    position: int
+    kind: str
+    job_id: int | None
+    location_id: int | None
+    part_sku: str | None
+    arrival: datetime
+    departure: datetime
+
+
+class RouteRead(Read):
+    technician_id: int
+    start_at: datetime
+    end_at: datetime
+    travel_s: int
+    distance_m: int
+    stops: list[StopRead]
+
+
+class UnassignedRead(Read):
+    job_id: int
+    reason: str
+
+
+class PlanSummary(Read):
+    id: int
+    region_id: int
+    day: date
+    version: int
+    planner: str
+    created_at: datetime
+    kpis: dict[str, Any]
+
+
+class PlanRead(PlanSummary):
+    routes: list[RouteRead]
+    unassigned: list[UnassignedRead]
+
+
+class TimelineEventRead(Read):
+    id: int
+    kind: str
+    at: datetime
+    actor: str
+    text: str
+    order_id: int | None
+    job_id: int | None
+    data: dict[str, Any]

@@ -1,0 +1,240 @@
+"""The `fieldplan` command: init, import, plan, serve, demo, sample."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+import optimizer
+from fieldplan import importing
+from fieldplan.accounts import Account, Role, create_account
+from fieldplan.catalogue import load_catalogue
+from fieldplan.db import make_engine, session_factory, unit_of_work
+from fieldplan.gazetteer import Gazetteer
+from fieldplan.migrate import upgrade
+from fieldplan.orders import Order
+from fieldplan.planning import SavedPlans, plan_region
+from fieldplan.region_setup import load_region
+from fieldplan.regions import Region
+from fieldplan.sample_region import SampleSpec, write_sample
+from fieldplan.settings import get_settings
+from fieldplan.travel import GeodesicTravelTimes
+
+app = typer.Typer(help="fieldplan: after-sales field-service planning.", no_args_is_help=True)
+console = Console()
+
+DEMO_PLANNER = "planner"
+
+
+def _factory() -> sessionmaker[Session]:
+    return session_factory(make_engine(get_settings().database_url))
+
+
+def _region(session: Session, code: str | None) -> Region:
+    query = select(Region).order_by(Region.id)
+    if code:
+        query = query.where(Region.code == code)
+    region = session.scalar(query)
+    if region is None:
+        console.print(f"[red]No region {code or ''} in the database: run `fieldplan init` first.")
+        raise typer.Exit(2)
+    return region
+
+
+@app.command()
+def init(
+    sample_dir: Annotated[Path | None, typer.Option(help="catalogue.json and region.json")] = None,
+) -> None:
+    """Create or upgrade the database and load the catalogue and the region."""
+    settings = get_settings()
+    directory = sample_dir or settings.sample_data_dir
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    gazetteer = Gazetteer.from_directory(settings.sample_data_dir)
+    with unit_of_work(session_factory(engine)) as session:
+        touched = load_catalogue(session, directory / "catalogue.json")
+        region = load_region(session, directory / "region.json", gazetteer)
+        console.print(f"Database ready at {settings.database_url}: region {region.code} "
+                      f"({region.name}), {touched} catalogue rows.")
+
+
+@app.command("import")
+def import_orders(
+    path: Annotated[Path, typer.Argument(help="orders.csv or orders.json")],
+    skip_invalid: Annotated[bool, typer.Option(help="import the valid orders anyway")] = False,
+    rejected: Annotated[Path | None, typer.Option(help="where to write rejected rows")] = None,
+    region_code: Annotated[str | None, typer.Option("--region")] = None,
+) -> None:
+    """Import orders; with any error nothing is imported unless --skip-invalid."""
+    settings = get_settings()
+    gazetteer = Gazetteer.from_directory(settings.sample_data_dir)
+    try:
+        rows = importing.read_rows(path)
+    except importing.UnreadableFile as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(2) from exc
+    factory = session_factory(make_engine(settings.database_url))
+    try:
+        with unit_of_work(factory) as session:
+            report = importing.import_rows(
+                session, rows, region=_region(session, region_code), gazetteer=gazetteer,
+                today=date.today(), skip_invalid=skip_invalid, actor="import:cli",
+            )
+    except importing.ImportFailed as failed:
+        _print_errors(failed.report)
+        console.print(f"[red]{len(failed.report.errors)} error(s): nothing was imported. "
+                      "Fix the file, or use --skip-invalid to import the valid orders.")
+        raise typer.Exit(1) from failed
+    if report.errors:
+        _print_errors(report)
+        target = rejected or path.with_name(path.stem + ".rejected.csv")
+        importing.write_rejected(target, report)
+        console.print(f"[yellow]{len(report.rejected)} row(s) rejected, written to {target}")
+    console.print(f"{report.orders_created} order(s) imported with {report.jobs_created} job(s); "
+                  f"{report.orders_unchanged} already imported and unchanged.")
+
+
+def _print_errors(report: importing.ImportReport) -> None:
+    table = Table("row", "field", "reason", title="Import errors")
+    for error in report.errors[:200]:
+        table.add_row(error.row, error.field, error.reason)
+    console.print(table)
+    if len(report.errors) > 200:
+        console.print(f"... and {len(report.errors) - 200} more")
+
+
+def run_plan(
+    factory: sessionmaker[Session],
+    region_code: str | None,
+    first_day: date,
+    days: int,
+    time_limit: float,
+) -> SavedPlans:
+    """Plan with a progress bar: time spent against the limit, best cost found so far."""
+    best: list[optimizer.Progress] = []
+    with unit_of_work(factory) as session:
+        region = _region(session, region_code)
+        outcome: list[SavedPlans] = []
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                outcome.append(plan_region(
+                    session, region, first_day, days, GeodesicTravelTimes(),
+                    optimizer.Limits(time_limit_s=time_limit), on_progress=best.append,
+                ))
+            except BaseException as exc:  # handed to the main thread below
+                failure.append(exc)
+
+        worker = threading.Thread(target=work, daemon=True)
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("planning", total=time_limit)
+            started = time.monotonic()
+            worker.start()
+            while worker.is_alive():
+                worker.join(0.2)
+                cost = f"best cost {best[-1].objective:,}" if best else "looking for a first plan"
+                progress.update(task, completed=min(time.monotonic() - started, time_limit),
+                                description=f"planning {days} day(s): {cost}")
+        if failure:
+            raise failure[0]
+        saved = outcome[0]
+    _print_plan(saved)
+    return saved
+
+
+def _print_plan(saved: SavedPlans) -> None:
+    table = Table("day", "version", "technicians", "jobs", "travel (h)", title="Plan")
+    for plan in saved.plans:
+        table.add_row(plan.day.isoformat(), str(plan.version),
+                      str(plan.kpis.get("technician_days_used", 0)),
+                      str(plan.kpis.get("jobs_planned", 0)), f"{plan.kpis.get('travel_h', 0):.1f}")
+    console.print(table)
+    console.print(f"{len(saved.unplanned)} job(s) not planned in this horizon "
+                  "(each with its reason on the plan).")
+
+
+@app.command()
+def plan(
+    first_day: Annotated[str | None, typer.Option("--from", help="YYYY-MM-DD")] = None,
+    days: Annotated[int, typer.Option(min=1, max=20, help="working days")] = 5,
+    time_limit: Annotated[float, typer.Option(min=1.0, help="seconds of search")] = 30.0,
+    region_code: Annotated[str | None, typer.Option("--region")] = None,
+) -> None:
+    """Plan the region's open jobs over the next working days with the engine."""
+    factory = _factory()
+    start = date.fromisoformat(first_day) if first_day else date.today()
+    run_plan(factory, region_code, start, days, time_limit)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Serve the API and the pages."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run("api.main:app", host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def demo(
+    time_limit: Annotated[float, typer.Option(min=1.0, help="seconds of search")] = 30.0,
+    days: Annotated[int, typer.Option(min=1, max=10)] = 5,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="set up and plan only")] = False,
+) -> None:
+    """Load the bundled sample region, plan its first week and serve API and pages."""
+    settings = get_settings()
+    init(None)
+    factory = _factory()
+    spec = SampleSpec()
+    with unit_of_work(factory) as session:
+        has_orders = session.scalar(select(func.count()).select_from(Order))
+        has_planner = session.scalar(select(Account).where(Account.username == DEMO_PLANNER))
+        api_key = None
+        password = None
+        if has_planner is None:
+            password = secrets.token_urlsafe(12)
+            _, api_key = create_account(session, DEMO_PLANNER, Role.PLANNER, password)
+    if not has_orders:
+        import_orders(settings.sample_data_dir / "orders.csv", False, None, None)
+    run_plan(factory, None, spec.planning_start, days, time_limit)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"\n[bold]fieldplan is ready[/bold] on {settings.database_url}")
+    console.print(f"  planner board : {base}/board")
+    console.print(f"  API docs      : {base}/docs  (OpenAPI at {base}/openapi.json)")
+    if password is not None:
+        console.print(f"  sign in as    : {DEMO_PLANNER} / {password}")
+        console.print(f"  API key       : {api_key}  (Authorization: Bearer ...)")
+    else:
+        console.print(f"  sign in as    : {DEMO_PLANNER} (password shown when it was created)")
+    if not no_serve:
+        serve(None, None)
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="folder for region.json and orders.csv")],
+    technicians: Annotated[int, typer.Option(min=1)] = 16,
+    orders: Annotated[int, typer.Option(min=1)] = 400,
+    seed: Annotated[int, typer.Option()] = 20261123,
+) -> None:
+    """Generate a (bigger) sample region with the seeded generator."""
+    settings = get_settings()
+    spec = SampleSpec(seed=seed, technicians=technicians, orders=orders)
+    region, orders_file = write_sample(spec, Gazetteer.from_directory(settings.sample_data_dir), out)
+    console.print(f"Wrote {region} and {orders_file}.")
