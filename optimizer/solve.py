@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from optimizer.check import check
+from optimizer.construct import construct
+from optimizer.costs import plan_cost
 from optimizer.explain import explain_unplanned
 from optimizer.model import Plan, Problem, Route, Unplanned, Visit, VisitKind
 from optimizer.routing import Model, NodeRole, SearchSettings, build, search_parameters
@@ -41,7 +44,33 @@ def solve(
     warm_start: Plan | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Plan:
+    """The best valid plan found within the limits.
+
+    A first plan comes from the rule-aware construction (or from `warm_start` when that still
+    passes `check`); OR-Tools' guided local search then improves it for the remaining time. A
+    result is only taken if the independent validator accepts it, so a modelling slip in the
+    search can cost quality but never correctness.
+    """
     limits = limits or Limits()
+    start = warm_start if warm_start is not None and not check(problem, warm_start) else None
+    if start is None:
+        start = construct(problem)
+    start = replace(start, objective=plan_cost(problem, start))
+    if on_progress is not None:
+        on_progress(Progress(0, start.objective, 0))
+    if not problem.jobs or limits.time_limit_s <= 0:
+        return start
+    improved = search(problem, limits, start, on_progress)
+    if improved is None or check(problem, improved):
+        return start
+    improved = replace(improved, objective=plan_cost(problem, improved))
+    return improved if improved.objective < start.objective else start
+
+
+def search(
+    problem: Problem, limits: Limits, start: Plan | None, on_progress: ProgressCallback | None
+) -> Plan | None:
+    """OR-Tools routing search, from `start` when given."""
     model = build(problem)
     routing = model.routing
     if on_progress is not None:
@@ -61,45 +90,36 @@ def solve(
     ))
     routing.CloseModelWithParameters(params)
     solution = None
-    if warm_start is not None:
-        initial = routing.ReadAssignmentFromRoutes(_routes_as_indices(model, warm_start), True)
+    if start is not None and start.routes:
+        initial = routing.ReadAssignmentFromRoutes(_routes_as_indices(model, start), True)
         if initial is not None:
             solution = routing.SolveFromAssignmentWithParameters(initial, params)
     if solution is None:
         solution = routing.SolveWithParameters(params)
     if solution is None:
-        reasons = explain_unplanned(problem, [j.id for j in problem.jobs])
-        return Plan(routes=(), unplanned=tuple(Unplanned(j, reasons[j]) for j in reasons),
-                    objective=-1, status="no solution")
+        return None
     return read_plan(model, solution)
 
 
 def _routes_as_indices(model: Model, plan: Plan) -> list[list[int]]:
-    """A previous plan as routing indices, pickups and helpers included, for a warm start."""
+    """A plan as routing indices, pickups and second persons included, for a warm start."""
     layout, manager = model.layout, model.manager
     by_vehicle = {r.technician_day: r for r in plan.routes}
     routes: list[list[int]] = []
-    used_helpers: set[str] = set()
     for vehicle in model.problem.technician_days:
         indices: list[int] = []
         route = by_vehicle.get(vehicle.id)
         for visit in route.visits if route else ():
             if visit.job_id is None or visit.job_id not in layout.job_node:
                 continue
+            node: int | None = None
             if visit.kind is VisitKind.PICKUP:
                 node = next((n for n in layout.pickup_nodes.get(visit.job_id, [])
                              if (src := layout.source[n]) is not None and src.site == visit.site),
                             None)
             elif visit.kind is VisitKind.JOB:
-                if visit.job_id in used_helpers or any(
-                    manager.NodeToIndex(layout.job_node[visit.job_id]) in r for r in routes
-                ) or manager.NodeToIndex(layout.job_node[visit.job_id]) in indices:
-                    node = layout.helper_node.get(visit.job_id)
-                    used_helpers.add(visit.job_id)
-                else:
-                    node = layout.job_node[visit.job_id]
-            else:
-                node = None
+                node = (layout.helper_node.get(visit.job_id) if visit.second_person
+                        else layout.job_node[visit.job_id])
             if node is not None:
                 indices.append(manager.NodeToIndex(node))
         routes.append(indices)

@@ -1,0 +1,386 @@
+"""A first plan by cheapest feasible insertion, respecting every rule.
+
+OR-Tools' own first-solution heuristics stall on field-service problems (lunch breaks, pickups
+that must ride on the same route, two people who start together, dependencies across days,
+and far more jobs than capacity). This construction handles those rules explicitly: jobs are
+taken hardest and most valuable first and each goes where it adds the least cost, with its
+pickup on the same route before it, its second person on another route at the same minute,
+and its prerequisites already in place. Times of stops that others depend on are frozen once
+placed, so a later insertion can never break a synchronisation or a dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from optimizer.model import (
+    DAY_S,
+    Job,
+    PickupSource,
+    Plan,
+    Problem,
+    Route,
+    TechnicianDay,
+    TimeWindow,
+    Unplanned,
+    Visit,
+    VisitKind,
+)
+
+INFEASIBLE = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    kind: VisitKind
+    job: Job
+    place: int
+    service_s: int
+    windows: tuple[TimeWindow, ...]
+    source: PickupSource | None = None
+    second_person: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The earliest-start timing of a route: stop starts, lunch, end, travel and cost."""
+
+    starts: tuple[int, ...]
+    arrivals: tuple[int, ...]
+    lunch_start: int | None
+    end_s: int
+    travel_s: int
+    distance_m: int
+    cost: int
+
+
+@dataclass
+class RouteState:
+    vehicle: TechnicianDay
+    stops: list[Stop] = field(default_factory=list)
+    schedule: Schedule | None = None
+
+
+def _first_start(windows: tuple[TimeWindow, ...], arrive: int) -> int | None:
+    best: int | None = None
+    for w in windows:
+        if arrive <= w.end_s:
+            t = max(arrive, w.start_s)
+            if best is None or t < best:
+                best = t
+    return best
+
+
+def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) -> Schedule | None:
+    """Time, load and reserve of a stop sequence on a technician-day, or None if infeasible."""
+    duration, distance = problem.duration_s, problem.distance_m
+    weights = problem.weights
+    lunch = vehicle.lunch
+    lunch_start: int | None = None
+    t = vehicle.shift.start_s
+    place = vehicle.start_place
+    starts: list[int] = []
+    arrivals: list[int] = []
+    travel = metres = 0
+    goods_volume = goods_weight = 0
+    reserve_used = 0
+    for stop in stops:
+        if stop.kind is VisitKind.JOB and not stop.second_person:
+            goods_volume += stop.job.volume_l
+            goods_weight += stop.job.weight_kg
+            if not stop.job.is_repair:
+                reserve_used += stop.service_s
+    if goods_volume > vehicle.volume_capacity_l or goods_weight > vehicle.weight_capacity_kg:
+        return INFEASIBLE
+    if vehicle.max_planned_share < 1.0 and reserve_used > (
+        vehicle.shift.end_s - vehicle.shift.start_s
+    ) * vehicle.max_planned_share:
+        return INFEASIBLE
+    volume, weight = goods_volume, goods_weight
+    for stop in stops:
+        leg = int(duration[place, stop.place])
+        arrive = t + leg
+        start = _first_start(stop.windows, arrive)
+        if start is None:
+            return INFEASIBLE
+        if lunch is not None and lunch_start is None and start + stop.service_s > lunch.latest_start_s:
+            # Lunch must come before this stop: in the gap, during the drive or the wait.
+            lunch_start = max(t, lunch.earliest_start_s)
+            if lunch_start > lunch.latest_start_s:
+                return INFEASIBLE
+            if lunch_start < arrive:  # lunch interrupts the drive
+                arrive += lunch.duration_s
+            ready = max(t + leg + lunch.duration_s, lunch_start + lunch.duration_s)
+            start = _first_start(stop.windows, ready)
+            if start is None:
+                return INFEASIBLE
+        travel += leg
+        metres += int(distance[place, stop.place])
+        arrivals.append(arrive)
+        starts.append(start)
+        if stop.kind is VisitKind.PICKUP:
+            volume += stop.job.part_volume_l
+            weight += stop.job.part_weight_kg
+            if volume > vehicle.volume_capacity_l or weight > vehicle.weight_capacity_kg:
+                return INFEASIBLE
+        elif not stop.second_person:
+            volume -= stop.job.volume_l + (stop.job.part_volume_l if stop.job.needs_pickup else 0)
+            weight -= stop.job.weight_kg + (stop.job.part_weight_kg if stop.job.needs_pickup else 0)
+        t = start + stop.service_s
+        place = stop.place
+    leg = int(duration[place, vehicle.end_place])
+    end = t + leg
+    if lunch is not None and lunch_start is None and stops:
+        lunch_start = max(t, lunch.earliest_start_s)
+        if lunch_start > lunch.latest_start_s:
+            return INFEASIBLE
+        end = max(t + leg + lunch.duration_s, lunch_start + lunch.duration_s)
+    if end > vehicle.shift.end_s + vehicle.max_overtime_s:
+        return INFEASIBLE
+    travel += leg
+    metres += int(distance[place, vehicle.end_place])
+    overtime = max(0, end - vehicle.shift.end_s)
+    cost = (
+        travel * weights.travel_per_s
+        + metres * weights.per_km // 1000
+        + overtime * weights.overtime_per_min // 60
+        + (weights.technician_day_fixed if stops else 0)
+    )
+    for stop, start in zip(stops, starts, strict=True):
+        preferred = stop.job.preferred
+        if stop.kind is VisitKind.JOB and preferred is not None and not stop.second_person:
+            outside = max(0, preferred.start_s - start, start - preferred.end_s)
+            cost += outside * weights.outside_preferred_per_min // 60
+    return Schedule(tuple(starts), tuple(arrivals), lunch_start, end, travel, metres, cost)
+
+
+@dataclass
+class Candidate:
+    added_cost: int
+    changes: list[tuple[int, list[Stop], Schedule]]  # (route index, new stops, schedule)
+
+
+class Builder:
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.routes = [RouteState(v) for v in problem.technician_days]
+        for state in self.routes:
+            state.schedule = simulate(problem, state.vehicle, [])
+        self.placed: dict[str, tuple[int, int, int]] = {}  # job -> (route, start, end)
+        self.frozen: set[str] = set()
+
+    def cost(self, index: int) -> int:
+        schedule = self.routes[index].schedule
+        return schedule.cost if schedule is not None else 0
+
+    def eligible(self, job: Job) -> list[int]:
+        found = []
+        for i, state in enumerate(self.routes):
+            vehicle = state.vehicle
+            if not job.skills <= vehicle.skills:
+                continue
+            if job.pin is not None and job.pin.technician_day != vehicle.id:
+                continue
+            reach = TimeWindow(vehicle.shift.start_s, vehicle.shift.end_s + vehicle.max_overtime_s)
+            if job.windows and not any(w.overlaps(reach) for w in job.windows):
+                continue
+            found.append(i)
+        return found
+
+    def job_windows(self, job: Job) -> tuple[TimeWindow, ...] | None:
+        """The job's windows narrowed by its pin and by prerequisites already placed."""
+        windows = job.windows or (TimeWindow(0, self.problem.horizon_days * DAY_S),)
+        if job.pin is not None and job.pin.start_s is not None:
+            windows = tuple(w for w in windows if w.contains(job.pin.start_s))
+            windows = tuple(TimeWindow(job.pin.start_s, job.pin.start_s) for _ in windows[:1])
+        earliest = 0
+        for dependency in job.after:
+            if dependency.job_id not in {j.id for j in self.problem.jobs}:
+                continue
+            placed = self.placed.get(dependency.job_id)
+            if placed is None:
+                return None
+            _, start, end = placed
+            earliest = max(earliest, end)
+            if dependency.lag_days:
+                earliest = max(earliest, (start // DAY_S + dependency.lag_days) * DAY_S)
+        clipped = tuple(TimeWindow(max(w.start_s, earliest), w.end_s)
+                        for w in windows if w.end_s >= earliest)
+        return clipped or None
+
+    def best_single(self, job: Job, windows: tuple[TimeWindow, ...],
+                    vehicles: list[int]) -> Candidate | None:
+        best: Candidate | None = None
+        lead = Stop(VisitKind.JOB, job, job.place, job.duration_s, windows)
+        for r in vehicles:
+            state = self.routes[r]
+            base = self.cost(r)
+            if job.needs_pickup:
+                options = self._pickup_options(job, state)
+            else:
+                options = [None]
+            for source in options:
+                for stops in self._insertions(state.stops, lead, source, job):
+                    schedule = simulate(self.problem, state.vehicle, stops)
+                    if schedule is None:
+                        continue
+                    added = schedule.cost - base
+                    if best is None or added < best.added_cost:
+                        best = Candidate(added, [(r, stops, schedule)])
+        return best
+
+    def _pickup_options(self, job: Job, state: RouteState) -> list[PickupSource | None]:
+        day = TimeWindow(state.vehicle.shift.start_s, state.vehicle.shift.end_s)
+        return [s for s in job.pickup_sources if any(w.overlaps(day) for w in s.open_windows)]
+
+    @staticmethod
+    def _insertions(stops: list[Stop], lead: Stop, source: PickupSource | None,
+                    job: Job) -> list[list[Stop]]:
+        n = len(stops)
+        if source is None:
+            return [stops[:i] + [lead] + stops[i:] for i in range(n + 1)]
+        pickup = Stop(VisitKind.PICKUP, job, source.place, source.service_s,
+                      tuple(TimeWindow(w.start_s, w.end_s - source.service_s)
+                            for w in source.open_windows if w.end_s - source.service_s >= w.start_s),
+                      source)
+        result = []
+        for i in range(n + 1):
+            for j in range(i, n + 1):
+                result.append(stops[:i] + [pickup] + stops[i:j] + [lead] + stops[j:])
+        return result
+
+    def best_pair(self, job: Job, windows: tuple[TimeWindow, ...],
+                  vehicles: list[int]) -> Candidate | None:
+        """Two technicians of the same day, starting together."""
+        best: Candidate | None = None
+        for r in vehicles:
+            single = self.best_single(job, windows, [r])
+            if single is None:
+                continue
+            _, stops, schedule = single.changes[0]
+            lead_at = next(i for i, s in enumerate(stops) if s.kind is VisitKind.JOB and s.job is job)
+            start = schedule.starts[lead_at]
+            fixed = (TimeWindow(start, start),)
+            day = self.routes[r].vehicle.day
+            helper = Stop(VisitKind.JOB, job, job.place, job.duration_s, fixed, second_person=True)
+            frozen_lead = [replace(s, windows=fixed) if s is stops[lead_at] else s for s in stops]
+            lead_schedule = simulate(self.problem, self.routes[r].vehicle, frozen_lead)
+            if lead_schedule is None:
+                continue
+            for h in vehicles:
+                if h == r or self.routes[h].vehicle.day != day:
+                    continue
+                state = self.routes[h]
+                base = self.cost(h)
+                for i in range(len(state.stops) + 1):
+                    candidate_stops = state.stops[:i] + [helper] + state.stops[i:]
+                    helper_schedule = simulate(self.problem, state.vehicle, candidate_stops)
+                    if helper_schedule is None:
+                        continue
+                    added = single.added_cost + helper_schedule.cost - base
+                    if best is None or added < best.added_cost:
+                        best = Candidate(added, [(r, frozen_lead, lead_schedule),
+                                                 (h, candidate_stops, helper_schedule)])
+        return best
+
+    def place(self, job: Job, candidate: Candidate, freeze: bool) -> None:
+        for r, stops, schedule in candidate.changes:
+            state = self.routes[r]
+            if freeze:
+                stops = [
+                    replace(s, windows=(TimeWindow(t, t),))
+                    if s.job is job and s.kind is VisitKind.JOB else s
+                    for s, t in zip(stops, schedule.starts, strict=True)
+                ]
+            state.stops = stops
+            state.schedule = schedule
+            for s, t in zip(stops, schedule.starts, strict=True):
+                if s.job is job and s.kind is VisitKind.JOB and not s.second_person:
+                    self.placed[job.id] = (r, t, t + job.duration_s)
+
+
+def _order(problem: Problem) -> list[Job]:
+    """Prerequisites first; then promised and high-penalty jobs; then the hardest to place."""
+    weights = problem.weights
+    ids = {j.id for j in problem.jobs}
+    depth: dict[str, int] = {}
+
+    def level(job: Job, seen: frozenset[str] = frozenset()) -> int:
+        if job.id in depth:
+            return depth[job.id]
+        parents = [d.job_id for d in job.after if d.job_id in ids and d.job_id not in seen]
+        value = 1 + max((level(problem.job(p), seen | {job.id}) for p in parents), default=-1)
+        depth[job.id] = value
+        return value
+
+    return sorted(
+        problem.jobs,
+        key=lambda j: (level(j), -weights.unplanned_penalty(j), -j.crew_size,
+                       -(j.duration_s + (1800 if j.needs_pickup else 0)), j.id),
+    )
+
+
+def construct(problem: Problem) -> Plan:
+    builder = Builder(problem)
+    dependents = {d.job_id for j in problem.jobs for d in j.after}
+    unplaced: list[str] = []
+    for job in _order(problem):
+        windows = builder.job_windows(job)
+        vehicles = builder.eligible(job)
+        candidate = None
+        if windows is not None and vehicles:
+            if job.crew_size >= 2:
+                candidate = builder.best_pair(job, windows, vehicles)
+            else:
+                candidate = builder.best_single(job, windows, vehicles)
+        penalty = problem.weights.unplanned_penalty(job)
+        if candidate is None or candidate.added_cost >= penalty:
+            unplaced.append(job.id)
+            continue
+        builder.place(job, candidate, freeze=job.id in dependents or job.crew_size >= 2)
+    return to_plan(problem, builder, unplaced)
+
+
+def to_plan(problem: Problem, builder: Builder, unplaced: list[str]) -> Plan:
+    from optimizer.explain import explain_unplanned
+
+    routes = []
+    objective = 0
+    for state in builder.routes:
+        schedule = state.schedule
+        if not state.stops or schedule is None:
+            continue
+        objective += schedule.cost
+        routes.append(_route(problem, state.vehicle, state.stops, schedule))
+    reasons = explain_unplanned(problem, unplaced)
+    objective += sum(problem.weights.unplanned_penalty(problem.job(j)) for j in unplaced)
+    return Plan(
+        routes=tuple(routes),
+        unplanned=tuple(Unplanned(j, reasons[j]) for j in unplaced),
+        objective=objective,
+        status="constructed",
+    )
+
+
+def _route(problem: Problem, vehicle: TechnicianDay, stops: list[Stop],
+           schedule: Schedule) -> Route:
+    visits: list[Visit] = []
+    lunch = vehicle.lunch
+    lunch_visit = (
+        Visit(VisitKind.BREAK, schedule.lunch_start, schedule.lunch_start,
+              schedule.lunch_start + lunch.duration_s)
+        if lunch is not None and schedule.lunch_start is not None else None
+    )
+    for stop, start, arrival in zip(stops, schedule.starts, schedule.arrivals, strict=True):
+        if lunch_visit is not None and lunch_visit.start_s < start and lunch_visit not in visits:
+            visits.append(lunch_visit)
+        kind = stop.kind
+        visits.append(Visit(
+            kind, arrival, start, start + stop.service_s, stop.job.id,
+            stop.source.site if stop.source else None, stop.place, stop.second_person,
+        ))
+    if lunch_visit is not None and lunch_visit not in visits:
+        visits.append(lunch_visit)
+    return Route(vehicle.id, tuple(visits), vehicle.shift.start_s, schedule.end_s,
+                 schedule.travel_s, schedule.distance_m)
