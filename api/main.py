@@ -15,12 +15,16 @@ from fieldplan.settings import Settings, get_settings
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(title="fieldplan", version="0.1.0",
-                  description="After-sales field-service planning for DIY retail.")
+    app = FastAPI(
+        title="fieldplan",
+        version="0.1.0",
+        description="After-sales field-service planning for DIY retail.",
+    )
     app.state.sessions = session_factory(make_engine(settings.database_url))
     app.state.signer = Signer.from_setting(settings.secret_key, settings.token_minutes)
-    app.mount("/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"),
-              name="static")
+    app.mount(
+        "/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static"
+    )
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

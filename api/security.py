@@ -24,9 +24,11 @@ class Signer:
 
     def issue(self, account_id: int, now: float | None = None) -> str:
         expires = int((now if now is not None else time.time()) + self.lifetime_s)
-        payload = base64.urlsafe_b64encode(
-            json.dumps({"sub": account_id, "exp": expires}).encode()
-        ).decode().rstrip("=")
+        payload = (
+            base64.urlsafe_b64encode(json.dumps({"sub": account_id, "exp": expires}).encode())
+            .decode()
+            .rstrip("=")
+        )
         return f"{payload}.{self._sign(payload)}"
 
     def verify(self, token: str, now: float | None = None) -> int | None:

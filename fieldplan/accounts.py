@@ -60,8 +60,13 @@ def create_account(
 ) -> tuple[Account, str]:
     """A new account with its password; returns it with a fresh API key (shown only once)."""
     api_key = "fpk_" + secrets.token_urlsafe(32)
-    account = Account(username=username, role=role, password_hash=hash_password(password),
-                      api_key_hash=key_hash(api_key), active=True)
+    account = Account(
+        username=username,
+        role=role,
+        password_hash=hash_password(password),
+        api_key_hash=key_hash(api_key),
+        active=True,
+    )
     session.add(account)
     session.flush()
     return account, api_key

@@ -34,7 +34,9 @@ class Appointment(Base):
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[datetime] = mapped_column(UTCDateTime)
     agreed_via: Mapped[AgreedVia] = mapped_column(String(16))
-    status: Mapped[AppointmentStatus] = mapped_column(String(16), default=AppointmentStatus.PROMISED)
+    status: Mapped[AppointmentStatus] = mapped_column(
+        String(16), default=AppointmentStatus.PROMISED
+    )
     # Bumped on every change; doubles as the iCalendar SEQUENCE and an optimistic lock.
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

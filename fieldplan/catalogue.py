@@ -106,4 +106,3 @@ def services_for(session: Session, category: str) -> dict[JobKind, ServiceRule]:
 
 def part_rows(session: Session) -> dict[str, Part]:
     return {part.sku: part for part in session.scalars(select(Part))}
-

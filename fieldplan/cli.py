@@ -65,8 +65,10 @@ def init(
     with unit_of_work(session_factory(engine)) as session:
         touched = load_catalogue(session, directory / "catalogue.json")
         region = load_region(session, directory / "region.json", gazetteer)
-        console.print(f"Database ready at {settings.database_url}: region {region.code} "
-                      f"({region.name}), {touched} catalogue rows.")
+        console.print(
+            f"Database ready at {settings.database_url}: region {region.code} "
+            f"({region.name}), {touched} catalogue rows."
+        )
 
 
 @app.command("import")
@@ -88,21 +90,30 @@ def import_orders(
     try:
         with unit_of_work(factory) as session:
             report = importing.import_rows(
-                session, rows, region=_region(session, region_code), gazetteer=gazetteer,
-                today=date.today(), skip_invalid=skip_invalid, actor="import:cli",
+                session,
+                rows,
+                region=_region(session, region_code),
+                gazetteer=gazetteer,
+                today=date.today(),
+                skip_invalid=skip_invalid,
+                actor="import:cli",
             )
     except importing.ImportFailed as failed:
         _print_errors(failed.report)
-        console.print(f"[red]{len(failed.report.errors)} error(s): nothing was imported. "
-                      "Fix the file, or use --skip-invalid to import the valid orders.")
+        console.print(
+            f"[red]{len(failed.report.errors)} error(s): nothing was imported. "
+            "Fix the file, or use --skip-invalid to import the valid orders."
+        )
         raise typer.Exit(1) from failed
     if report.errors:
         _print_errors(report)
         target = rejected or path.with_name(path.stem + ".rejected.csv")
         importing.write_rejected(target, report)
         console.print(f"[yellow]{len(report.rejected)} row(s) rejected, written to {target}")
-    console.print(f"{report.orders_created} order(s) imported with {report.jobs_created} job(s); "
-                  f"{report.orders_unchanged} already imported and unchanged.")
+    console.print(
+        f"{report.orders_created} order(s) imported with {report.jobs_created} job(s); "
+        f"{report.orders_unchanged} already imported and unchanged."
+    )
 
 
 def _print_errors(report: importing.ImportReport) -> None:
@@ -130,10 +141,17 @@ def run_plan(
 
         def work() -> None:
             try:
-                outcome.append(plan_region(
-                    session, region, first_day, days, GeodesicTravelTimes(),
-                    optimizer.Limits(time_limit_s=time_limit), on_progress=best.append,
-                ))
+                outcome.append(
+                    plan_region(
+                        session,
+                        region,
+                        first_day,
+                        days,
+                        GeodesicTravelTimes(),
+                        optimizer.Limits(time_limit_s=time_limit),
+                        on_progress=best.append,
+                    )
+                )
             except BaseException as exc:  # handed to the main thread below
                 failure.append(exc)
 
@@ -146,8 +164,11 @@ def run_plan(
             while worker.is_alive():
                 worker.join(0.2)
                 cost = f"best cost {best[-1].objective:,}" if best else "looking for a first plan"
-                progress.update(task, completed=min(time.monotonic() - started, time_limit),
-                                description=f"planning {days} day(s): {cost}")
+                progress.update(
+                    task,
+                    completed=min(time.monotonic() - started, time_limit),
+                    description=f"planning {days} day(s): {cost}",
+                )
         if failure:
             raise failure[0]
         saved = outcome[0]
@@ -158,12 +179,18 @@ def run_plan(
 def _print_plan(saved: SavedPlans) -> None:
     table = Table("day", "version", "technicians", "jobs", "travel (h)", title="Plan")
     for plan in saved.plans:
-        table.add_row(plan.day.isoformat(), str(plan.version),
-                      str(plan.kpis.get("technician_days_used", 0)),
-                      str(plan.kpis.get("jobs_planned", 0)), f"{plan.kpis.get('travel_h', 0):.1f}")
+        table.add_row(
+            plan.day.isoformat(),
+            str(plan.version),
+            str(plan.kpis.get("technician_days_used", 0)),
+            str(plan.kpis.get("jobs_planned", 0)),
+            f"{plan.kpis.get('travel_h', 0):.1f}",
+        )
     console.print(table)
-    console.print(f"{len(saved.unplanned)} job(s) not planned in this horizon "
-                  "(each with its reason on the plan).")
+    console.print(
+        f"{len(saved.unplanned)} job(s) not planned in this horizon "
+        "(each with its reason on the plan)."
+    )
 
 
 @app.command()
@@ -236,5 +263,7 @@ def sample(
     """Generate a (bigger) sample region with the seeded generator."""
     settings = get_settings()
     spec = SampleSpec(seed=seed, technicians=technicians, orders=orders)
-    region, orders_file = write_sample(spec, Gazetteer.from_directory(settings.sample_data_dir), out)
+    region, orders_file = write_sample(
+        spec, Gazetteer.from_directory(settings.sample_data_dir), out
+    )
     console.print(f"Wrote {region} and {orders_file}.")

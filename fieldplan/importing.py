@@ -110,7 +110,9 @@ def read_rows(path: Path) -> list[RawRow]:
 
 def rows_from_csv(text: str) -> list[RawRow]:
     reader = csv.DictReader(text.splitlines())
-    missing = [c for c in (*REQUIRED, "sku", "quantity", "services") if c not in (reader.fieldnames or [])]
+    missing = [
+        c for c in (*REQUIRED, "sku", "quantity", "services") if c not in (reader.fieldnames or [])
+    ]
     if missing:
         raise UnreadableFile(f"CSV header lacks column(s): {', '.join(sorted(missing))}")
     rows = []
@@ -294,8 +296,7 @@ def import_rows(
         else:
             lines[id(row)] = line
     existing = {
-        o.number: o
-        for o in session.scalars(select(Order).where(Order.number.in_(list(groups))))
+        o.number: o for o in session.scalars(select(Order).where(Order.number.in_(list(groups))))
     }
     accepted: list[tuple[OrderIn, str]] = []
     for number, group in groups.items():
@@ -304,8 +305,13 @@ def import_rows(
         digest = content_hash(group)
         previous = existing.get(number)
         if previous is not None and previous.content_hash != digest:
-            report.errors.append(RowError(group[0].where, "order_number",
-                                          f"{number} was imported before with other content"))
+            report.errors.append(
+                RowError(
+                    group[0].where,
+                    "order_number",
+                    f"{number} was imported before with other content",
+                )
+            )
             group_errors.append(report.errors[-1])
         if group_errors or any(id(r) in bad_rows for r in group):
             report.rejected.extend(group)
@@ -319,7 +325,11 @@ def import_rows(
     with session.begin_nested():
         for order_in, digest in accepted:
             order = take_in_order(
-                session, order_in, region=region, gazetteer=gazetteer, content_hash=digest,
+                session,
+                order_in,
+                region=region,
+                gazetteer=gazetteer,
+                content_hash=digest,
                 actor=actor,
             )
             report.orders_created += 1
@@ -333,16 +343,24 @@ def _check_group(group: list[RawRow], lines: dict[int, OrderLineIn]) -> list[Row
     for row in group[1:]:
         for name in ORDER_FIELDS:
             if row.values.get(name, "") != first.get(name, ""):
-                errors.append(RowError(row.where, name,
-                                       f"differs from the order's first line ({group[0].where})"))
+                errors.append(
+                    RowError(
+                        row.where, name, f"differs from the order's first line ({group[0].where})"
+                    )
+                )
     seen: dict[int, str] = {}
     for row in group:
         line = lines.get(id(row))
         if line is None:
             continue
         if line.line_number in seen:
-            errors.append(RowError(row.where, "line_number",
-                                   f"line {line.line_number} repeats {seen[line.line_number]}"))
+            errors.append(
+                RowError(
+                    row.where,
+                    "line_number",
+                    f"line {line.line_number} repeats {seen[line.line_number]}",
+                )
+            )
         seen[line.line_number] = row.where
     return errors
 
@@ -378,8 +396,10 @@ def write_rejected(path: Path, report: ImportReport) -> None:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for row in report.rejected:
-            writer.writerow({
-                **{k: row.values.get(k, "") for k in (*ORDER_FIELDS, *LINE_FIELDS)},
-                "source_row": row.where,
-                "errors": " | ".join(by_row.get(row.where, ["rejected with its order"])),
-            })
+            writer.writerow(
+                {
+                    **{k: row.values.get(k, "") for k in (*ORDER_FIELDS, *LINE_FIELDS)},
+                    "source_row": row.where,
+                    "errors": " | ".join(by_row.get(row.where, ["rejected with its order"])),
+                }
+            )

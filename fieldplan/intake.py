@@ -116,8 +116,14 @@ def take_in_order(
     )
     session.add(order)
     session.flush()
-    record(session, customer_id=customer.id, order_id=order.id, kind=EventKind.ORDER_PLACED,
-           actor=actor, text=f"Order {order.number} placed")
+    record(
+        session,
+        customer_id=customer.id,
+        order_id=order.id,
+        kind=EventKind.ORDER_PLACED,
+        actor=actor,
+        text=f"Order {order.number} placed",
+    )
     intake = Intake(order)
     for line_in, line in zip(order_in.lines, order.lines, strict=True):
         product = session.get_one(Product, line_in.sku)
@@ -184,13 +190,26 @@ def _jobs_for_line(
     session.flush()
     _link(jobs, rules)
     for job in jobs.values():
-        record(session, customer_id=order.customer_id, order_id=order.id, job_id=job.id,
-               kind=EventKind.JOB_CREATED, actor=actor, text=job.description)
+        record(
+            session,
+            customer_id=order.customer_id,
+            order_id=order.id,
+            job_id=job.id,
+            kind=EventKind.JOB_CREATED,
+            actor=actor,
+            text=job.description,
+        )
         for part in job.missing_parts:
-            record(session, customer_id=order.customer_id, order_id=order.id, job_id=job.id,
-                   kind=EventKind.PART_MISSING, actor=actor,
-                   text=f"{part.quantity}x {part.part_sku} not delivered with the goods",
-                   data={"part_sku": part.part_sku, "quantity": part.quantity})
+            record(
+                session,
+                customer_id=order.customer_id,
+                order_id=order.id,
+                job_id=job.id,
+                kind=EventKind.PART_MISSING,
+                actor=actor,
+                text=f"{part.quantity}x {part.part_sku} not delivered with the goods",
+                data={"part_sku": part.part_sku, "quantity": part.quantity},
+            )
     session.flush()
     return list(jobs.values())
 
@@ -204,14 +223,19 @@ def _link(jobs: dict[JobKind, Job], rules: dict[JobKind, ServiceRule]) -> None:
     if measure is not None and after_measure is not None:
         lag = rules[JobKind(after_measure.kind)].lead_working_days_after_measure
         after_measure.depends_on.append(
-            JobDependency(prerequisite_id=measure.id, lag_working_days=lag, same_day_allowed=lag == 0)
+            JobDependency(
+                prerequisite_id=measure.id, lag_working_days=lag, same_day_allowed=lag == 0
+            )
         )
         after_measure.earliest_date = add_working_days(measure.earliest_date, lag)
     if delivery is not None and installation is not None:
         same_day = rules[JobKind.INSTALLATION].installation_same_day_as_delivery
         installation.depends_on.append(
-            JobDependency(prerequisite_id=delivery.id, lag_working_days=0 if same_day else 1,
-                          same_day_allowed=same_day)
+            JobDependency(
+                prerequisite_id=delivery.id,
+                lag_working_days=0 if same_day else 1,
+                same_day_allowed=same_day,
+            )
         )
         installation.earliest_date = (
             delivery.earliest_date if same_day else add_working_days(delivery.earliest_date, 1)

@@ -39,15 +39,24 @@ class JobStatus(StrEnum):
 # Which status may follow which. A failed or follow-up job stays as it is: the work that is
 # still owed becomes a new job, so the history of the first visit is never rewritten.
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.NEW: frozenset({JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED,
-                              JobStatus.CANCELLED}),
+    JobStatus.NEW: frozenset(
+        {JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED, JobStatus.CANCELLED}
+    ),
     JobStatus.OFFERED: frozenset({JobStatus.NEW, JobStatus.BOOKED, JobStatus.CANCELLED}),
     JobStatus.BOOKED: frozenset({JobStatus.OFFERED, JobStatus.PLANNED, JobStatus.CANCELLED}),
-    JobStatus.PLANNED: frozenset({JobStatus.BOOKED, JobStatus.NEW, JobStatus.EN_ROUTE,
-                                  JobStatus.IN_PROGRESS, JobStatus.CANCELLED}),
+    JobStatus.PLANNED: frozenset(
+        {
+            JobStatus.BOOKED,
+            JobStatus.NEW,
+            JobStatus.EN_ROUTE,
+            JobStatus.IN_PROGRESS,
+            JobStatus.CANCELLED,
+        }
+    ),
     JobStatus.EN_ROUTE: frozenset({JobStatus.PLANNED, JobStatus.IN_PROGRESS, JobStatus.FAILED}),
-    JobStatus.IN_PROGRESS: frozenset({JobStatus.DONE, JobStatus.FAILED,
-                                      JobStatus.FOLLOW_UP_NEEDED}),
+    JobStatus.IN_PROGRESS: frozenset(
+        {JobStatus.DONE, JobStatus.FAILED, JobStatus.FOLLOW_UP_NEEDED}
+    ),
     JobStatus.DONE: frozenset(),
     JobStatus.FAILED: frozenset(),
     JobStatus.FOLLOW_UP_NEEDED: frozenset(),
@@ -85,9 +94,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     customer: Mapped[Customer] = relationship()
-    parts: Mapped[list[JobPart]] = relationship(
-        back_populates="job", cascade="all, delete-orphan"
-    )
+    parts: Mapped[list[JobPart]] = relationship(back_populates="job", cascade="all, delete-orphan")
     depends_on: Mapped[list[JobDependency]] = relationship(
         foreign_keys="JobDependency.job_id", back_populates="job", cascade="all, delete-orphan"
     )

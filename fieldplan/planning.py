@@ -8,7 +8,7 @@ the engine's `Plan` as versioned plans per region and day.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 import optimizer
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.catalogue import JobKind, Part
-from fieldplan.jobs import Job, JobStatus, change_status
+from fieldplan.jobs import Job, JobPart, JobStatus, change_status
 from fieldplan.locations import Location
 from fieldplan.plans import Plan, Route, Stop, StopKind, UnassignedJob, next_version
 from fieldplan.regions import Region
@@ -83,19 +83,32 @@ def build_problem(
     travel: TravelTimes,
     weights: optimizer.Weights | None = None,
 ) -> Translation:
-    technicians = list(session.scalars(
-        select(Technician).where(Technician.region_id == region.id).order_by(Technician.code)
-        .options(selectinload(Technician.shifts), selectinload(Technician.absences))
-    ))
-    locations = list(session.scalars(
-        select(Location).where(Location.region_id == region.id).order_by(Location.code)
-        .options(selectinload(Location.opening_hours), selectinload(Location.stock))
-    ))
-    jobs = list(session.scalars(
-        select(Job).where(Job.region_id == region.id, Job.status.in_(PLANNABLE))
-        .order_by(Job.id)
-        .options(selectinload(Job.customer), selectinload(Job.parts), selectinload(Job.depends_on))
-    ))
+    technicians = list(
+        session.scalars(
+            select(Technician)
+            .where(Technician.region_id == region.id)
+            .order_by(Technician.code)
+            .options(selectinload(Technician.shifts), selectinload(Technician.absences))
+        )
+    )
+    locations = list(
+        session.scalars(
+            select(Location)
+            .where(Location.region_id == region.id)
+            .order_by(Location.code)
+            .options(selectinload(Location.opening_hours), selectinload(Location.stock))
+        )
+    )
+    jobs = list(
+        session.scalars(
+            select(Job)
+            .where(Job.region_id == region.id, Job.status.in_(PLANNABLE))
+            .order_by(Job.id)
+            .options(
+                selectinload(Job.customer), selectinload(Job.parts), selectinload(Job.depends_on)
+            )
+        )
+    )
     promises = _promises(session, [j.id for j in jobs])
     parts = {p.sku: p for p in session.scalars(select(Part))}
 
@@ -118,24 +131,28 @@ def build_problem(
                 continue
             base = d * DAY_S
             vehicle_id = f"{technician.code}@{day.isoformat()}"
-            vehicles.append(optimizer.TechnicianDay(
-                id=vehicle_id,
-                technician=technician.code,
-                day=d,
-                skills=frozenset(technician.skills),
-                start_place=home,
-                end_place=home,
-                shift=optimizer.TimeWindow(base + _seconds(shift.start), base + _seconds(shift.end)),
-                max_overtime_s=technician.max_overtime_min * 60,
-                lunch=optimizer.Break(
-                    base + _seconds(technician.lunch_earliest),
-                    base + _seconds(technician.lunch_latest),
-                    technician.lunch_minutes * 60,
-                ),
-                volume_capacity_l=int(technician.van_volume_m3 * 1000),
-                weight_capacity_kg=int(technician.van_weight_kg),
-                cost_per_hour=technician.cost_per_hour_eur,
-            ))
+            vehicles.append(
+                optimizer.TechnicianDay(
+                    id=vehicle_id,
+                    technician=technician.code,
+                    day=d,
+                    skills=frozenset(technician.skills),
+                    start_place=home,
+                    end_place=home,
+                    shift=optimizer.TimeWindow(
+                        base + _seconds(shift.start), base + _seconds(shift.end)
+                    ),
+                    max_overtime_s=technician.max_overtime_min * 60,
+                    lunch=optimizer.Break(
+                        base + _seconds(technician.lunch_earliest),
+                        base + _seconds(technician.lunch_latest),
+                        technician.lunch_minutes * 60,
+                    ),
+                    volume_capacity_l=int(technician.van_volume_m3 * 1000),
+                    weight_capacity_kg=int(technician.van_weight_kg),
+                    cost_per_hour=technician.cost_per_hour_eur,
+                )
+            )
             vehicle_technician[vehicle_id] = technician
 
     sites: dict[str, Location] = {}
@@ -166,40 +183,50 @@ def build_problem(
         sources: tuple[optimizer.PickupSource, ...] = ()
         if missing:
             sources = tuple(
-                src for location in locations
-                if (src := _pickup_source(location, missing, horizon,
-                                          place("site", location.id,
-                                                (location.latitude, location.longitude))))
+                src
+                for location in locations
+                if (
+                    src := _pickup_source(
+                        location,
+                        missing,
+                        horizon,
+                        place("site", location.id, (location.latitude, location.longitude)),
+                    )
+                )
                 is not None
             )
             sites.update({location.code: location for location in locations})
         customer = job.customer
-        engine_jobs.append(optimizer.Job(
-            id=str(job.id),
-            place=place("customer", customer.id, (customer.latitude, customer.longitude)),
-            duration_s=job.duration_min * 60,
-            skills=frozenset(job.skills),
-            windows=windows,
-            promised=promise is not None,
-            volume_l=int(job.volume_m3 * 1000),
-            weight_kg=int(job.weight_kg),
-            part_volume_l=int(sum(parts[p.part_sku].volume_m3 * p.quantity for p in missing) * 1000),
-            part_weight_kg=int(sum(parts[p.part_sku].weight_kg * p.quantity for p in missing)),
-            needs_pickup=bool(missing),
-            pickup_sources=sources,
-            priority=job.priority,
-            waiting_days=max(0, (horizon.days[0] - job.earliest_date).days),
-            crew_size=job.crew_size,
-            is_repair=job.kind == JobKind.REPAIR,
-            after=tuple(
-                optimizer.model.Dependency(
-                    str(dep.prerequisite_id),
-                    max(dep.lag_working_days, 0 if dep.same_day_allowed else 1),
-                )
-                for dep in job.depends_on
-                if dep.prerequisite_id in in_problem
-            ),
-        ))
+        engine_jobs.append(
+            optimizer.Job(
+                id=str(job.id),
+                place=place("customer", customer.id, (customer.latitude, customer.longitude)),
+                duration_s=job.duration_min * 60,
+                skills=frozenset(job.skills),
+                windows=windows,
+                promised=promise is not None,
+                volume_l=int(job.volume_m3 * 1000),
+                weight_kg=int(job.weight_kg),
+                part_volume_l=int(
+                    sum(parts[p.part_sku].volume_m3 * p.quantity for p in missing) * 1000
+                ),
+                part_weight_kg=int(sum(parts[p.part_sku].weight_kg * p.quantity for p in missing)),
+                needs_pickup=bool(missing),
+                pickup_sources=sources,
+                priority=job.priority,
+                waiting_days=max(0, (horizon.days[0] - job.earliest_date).days),
+                crew_size=job.crew_size,
+                is_repair=job.kind == JobKind.REPAIR,
+                after=tuple(
+                    optimizer.model.Dependency(
+                        str(dep.prerequisite_id),
+                        max(dep.lag_working_days, 0 if dep.same_day_allowed else 1),
+                    )
+                    for dep in job.depends_on
+                    if dep.prerequisite_id in in_problem
+                ),
+            )
+        )
     matrices = travel.matrices(points)
     problem = optimizer.Problem(
         jobs=engine_jobs,
@@ -230,10 +257,14 @@ def _promises(session: Session, job_ids: list[int]) -> dict[int, Appointment]:
     return {a.job_id: a for a in rows}
 
 
-def _left_out_reason(job: Job, horizon: Horizon, in_problem: set[int], session: Session) -> str | None:
+def _left_out_reason(
+    job: Job, horizon: Horizon, in_problem: set[int], session: Session
+) -> str | None:
     if job.days > 1:
-        return (f"a {job.days}-day installation: the engine does not plan multi-day jobs yet; "
-                "plan it by hand")
+        return (
+            f"a {job.days}-day installation: the engine does not plan multi-day jobs yet; "
+            "plan it by hand"
+        )
     if job.earliest_date > horizon.days[-1]:
         return f"cannot start before {job.earliest_date}, after this horizon"
     if job.latest_date is not None and job.latest_date < horizon.days[0]:
@@ -248,12 +279,9 @@ def _left_out_reason(job: Job, horizon: Horizon, in_problem: set[int], session: 
 
 
 def _pickup_source(
-    location: Location, missing: list[object], horizon: Horizon, place: int
+    location: Location, wanted: Sequence[JobPart], horizon: Horizon, place: int
 ) -> optimizer.PickupSource | None:
-    """This location as a pickup site for all `missing` parts, on the days it has them all."""
-    from fieldplan.jobs import JobPart
-
-    wanted = [p for p in missing if isinstance(p, JobPart)]
+    """This location as a pickup site for all `wanted` parts, on the days it has them all."""
     first_day: date | None = None
     for part in wanted:
         ready = [
@@ -270,8 +298,9 @@ def _pickup_source(
         h = hours.get(day.weekday())
         if h is None or (first_day is not None and day < first_day):
             continue
-        windows.append(optimizer.TimeWindow(d * DAY_S + _seconds(h.opens),
-                                            d * DAY_S + _seconds(h.closes)))
+        windows.append(
+            optimizer.TimeWindow(d * DAY_S + _seconds(h.opens), d * DAY_S + _seconds(h.closes))
+        )
     if not windows:
         return None
     return optimizer.PickupSource(location.code, place, tuple(windows), PICKUP_SERVICE_S)
@@ -302,13 +331,18 @@ def save_plan(
     kpis = engine_plan.kpis(translation.problem)
     plans = []
     for d, day in enumerate(horizon.days):
-        plan = Plan(region_id=region.id, day=day, version=next_version(session, region.id, day),
-                    planner=planner, kpis={})
+        plan = Plan(
+            region_id=region.id,
+            day=day,
+            version=next_version(session, region.id, day),
+            planner=planner,
+            kpis={},
+        )
         session.add(plan)
         travel_s = 0
         for engine_route in by_day.get(d, []):
             technician = translation.vehicle_technician[engine_route.technician_day]
-            route = Route(
+            route_row = Route(
                 technician_id=technician.id,
                 start_at=horizon.to_datetime(engine_route.start_s),
                 end_at=horizon.to_datetime(engine_route.end_s),
@@ -319,24 +353,25 @@ def save_plan(
             for position, visit in enumerate(engine_route.visits):
                 job = translation.jobs.get(visit.job_id) if visit.job_id else None
                 site = translation.sites.get(visit.site) if visit.site else None
-                route.stops.append(Stop(
-                    position=position,
-                    kind=StopKind(visit.kind.value),
-                    job_id=job.id if job else None,
-                    location_id=site.id if site else None,
-                    part_sku=job.missing_parts[0].part_sku
-                    if job and visit.kind is optimizer.VisitKind.PICKUP and job.missing_parts
-                    else None,
-                    arrival=horizon.to_datetime(visit.arrival_s),
-                    departure=horizon.to_datetime(visit.end_s),
-                ))
-            plan.routes.append(route)
+                route_row.stops.append(
+                    Stop(
+                        position=position,
+                        kind=StopKind(visit.kind.value),
+                        job_id=job.id if job else None,
+                        location_id=site.id if site else None,
+                        part_sku=job.missing_parts[0].part_sku
+                        if job and visit.kind is optimizer.VisitKind.PICKUP and job.missing_parts
+                        else None,
+                        arrival=horizon.to_datetime(visit.arrival_s),
+                        departure=horizon.to_datetime(visit.end_s),
+                    )
+                )
+            plan.routes.append(route_row)
         plan.kpis = {
             "technician_days_used": len(by_day.get(d, [])),
             "travel_h": round(travel_s / 3600, 2),
             "jobs_planned": sum(
-                1 for r in by_day.get(d, []) for v in r.visits
-                if v.kind is optimizer.VisitKind.JOB
+                1 for r in by_day.get(d, []) for v in r.visits if v.kind is optimizer.VisitKind.JOB
             ),
         }
         plans.append(plan)
@@ -347,11 +382,12 @@ def save_plan(
         for job_id, reason in sorted(unplanned.items()):
             plans[0].unassigned.append(UnassignedJob(job_id=job_id, reason=reason))
     session.flush()
-    for job_id in engine_plan.job_visits():
-        job = translation.jobs[job_id]
+    for engine_job_id in engine_plan.job_visits():
+        job = translation.jobs[engine_job_id]
         if job.status != JobStatus.PLANNED:
-            change_status(session, job, JobStatus.PLANNED, actor=actor,
-                          reason=f"planned by {planner}")
+            change_status(
+                session, job, JobStatus.PLANNED, actor=actor, reason=f"planned by {planner}"
+            )
     return SavedPlans(plans, engine_plan, unplanned)
 
 

@@ -18,23 +18,116 @@ from typing import Any
 
 from fieldplan.gazetteer import Gazetteer
 
-FIRST_NAMES = (
-    "Anouk Bram Daan Emma Fenna Floor Sem Lotte Lucas Julia Noah Sanne Thijs Eva Jesse Iris Ruben"
-    " Femke Lars Noor Stijn Marloes Bas Ilse Joost Saskia Wouter Mirjam Pieter Yara Mohamed Fatima"
-    " Zoë René Ingrid Hüseyin Chloé Björn Gijs Marieke"
-).split()
-SURNAMES = (
-    "de Jong|Jansen|de Vries|van den Berg|van Dijk|Bakker|Janssen|Visser|Smit|Meijer|de Boer|"
-    "Mulder|de Groot|Bos|Vos|Peters|Hendriks|van Leeuwen|Dekker|Brouwer|de Wit|Dijkstra|Smits|"
-    "de Graaf|van der Meer|van der Linden|Kok|Jacobs|Vermeulen|van den Heuvel|Yılmaz|El Amrani|"
-    "Öztürk|van IJzendoorn|Ruijs|Prins|Huisman|Kuijpers"
-).split("|")
-STREETS = (
-    "Kerkstraat|Dorpsstraat|Schoolstraat|Molenweg|Julianalaan|Beatrixstraat|Stationsweg|"
-    "Prins Bernhardlaan|Wilhelminastraat|Lindelaan|Eikenlaan|Vondellaan|Rembrandtlaan|"
-    "Oranjestraat|Burgemeester Grothestraat|Nieuwegracht|Amsterdamsestraatweg|Biltstraat|"
-    "Kanaalweg|Zonnebloemstraat|Tulpstraat|Parkweg|Hoofdstraat|Achterweg|Brinkweg|Leeuweriklaan"
-).split("|")
+FIRST_NAMES = [
+    "Anouk",
+    "Bram",
+    "Daan",
+    "Emma",
+    "Fenna",
+    "Floor",
+    "Sem",
+    "Lotte",
+    "Lucas",
+    "Julia",
+    "Noah",
+    "Sanne",
+    "Thijs",
+    "Eva",
+    "Jesse",
+    "Iris",
+    "Ruben",
+    "Femke",
+    "Lars",
+    "Noor",
+    "Stijn",
+    "Marloes",
+    "Bas",
+    "Ilse",
+    "Joost",
+    "Saskia",
+    "Wouter",
+    "Mirjam",
+    "Pieter",
+    "Yara",
+    "Mohamed",
+    "Fatima",
+    "Zoë",
+    "René",
+    "Ingrid",
+    "Hüseyin",
+    "Chloé",
+    "Björn",
+    "Gijs",
+    "Marieke",
+]
+SURNAMES = [
+    "de Jong",
+    "Jansen",
+    "de Vries",
+    "van den Berg",
+    "van Dijk",
+    "Bakker",
+    "Janssen",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "de Boer",
+    "Mulder",
+    "de Groot",
+    "Bos",
+    "Vos",
+    "Peters",
+    "Hendriks",
+    "van Leeuwen",
+    "Dekker",
+    "Brouwer",
+    "de Wit",
+    "Dijkstra",
+    "Smits",
+    "de Graaf",
+    "van der Meer",
+    "van der Linden",
+    "Kok",
+    "Jacobs",
+    "Vermeulen",
+    "van den Heuvel",
+    "Yılmaz",
+    "El Amrani",
+    "Öztürk",
+    "van IJzendoorn",
+    "Ruijs",
+    "Prins",
+    "Huisman",
+    "Kuijpers",
+]
+STREETS = [
+    "Kerkstraat",
+    "Dorpsstraat",
+    "Schoolstraat",
+    "Molenweg",
+    "Julianalaan",
+    "Beatrixstraat",
+    "Stationsweg",
+    "Prins Bernhardlaan",
+    "Wilhelminastraat",
+    "Lindelaan",
+    "Eikenlaan",
+    "Vondellaan",
+    "Rembrandtlaan",
+    "Oranjestraat",
+    "Burgemeester Grothestraat",
+    "Nieuwegracht",
+    "Amsterdamsestraatweg",
+    "Biltstraat",
+    "Kanaalweg",
+    "Zonnebloemstraat",
+    "Tulpstraat",
+    "Parkweg",
+    "Hoofdstraat",
+    "Achterweg",
+    "Brinkweg",
+    "Leeuweriklaan",
+]
 
 # (code, kind, name, street, postcode, weekday hours) of the bundled stores and warehouse.
 STORE_SITES = (
@@ -164,7 +257,7 @@ def _postcode(rng: random.Random, pc4_numbers: list[int]) -> str:
 
 def build_region(spec: SampleSpec, gazetteer: Gazetteer) -> dict[str, Any]:
     rng = random.Random(spec.seed)
-    locations = []
+    locations: list[dict[str, Any]] = []
     all_parts = sorted({p for parts in PARTS_BY_CATEGORY.values() for p in parts})
     horizon_start = spec.planning_start
     for code, kind, name, street, postcode in (*STORE_SITES, WAREHOUSE_SITE):
@@ -173,18 +266,32 @@ def build_region(spec: SampleSpec, gazetteer: Gazetteer) -> dict[str, Any]:
             if kind == "warehouse":
                 stock.append({"part_sku": part, "quantity": 200, "available_from": None})
             elif rng.random() < 0.55:
-                stock.append({"part_sku": part, "quantity": rng.randint(2, 12),
-                              "available_from": None})
+                stock.append(
+                    {"part_sku": part, "quantity": rng.randint(2, 12), "available_from": None}
+                )
             elif rng.random() < 0.5:
                 arrives = horizon_start + timedelta(days=rng.randint(1, 6))
-                stock.append({"part_sku": part, "quantity": rng.randint(4, 10),
-                              "available_from": arrives.isoformat()})
-        locations.append({
-            "code": code, "kind": kind, "name": name, "street": street, "postcode": postcode,
-            "city": gazetteer.place_of(postcode).name, "phone": "+31 30 " + str(2000000 + len(locations)),
-            "email": f"service.{code.lower()}@bouwmarkt.example.nl",
-            "opening_hours": _opening_hours(kind), "stock": stock,
-        })
+                stock.append(
+                    {
+                        "part_sku": part,
+                        "quantity": rng.randint(4, 10),
+                        "available_from": arrives.isoformat(),
+                    }
+                )
+        locations.append(
+            {
+                "code": code,
+                "kind": kind,
+                "name": name,
+                "street": street,
+                "postcode": postcode,
+                "city": gazetteer.place_of(postcode).name,
+                "phone": "+31 30 " + str(2000000 + len(locations)),
+                "email": f"service.{code.lower()}@bouwmarkt.example.nl",
+                "opening_hours": _opening_hours(kind),
+                "stock": stock,
+            }
+        )
     pc4 = gazetteer.pc4_numbers()
     technicians = []
     for index in range(spec.technicians):
@@ -193,19 +300,26 @@ def build_region(spec: SampleSpec, gazetteer: Gazetteer) -> dict[str, Any]:
         start = rng.choice(("07:30", "08:00", "08:00", "08:30"))
         end = {"07:30": "16:00", "08:00": "16:30", "08:30": "17:00"}[start]
         weekdays = range(5) if index % 5 else (0, 1, 2, 3)  # every fifth works four days
-        technicians.append({
-            "code": f"T{index + 1:02d}", "name": name, "skills": list(skills),
-            "home_postcode": _postcode(rng, pc4),
-            "van_volume_m3": 12.0 if "delivery" in skills else 6.0,
-            "van_weight_kg": 1100.0 if "delivery" in skills else 700.0,
-            "cost_per_hour_eur": float(rng.choice((38, 42, 45, 48))),
-            "lunch_minutes": 30,
-            "shifts": {str(d): [start, end] for d in weekdays},
-            "absences": [],
-        })
+        technicians.append(
+            {
+                "code": f"T{index + 1:02d}",
+                "name": name,
+                "skills": list(skills),
+                "home_postcode": _postcode(rng, pc4),
+                "van_volume_m3": 12.0 if "delivery" in skills else 6.0,
+                "van_weight_kg": 1100.0 if "delivery" in skills else 700.0,
+                "cost_per_hour_eur": float(rng.choice((38, 42, 45, 48))),
+                "lunch_minutes": 30,
+                "shifts": {str(d): [start, end] for d in weekdays},
+                "absences": [],
+            }
+        )
     return {
-        "region": {"code": spec.region_code, "name": spec.region_name,
-                   "timezone": "Europe/Amsterdam"},
+        "region": {
+            "code": spec.region_code,
+            "name": spec.region_name,
+            "timezone": "Europe/Amsterdam",
+        },
         "locations": locations,
         "technicians": technicians,
     }
@@ -225,8 +339,11 @@ def _services(category: str, rng: random.Random) -> list[str]:
 
 def _line(category: str, rng: random.Random) -> tuple[str, int]:
     sku = rng.choice(PRODUCTS_BY_CATEGORY[category])
-    quantity = {"flooring": rng.randint(8, 30), "blinds": rng.randint(1, 6),
-                "doors": rng.randint(1, 4)}.get(category, 1)
+    quantity = {
+        "flooring": rng.randint(8, 30),
+        "blinds": rng.randint(1, 6),
+        "doors": rng.randint(1, 4),
+    }.get(category, 1)
     return sku, quantity
 
 
@@ -256,8 +373,17 @@ def build_orders(spec: SampleSpec, gazetteer: Gazetteer) -> list[dict[str, str]]
             "street": rng.choice(STREETS),
             "house_number": str(rng.randint(1, 180)) + rng.choice(("", "", "", "a", "-2")),
             "postcode": _postcode(rng, pc4),
-            "notes": rng.choice(("", "", "", "Bel 30 min van tevoren", "Hond aanwezig",
-                                 "Parkeren achter het huis", "Derde verdieping, geen lift")),
+            "notes": rng.choice(
+                (
+                    "",
+                    "",
+                    "",
+                    "Bel 30 min van tevoren",
+                    "Hond aanwezig",
+                    "Parkeren achter het huis",
+                    "Derde verdieping, geen lift",
+                )
+            ),
         }
         category = rng.choices(categories, weights)[0]
         if category == "repair":
@@ -274,9 +400,16 @@ def build_orders(spec: SampleSpec, gazetteer: Gazetteer) -> list[dict[str, str]]
             if needs_parts and rng.random() < spec.missing_part_share:
                 part = rng.choice(PARTS_BY_CATEGORY[cat])
                 missing = f"{part}:{rng.randint(1, 2)}"
-            rows.append({**customer, "line_number": str(line_number), "sku": sku,
-                         "quantity": str(quantity), "services": ";".join(services),
-                         "missing_parts": missing})
+            rows.append(
+                {
+                    **customer,
+                    "line_number": str(line_number),
+                    "sku": sku,
+                    "quantity": str(quantity),
+                    "services": ";".join(services),
+                    "missing_parts": missing,
+                }
+            )
     return rows
 
 

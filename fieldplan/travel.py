@@ -66,7 +66,9 @@ def great_circle_m(points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     dlat = lat[:, None] - lat[None, :]
     dlon = lon[:, None] - lon[None, :]
     a = np.sin(dlat / 2) ** 2 + np.cos(lat[:, None]) * np.cos(lat[None, :]) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS * 1000.0 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    radius_m = float(EARTH_RADIUS) * 1000.0
+    distance: npt.NDArray[np.float64] = 2 * radius_m * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return distance
 
 
 class GeodesicTravelTimes:

@@ -7,8 +7,8 @@ from optimizer.check import Violation, check
 from optimizer.model import (
     Break,
     Job,
-    Pin,
     PickupSource,
+    Pin,
     Plan,
     Problem,
     Route,

@@ -87,9 +87,12 @@ def route_timing(problem: Problem, vehicle: TechnicianDay, route: Route) -> Iter
         lunch = _break_between(route, free_at, visit.start_s)
         needed = free_at + leg + (lunch if lunch is not None else 0)
         if visit.start_s < needed:
-            yield Violation("timing", route.technician_day,
-                            f"{visit.kind} {visit.job_id} starts at {visit.start_s}, "
-                            f"cannot be there before {needed}")
+            yield Violation(
+                "timing",
+                route.technician_day,
+                f"{visit.kind} {visit.job_id} starts at {visit.start_s}, "
+                f"cannot be there before {needed}",
+            )
         if visit.start_s < visit.arrival_s:
             yield Violation("timing", route.technician_day, f"{visit.job_id} starts before arrival")
         place, free_at = visit.place, visit.end_s
@@ -110,9 +113,12 @@ def shift_and_overtime(vehicle: TechnicianDay, route: Route) -> Iterator[Violati
     if route.start_s < vehicle.shift.start_s:
         yield Violation("shift", vehicle.id, "starts before the shift")
     if route.end_s > vehicle.shift.end_s + vehicle.max_overtime_s:
-        yield Violation("overtime", vehicle.id,
-                        f"ends {route.end_s - vehicle.shift.end_s} s after the shift, "
-                        f"more than the allowed {vehicle.max_overtime_s} s")
+        yield Violation(
+            "overtime",
+            vehicle.id,
+            f"ends {route.end_s - vehicle.shift.end_s} s after the shift, "
+            f"more than the allowed {vehicle.max_overtime_s} s",
+        )
 
 
 def lunch_break(vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
@@ -128,15 +134,20 @@ def lunch_break(vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
     if lunch.end_s - lunch.start_s < rule.duration_s:
         yield Violation("lunch", vehicle.id, "lunch is too short")
     for visit in route.visits:
-        if visit.kind is not VisitKind.BREAK and visit.start_s < lunch.end_s and (
-            lunch.start_s < visit.end_s
+        if (
+            visit.kind is not VisitKind.BREAK
+            and visit.start_s < lunch.end_s
+            and (lunch.start_s < visit.end_s)
         ):
             yield Violation("lunch", vehicle.id, f"lunch overlaps {visit.job_id}")
 
 
 def van_capacity(vehicle: TechnicianDay, route: Route, jobs: dict[str, Job]) -> Iterator[Violation]:
-    job_ids = [v.job_id for v in route.visits
-               if v.kind is VisitKind.JOB and v.job_id in jobs and not v.second_person]
+    job_ids = [
+        v.job_id
+        for v in route.visits
+        if v.kind is VisitKind.JOB and v.job_id in jobs and not v.second_person
+    ]
     for goods, parts, capacity in (
         ("volume_l", "part_volume_l", vehicle.volume_capacity_l),
         ("weight_kg", "part_weight_kg", vehicle.weight_capacity_kg),
@@ -161,8 +172,11 @@ def capacity_reserve(
 ) -> Iterator[Violation]:
     if vehicle.max_planned_share >= 1.0:
         return
-    planned = sum(v.end_s - v.start_s for v in route.visits
-                  if v.kind is VisitKind.JOB and v.job_id in jobs and not jobs[v.job_id].is_repair)
+    planned = sum(
+        v.end_s - v.start_s
+        for v in route.visits
+        if v.kind is VisitKind.JOB and v.job_id in jobs and not jobs[v.job_id].is_repair
+    )
     limit = (vehicle.shift.end_s - vehicle.shift.start_s) * vehicle.max_planned_share
     if planned > limit:
         yield Violation("reserve", vehicle.id, f"{planned} s planned > reserve limit {limit:.0f} s")
@@ -183,8 +197,11 @@ def skills_and_pins(
     for vehicle_id, visit in served:
         vehicle = vehicles[vehicle_id]
         if not job.skills <= vehicle.skills:
-            yield Violation("skills", job.id,
-                            f"{vehicle_id} lacks {', '.join(sorted(job.skills - vehicle.skills))}")
+            yield Violation(
+                "skills",
+                job.id,
+                f"{vehicle_id} lacks {', '.join(sorted(job.skills - vehicle.skills))}",
+            )
         if job.pin is not None and job.pin.technician_day != vehicle_id:
             yield Violation("pin", job.id, f"pinned to {job.pin.technician_day}, not {vehicle_id}")
         if job.pin is not None and job.pin.start_s is not None and visit.start_s != job.pin.start_s:
@@ -219,7 +236,8 @@ def part_pickup(job: Job, served: list[tuple[str, Visit]], plan: Plan) -> Iterat
         return
     route, pickup = pickups[0]
     lead_vehicle, lead_visit = next(
-        ((v, visit) for v, visit in served if not visit.second_person), served[0])
+        ((v, visit) for v, visit in served if not visit.second_person), served[0]
+    )
     if route.technician_day != lead_vehicle:
         yield Violation("pickup", job.id, "part picked up on another technician-day")
     if pickup.end_s > lead_visit.start_s:
@@ -227,8 +245,9 @@ def part_pickup(job: Job, served: list[tuple[str, Visit]], plan: Plan) -> Iterat
     source = next((s for s in job.pickup_sources if s.site == pickup.site), None)
     if source is None:
         yield Violation("pickup", job.id, f"{pickup.site} cannot supply the part")
-    elif not any(w.start_s <= pickup.start_s and pickup.end_s <= w.end_s
-                 for w in source.open_windows):
+    elif not any(
+        w.start_s <= pickup.start_s and pickup.end_s <= w.end_s for w in source.open_windows
+    ):
         yield Violation("pickup", job.id, f"{pickup.site} is closed or has no stock then")
 
 
@@ -248,7 +267,10 @@ def dependencies(
             continue
         first = before[0][1]
         if start // DAY_S < first.start_s // DAY_S + dependency.lag_days:
-            yield Violation("dependency", job.id,
-                            f"needs {dependency.lag_days} day(s) after {dependency.job_id}")
+            yield Violation(
+                "dependency",
+                job.id,
+                f"needs {dependency.lag_days} day(s) after {dependency.job_id}",
+            )
         if start < first.end_s:
             yield Violation("dependency", job.id, f"starts before {dependency.job_id} ends")

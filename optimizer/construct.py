@@ -93,9 +93,10 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
                 reserve_used += stop.service_s
     if goods_volume > vehicle.volume_capacity_l or goods_weight > vehicle.weight_capacity_kg:
         return INFEASIBLE
-    if vehicle.max_planned_share < 1.0 and reserve_used > (
-        vehicle.shift.end_s - vehicle.shift.start_s
-    ) * vehicle.max_planned_share:
+    if (
+        vehicle.max_planned_share < 1.0
+        and reserve_used > (vehicle.shift.end_s - vehicle.shift.start_s) * vehicle.max_planned_share
+    ):
         return INFEASIBLE
     volume, weight = goods_volume, goods_weight
     for stop in stops:
@@ -104,7 +105,11 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
         start = _first_start(stop.windows, arrive)
         if start is None:
             return INFEASIBLE
-        if lunch is not None and lunch_start is None and start + stop.service_s > lunch.latest_start_s:
+        if (
+            lunch is not None
+            and lunch_start is None
+            and start + stop.service_s > lunch.latest_start_s
+        ):
             # Lunch must come before this stop: in the gap, during the drive or the wait.
             lunch_start = max(t, lunch.earliest_start_s)
             if lunch_start > lunch.latest_start_s:
@@ -205,21 +210,20 @@ class Builder:
             earliest = max(earliest, end)
             if dependency.lag_days:
                 earliest = max(earliest, (start // DAY_S + dependency.lag_days) * DAY_S)
-        clipped = tuple(TimeWindow(max(w.start_s, earliest), w.end_s)
-                        for w in windows if w.end_s >= earliest)
+        clipped = tuple(
+            TimeWindow(max(w.start_s, earliest), w.end_s) for w in windows if w.end_s >= earliest
+        )
         return clipped or None
 
-    def best_single(self, job: Job, windows: tuple[TimeWindow, ...],
-                    vehicles: list[int]) -> Candidate | None:
+    def best_single(
+        self, job: Job, windows: tuple[TimeWindow, ...], vehicles: list[int]
+    ) -> Candidate | None:
         best: Candidate | None = None
         lead = Stop(VisitKind.JOB, job, job.place, job.duration_s, windows)
         for r in vehicles:
             state = self.routes[r]
             base = self.cost(r)
-            if job.needs_pickup:
-                options = self._pickup_options(job, state)
-            else:
-                options = [None]
+            options = self._pickup_options(job, state) if job.needs_pickup else [None]
             for source in options:
                 for stops in self._insertions(state.stops, lead, source, job):
                     schedule = simulate(self.problem, state.vehicle, stops)
@@ -235,23 +239,33 @@ class Builder:
         return [s for s in job.pickup_sources if any(w.overlaps(day) for w in s.open_windows)]
 
     @staticmethod
-    def _insertions(stops: list[Stop], lead: Stop, source: PickupSource | None,
-                    job: Job) -> list[list[Stop]]:
+    def _insertions(
+        stops: list[Stop], lead: Stop, source: PickupSource | None, job: Job
+    ) -> list[list[Stop]]:
         n = len(stops)
         if source is None:
-            return [stops[:i] + [lead] + stops[i:] for i in range(n + 1)]
-        pickup = Stop(VisitKind.PICKUP, job, source.place, source.service_s,
-                      tuple(TimeWindow(w.start_s, w.end_s - source.service_s)
-                            for w in source.open_windows if w.end_s - source.service_s >= w.start_s),
-                      source)
+            return [[*stops[:i], lead, *stops[i:]] for i in range(n + 1)]
+        pickup = Stop(
+            VisitKind.PICKUP,
+            job,
+            source.place,
+            source.service_s,
+            tuple(
+                TimeWindow(w.start_s, w.end_s - source.service_s)
+                for w in source.open_windows
+                if w.end_s - source.service_s >= w.start_s
+            ),
+            source,
+        )
         result = []
         for i in range(n + 1):
             for j in range(i, n + 1):
-                result.append(stops[:i] + [pickup] + stops[i:j] + [lead] + stops[j:])
+                result.append([*stops[:i], pickup, *stops[i:j], lead, *stops[j:]])
         return result
 
-    def best_pair(self, job: Job, windows: tuple[TimeWindow, ...],
-                  vehicles: list[int]) -> Candidate | None:
+    def best_pair(
+        self, job: Job, windows: tuple[TimeWindow, ...], vehicles: list[int]
+    ) -> Candidate | None:
         """Two technicians of the same day, starting together."""
         best: Candidate | None = None
         for r in vehicles:
@@ -259,7 +273,9 @@ class Builder:
             if single is None:
                 continue
             _, stops, schedule = single.changes[0]
-            lead_at = next(i for i, s in enumerate(stops) if s.kind is VisitKind.JOB and s.job is job)
+            lead_at = next(
+                i for i, s in enumerate(stops) if s.kind is VisitKind.JOB and s.job is job
+            )
             start = schedule.starts[lead_at]
             fixed = (TimeWindow(start, start),)
             day = self.routes[r].vehicle.day
@@ -274,14 +290,19 @@ class Builder:
                 state = self.routes[h]
                 base = self.cost(h)
                 for i in range(len(state.stops) + 1):
-                    candidate_stops = state.stops[:i] + [helper] + state.stops[i:]
+                    candidate_stops = [*state.stops[:i], helper, *state.stops[i:]]
                     helper_schedule = simulate(self.problem, state.vehicle, candidate_stops)
                     if helper_schedule is None:
                         continue
                     added = single.added_cost + helper_schedule.cost - base
                     if best is None or added < best.added_cost:
-                        best = Candidate(added, [(r, frozen_lead, lead_schedule),
-                                                 (h, candidate_stops, helper_schedule)])
+                        best = Candidate(
+                            added,
+                            [
+                                (r, frozen_lead, lead_schedule),
+                                (h, candidate_stops, helper_schedule),
+                            ],
+                        )
         return best
 
     def place(self, job: Job, candidate: Candidate, freeze: bool) -> None:
@@ -290,7 +311,8 @@ class Builder:
             if freeze:
                 stops = [
                     replace(s, windows=(TimeWindow(t, t),))
-                    if s.job is job and s.kind is VisitKind.JOB else s
+                    if s.job is job and s.kind is VisitKind.JOB
+                    else s
                     for s, t in zip(stops, schedule.starts, strict=True)
                 ]
             state.stops = stops
@@ -316,8 +338,13 @@ def _order(problem: Problem) -> list[Job]:
 
     return sorted(
         problem.jobs,
-        key=lambda j: (level(j), -weights.unplanned_penalty(j), -j.crew_size,
-                       -(j.duration_s + (1800 if j.needs_pickup else 0)), j.id),
+        key=lambda j: (
+            level(j),
+            -weights.unplanned_penalty(j),
+            -j.crew_size,
+            -(j.duration_s + (1800 if j.needs_pickup else 0)),
+            j.id,
+        ),
     )
 
 
@@ -363,24 +390,44 @@ def to_plan(problem: Problem, builder: Builder, unplaced: list[str]) -> Plan:
     )
 
 
-def _route(problem: Problem, vehicle: TechnicianDay, stops: list[Stop],
-           schedule: Schedule) -> Route:
+def _route(
+    problem: Problem, vehicle: TechnicianDay, stops: list[Stop], schedule: Schedule
+) -> Route:
     visits: list[Visit] = []
     lunch = vehicle.lunch
     lunch_visit = (
-        Visit(VisitKind.BREAK, schedule.lunch_start, schedule.lunch_start,
-              schedule.lunch_start + lunch.duration_s)
-        if lunch is not None and schedule.lunch_start is not None else None
+        Visit(
+            VisitKind.BREAK,
+            schedule.lunch_start,
+            schedule.lunch_start,
+            schedule.lunch_start + lunch.duration_s,
+        )
+        if lunch is not None and schedule.lunch_start is not None
+        else None
     )
     for stop, start, arrival in zip(stops, schedule.starts, schedule.arrivals, strict=True):
         if lunch_visit is not None and lunch_visit.start_s < start and lunch_visit not in visits:
             visits.append(lunch_visit)
         kind = stop.kind
-        visits.append(Visit(
-            kind, arrival, start, start + stop.service_s, stop.job.id,
-            stop.source.site if stop.source else None, stop.place, stop.second_person,
-        ))
+        visits.append(
+            Visit(
+                kind,
+                arrival,
+                start,
+                start + stop.service_s,
+                stop.job.id,
+                stop.source.site if stop.source else None,
+                stop.place,
+                stop.second_person,
+            )
+        )
     if lunch_visit is not None and lunch_visit not in visits:
         visits.append(lunch_visit)
-    return Route(vehicle.id, tuple(visits), vehicle.shift.start_s, schedule.end_s,
-                 schedule.travel_s, schedule.distance_m)
+    return Route(
+        vehicle.id,
+        tuple(visits),
+        vehicle.shift.start_s,
+        schedule.end_s,
+        schedule.travel_s,
+        schedule.distance_m,
+    )

@@ -24,8 +24,9 @@ def plan_cost(problem: Problem, plan: Plan) -> int:
                 continue
             job = jobs[visit.job_id]
             if job.preferred is not None:
-                outside = max(0, job.preferred.start_s - visit.start_s,
-                              visit.start_s - job.preferred.end_s)
+                outside = max(
+                    0, job.preferred.start_s - visit.start_s, visit.start_s - job.preferred.end_s
+                )
                 cost += outside * weights.outside_preferred_per_min // 60
             if job.previous_technician_day not in (None, route.technician_day):
                 cost += weights.moved_from_previous

@@ -29,12 +29,21 @@ def explain(problem: Problem, job: Job, unplanned: set[str]) -> str:
         skilled = [v for v in skilled if v.id == job.pin.technician_day]
         if not skilled:
             return f"pinned to {job.pin.technician_day}, which cannot take it (skills or absence)"
+    long_enough = [
+        v for v in skilled if v.shift.end_s + v.max_overtime_s - job.duration_s >= v.shift.start_s
+    ]
+    if not long_enough:
+        return "longer than any shift of a technician with the skills, overtime included"
     fitting = [
-        v for v in skilled
-        if not job.windows or any(
-            w.overlaps(TimeWindow(v.shift.start_s,
-                                  v.shift.end_s + v.max_overtime_s - job.duration_s))
-            for w in job.windows)
+        v
+        for v in long_enough
+        if not job.windows
+        or any(
+            w.overlaps(
+                TimeWindow(v.shift.start_s, v.shift.end_s + v.max_overtime_s - job.duration_s)
+            )
+            for w in job.windows
+        )
     ]
     if not fitting:
         return "no technician with the skills works during any of its allowed windows"

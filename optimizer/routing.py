@@ -40,8 +40,14 @@ class Layout:
     helper_node: dict[str, int] = field(default_factory=dict)
     pickup_nodes: dict[str, list[int]] = field(default_factory=dict)
 
-    def add(self, place: int, service_s: int, role: str, job_index: int = -1,
-            source: PickupSource | None = None) -> int:
+    def add(
+        self,
+        place: int,
+        service_s: int,
+        role: str,
+        job_index: int = -1,
+        source: PickupSource | None = None,
+    ) -> int:
         self.place.append(place)
         self.service_s.append(service_s)
         self.role.append(role)
@@ -159,7 +165,7 @@ def apply_job_windows(model: Model) -> None:
     """Hard windows: a promised appointment or the customer's availability (several allowed).
 
     A job may also not start on a day none of its candidate technician-days works."""
-    layout, routing, time = model.layout, model.routing, model.time
+    layout, _routing, time = model.layout, model.routing, model.time
     for job in model.problem.jobs:
         if not job.windows:
             continue
@@ -187,10 +193,10 @@ def eligible_vehicles(problem: Problem, job: Job) -> list[int]:
             continue
         if job.pin is not None and job.pin.technician_day != vehicle.id:
             continue
-        reach = TimeWindow(vehicle.shift.start_s,
-                           vehicle.shift.end_s + vehicle.max_overtime_s - job.duration_s)
-        if reach.end_s < reach.start_s:
+        latest_start = vehicle.shift.end_s + vehicle.max_overtime_s - job.duration_s
+        if latest_start < vehicle.shift.start_s:
             continue
+        reach = TimeWindow(vehicle.shift.start_s, latest_start)
         if job.windows and not any(w.overlaps(reach) for w in job.windows):
             continue
         found.append(v)
@@ -275,8 +281,9 @@ def apply_part_pickups(model: Model) -> None:
         penalty = model.problem.weights.unplanned_penalty(job)
         delivery_set = routing.AddDisjunction([job_index], penalty)
         routing.AddPickupAndDeliverySets(pickup_set, delivery_set)
-        solver.Add(solver.Sum([routing.ActiveVar(i) for i in indices])
-                   == routing.ActiveVar(job_index))
+        solver.Add(
+            solver.Sum([routing.ActiveVar(i) for i in indices]) == routing.ActiveVar(job_index)
+        )
 
 
 def apply_two_person_jobs(model: Model) -> None:
@@ -309,7 +316,12 @@ def apply_dependencies(model: Model) -> None:
     decided up front: the dependent job is then kept out of the plan.
     """
     problem, layout, routing, manager, time = (
-        model.problem, model.layout, model.routing, model.manager, model.time)
+        model.problem,
+        model.layout,
+        model.routing,
+        model.manager,
+        model.time,
+    )
     solver = routing.solver()
     for job in problem.jobs:
         for dependency in job.after:
@@ -324,8 +336,10 @@ def apply_dependencies(model: Model) -> None:
             solver.Add(routing.ActiveVar(then) <= routing.ActiveVar(first))
             solver.Add(time.CumulVar(then) >= time.CumulVar(first) + before.duration_s)
             if dependency.lag_days:
-                solver.Add(time.CumulVar(then) // DAY_S
-                           >= time.CumulVar(first) // DAY_S + dependency.lag_days)
+                solver.Add(
+                    time.CumulVar(then) // DAY_S
+                    >= time.CumulVar(first) // DAY_S + dependency.lag_days
+                )
 
 
 def _can_follow(before: Job, job: Job, lag_days: int) -> bool:
@@ -379,7 +393,7 @@ def apply_optional_jobs(model: Model) -> None:
     """Every job may stay unplanned at a penalty that grows with priority and waiting time."""
     layout, routing, manager = model.layout, model.routing, model.manager
     for job in model.problem.jobs:
-        if job.id in layout.pickup_nodes and layout.pickup_nodes[job.id]:
+        if layout.pickup_nodes.get(job.id):
             continue  # its disjunction is part of the pickup-and-delivery set
         index = manager.NodeToIndex(layout.job_node[job.id])
         routing.AddDisjunction([index], model.problem.weights.unplanned_penalty(job))
@@ -393,8 +407,7 @@ def apply_lunch_breaks(model: Model) -> None:
     drive (it may take the place of waiting time)."""
     routing, time = model.routing, model.time
     solver = routing.solver()
-    visit_s = [model.layout.service_s[model.manager.IndexToNode(i)]
-               for i in range(routing.Size())]
+    visit_s = [model.layout.service_s[model.manager.IndexToNode(i)] for i in range(routing.Size())]
     for v, vehicle in enumerate(model.problem.technician_days):
         lunch = vehicle.lunch
         if lunch is None:
@@ -430,4 +443,3 @@ def search_parameters(settings: SearchSettings) -> Any:
         params.solution_limit = settings.max_solutions
     params.log_search = settings.log
     return params
-

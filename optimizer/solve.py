@@ -82,19 +82,24 @@ def search(
             on_progress(Progress(counter[0], int(routing.CostVar().Value()), solver.WallTime()))
 
         routing.AddAtSolutionCallback(report)
-    params = search_parameters(SearchSettings(
-        time_limit_s=limits.time_limit_s,
-        first_solution=limits.first_solution,
-        metaheuristic=limits.metaheuristic,
-        max_solutions=limits.max_solutions,
-    ))
+    params = search_parameters(
+        SearchSettings(
+            time_limit_s=limits.time_limit_s,
+            first_solution=limits.first_solution,
+            metaheuristic=limits.metaheuristic,
+            max_solutions=limits.max_solutions,
+        )
+    )
     routing.CloseModelWithParameters(params)
-    solution = None
     if start is not None and start.routes:
+        # When OR-Tools cannot take the constructed plan as its start (it happens with lunch
+        # breaks and synchronised crews), a search from scratch does worse than that plan in
+        # the same time, so there is nothing to improve with.
         initial = routing.ReadAssignmentFromRoutes(_routes_as_indices(model, start), True)
-        if initial is not None:
-            solution = routing.SolveFromAssignmentWithParameters(initial, params)
-    if solution is None:
+        if initial is None:
+            return None
+        solution = routing.SolveFromAssignmentWithParameters(initial, params)
+    else:
         solution = routing.SolveWithParameters(params)
     if solution is None:
         return None
@@ -114,12 +119,20 @@ def _routes_as_indices(model: Model, plan: Plan) -> list[list[int]]:
                 continue
             node: int | None = None
             if visit.kind is VisitKind.PICKUP:
-                node = next((n for n in layout.pickup_nodes.get(visit.job_id, [])
-                             if (src := layout.source[n]) is not None and src.site == visit.site),
-                            None)
+                node = next(
+                    (
+                        n
+                        for n in layout.pickup_nodes.get(visit.job_id, [])
+                        if (src := layout.source[n]) is not None and src.site == visit.site
+                    ),
+                    None,
+                )
             elif visit.kind is VisitKind.JOB:
-                node = (layout.helper_node.get(visit.job_id) if visit.second_person
-                        else layout.job_node[visit.job_id])
+                node = (
+                    layout.helper_node.get(visit.job_id)
+                    if visit.second_person
+                    else layout.job_node[visit.job_id]
+                )
             if node is not None:
                 indices.append(manager.NodeToIndex(node))
         routes.append(indices)
@@ -128,7 +141,12 @@ def _routes_as_indices(model: Model, plan: Plan) -> list[list[int]]:
 
 def read_plan(model: Model, solution: Any) -> Plan:
     problem, layout, routing, manager, time = (
-        model.problem, model.layout, model.routing, model.manager, model.time)
+        model.problem,
+        model.layout,
+        model.routing,
+        model.manager,
+        model.time,
+    )
     sequences: list[tuple[int, int, list[tuple[int, int]], int]] = []
     for v in range(len(problem.technician_days)):
         index = routing.Start(v)
@@ -150,13 +168,15 @@ def read_plan(model: Model, solution: Any) -> Plan:
     lunches = _lunch_starts(model, solution)
     routes = []
     for v, start_s, nodes, end_s in sequences:
-        kept = [(n, t) for n, t in nodes
-                if problem.jobs[layout.job_index[n]].id not in short_handed]
+        kept = [
+            (n, t) for n, t in nodes if problem.jobs[layout.job_index[n]].id not in short_handed
+        ]
         route = _route(model, v, start_s, kept, end_s, lunches.get(v))
         if route is not None:
             routes.append(route)
-    planned = {visit.job_id for route in routes for visit in route.visits
-               if visit.kind is VisitKind.JOB}
+    planned = {
+        visit.job_id for route in routes for visit in route.visits if visit.kind is VisitKind.JOB
+    }
     missing = [j.id for j in problem.jobs if j.id not in planned]
     reasons = explain_unplanned(problem, missing)
     for job_id in short_handed:
@@ -198,11 +218,30 @@ def _route(
         job = problem.jobs[layout.job_index[node]]
         if layout.role[node] == NodeRole.PICKUP:
             source = layout.source[node]
-            visits.append(Visit(VisitKind.PICKUP, arrival, begin, begin + layout.service_s[node],
-                                job.id, source.site if source else None, place))
+            visits.append(
+                Visit(
+                    VisitKind.PICKUP,
+                    arrival,
+                    begin,
+                    begin + layout.service_s[node],
+                    job.id,
+                    source.site if source else None,
+                    place,
+                )
+            )
         else:
-            visits.append(Visit(VisitKind.JOB, arrival, begin, begin + job.duration_s, job.id,
-                                None, place, layout.role[node] == NodeRole.HELPER))
+            visits.append(
+                Visit(
+                    VisitKind.JOB,
+                    arrival,
+                    begin,
+                    begin + job.duration_s,
+                    job.id,
+                    None,
+                    place,
+                    layout.role[node] == NodeRole.HELPER,
+                )
+            )
         previous_place, previous_end = place, begin + layout.service_s[node]
     if lunch is not None:
         visits.append(Visit(VisitKind.BREAK, lunch[0], lunch[0], lunch[1]))
@@ -220,8 +259,11 @@ def _lunch_starts(model: Model, solution: Any) -> dict[int, tuple[int, int]]:
         element = container.Element(i)
         if element.PerformedValue():
             found[element.Var().Name()] = (element.StartValue(), element.EndValue())
-    return {v: found[interval.Name()] for v, interval in model.breaks.items()
-            if interval.Name() in found}
+    return {
+        v: found[interval.Name()]
+        for v, interval in model.breaks.items()
+        if interval.Name() in found
+    }
 
 
 def job_ids(plan: Plan) -> Sequence[str]:

@@ -19,6 +19,9 @@ def issue_token(
     """OAuth2 password flow for planners; integrations use an API key as bearer instead."""
     account = authenticate(session, form.username, form.password)
     if account is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong username or password",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="wrong username or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return TokenRead(access_token=request.app.state.signer.issue(account.id))

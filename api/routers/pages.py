@@ -46,8 +46,9 @@ def login(
             request, "login.html", {"error": "Wrong username or password."}, status_code=401
         )
     response = RedirectResponse("/board", status_code=303)
-    response.set_cookie(SESSION_COOKIE, request.app.state.signer.issue(account.id),
-                        httponly=True, samesite="strict")
+    response.set_cookie(
+        SESSION_COOKIE, request.app.state.signer.issue(account.id), httponly=True, samesite="strict"
+    )
     return response
 
 
@@ -77,8 +78,18 @@ def board(
     job_ids |= {u.job_id for u in (plan.unassigned if plan else [])}
     jobs = {j.id: j for j in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
     open_jobs = session.scalar(select(func.count()).select_from(Job))
-    return templates.TemplateResponse(request, "board.html", {
-        "planner": planner, "days": days, "day": chosen, "plan": plan,
-        "technicians": technicians, "locations": locations, "jobs": jobs, "open_jobs": open_jobs,
-        "tz": ZoneInfo(plan.region.timezone if plan else "Europe/Amsterdam"),
-    })
+    return templates.TemplateResponse(
+        request,
+        "board.html",
+        {
+            "planner": planner,
+            "days": days,
+            "day": chosen,
+            "plan": plan,
+            "technicians": technicians,
+            "locations": locations,
+            "jobs": jobs,
+            "open_jobs": open_jobs,
+            "tz": ZoneInfo(plan.region.timezone if plan else "Europe/Amsterdam"),
+        },
+    )

@@ -15,7 +15,9 @@ router = APIRouter(tags=["plans"])
 
 @router.get("/regions")
 def list_regions(session: SessionDep, _: PlannerDep) -> list[RegionRead]:
-    return [RegionRead.model_validate(r) for r in session.scalars(select(Region).order_by(Region.id))]
+    return [
+        RegionRead.model_validate(r) for r in session.scalars(select(Region).order_by(Region.id))
+    ]
 
 
 @router.get("/plans")

@@ -1,0 +1,1 @@
+"""iCalendar invites and feeds (issue: calendar invites and technician feeds)."""

@@ -1,0 +1,127 @@
+"""Shared fixtures: databases on SQLite always and on PostgreSQL when reachable.
+
+Every test gets a session inside a transaction that is rolled back afterwards, so tests never
+see each other's rows. PostgreSQL tests are skipped with a printed reason when no server
+answers, except in CI (`CI=true`), where an unreachable server fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, make_url, text
+from sqlalchemy.orm import Session
+
+from fieldplan.catalogue import load_catalogue
+from fieldplan.db import make_engine
+from fieldplan.gazetteer import Gazetteer
+from fieldplan.migrate import upgrade
+from fieldplan.region_setup import load_region
+from fieldplan.regions import Region
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+TODAY = date(2026, 11, 22)
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("FIELDPLAN_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+
+
+def postgres_unavailable() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    url = make_url(postgres_admin_url())
+    try:
+        with psycopg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            connect_timeout=3,
+        ):
+            return None
+    except psycopg.OperationalError as exc:
+        return str(exc).strip().splitlines()[0]
+
+
+def require_postgres() -> None:
+    reason = postgres_unavailable()
+    if reason is None:
+        return
+    message = f"PostgreSQL at {postgres_admin_url()} is not reachable: {reason}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: a missing database is a failure, not a skip)")
+    pytest.skip(message)
+
+
+def make_postgres_database() -> tuple[Engine, str]:
+    admin = make_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"fieldplan_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(postgres_admin_url()).set(database=name)
+    return make_engine(url.render_as_string(hide_password=False)), name
+
+
+def drop_postgres_database(name: str) -> None:
+    admin = make_engine(postgres_admin_url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def gazetteer() -> Gazetteer:
+    return Gazetteer.from_directory(SAMPLE)
+
+
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def migrated_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """A database migrated to head, one per backend and test worker."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "fieldplan.db"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    require_postgres()
+    engine, name = make_postgres_database()
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+def session(migrated_engine: Engine) -> Iterator[Session]:
+    """A session whose work is rolled back after the test (commits become savepoints)."""
+    connection = migrated_engine.connect()
+    transaction = connection.begin()
+    db = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield db
+    finally:
+        db.close()
+        transaction.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def region(session: Session, gazetteer: Gazetteer) -> Region:
+    """The bundled catalogue and region (stores, warehouse, technicians), no orders."""
+    load_catalogue(session, SAMPLE / "catalogue.json")
+    return load_region(session, SAMPLE / "region.json", gazetteer)

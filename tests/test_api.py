@@ -1,0 +1,159 @@
+"""The API and the board page: planners authenticate, pages render from bundled assets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+import optimizer
+from api.main import create_app
+from fieldplan import importing
+from fieldplan.accounts import Account, Role, create_account
+from fieldplan.catalogue import load_catalogue
+from fieldplan.customers import Customer
+from fieldplan.db import make_engine, session_factory, unit_of_work
+from fieldplan.gazetteer import Gazetteer
+from fieldplan.migrate import upgrade
+from fieldplan.planning import plan_region
+from fieldplan.region_setup import load_region
+from fieldplan.settings import Settings
+from fieldplan.travel import GeodesicTravelTimes
+from tests.conftest import SAMPLE, TODAY
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    gazetteer = Gazetteer.from_directory(SAMPLE)
+    with unit_of_work(session_factory(engine)) as session:
+        load_catalogue(session, SAMPLE / "catalogue.json")
+        region = load_region(session, SAMPLE / "region.json", gazetteer)
+        rows = importing.read_rows(SAMPLE / "orders.csv")[:60]
+        importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
+        plan_region(
+            session,
+            region,
+            date(2026, 11, 23),
+            1,
+            GeodesicTravelTimes(),
+            optimizer.Limits(time_limit_s=0.5),
+        )
+        _, api_key = create_account(session, "planner", Role.PLANNER, PASSWORD)
+    app = create_app(Settings(database_url=url, secret_key="test-secret"))
+    with TestClient(app) as client:
+        yield client, api_key
+    engine.dispose()
+
+
+def token(client: TestClient) -> str:
+    response = client.post("/auth/token", data={"username": "planner", "password": PASSWORD})
+    assert response.status_code == 200
+    return str(response.json()["access_token"])
+
+
+def test_health_and_openapi_are_public(world: tuple[TestClient, str]) -> None:
+    client, _ = world
+    assert client.get("/health").json() == {"status": "ok"}
+    assert "/plans" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize("path", ["/plans", "/regions", "/plans/1", "/customers/1/timeline"])
+def test_planner_endpoints_refuse_anonymous_callers(
+    world: tuple[TestClient, str], path: str
+) -> None:
+    client, _ = world
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("bad", ["nonsense", "fpk_not-a-key", "eyJzdWIiOjF9.deadbeef"])
+def test_forged_tokens_are_refused(world: tuple[TestClient, str], bad: str) -> None:
+    client, _ = world
+    assert client.get("/plans", headers={"Authorization": f"Bearer {bad}"}).status_code == 401
+
+
+def test_wrong_password_gets_no_token(world: tuple[TestClient, str]) -> None:
+    client, _ = world
+    response = client.post("/auth/token", data={"username": "planner", "password": "guess"})
+    assert response.status_code == 401
+
+
+def test_a_planner_reads_the_plan_with_a_token_or_an_api_key(world: tuple[TestClient, str]) -> None:
+    client, api_key = world
+    for credential in (token(client), api_key):
+        headers = {"Authorization": f"Bearer {credential}"}
+        plans = client.get("/plans", headers=headers).json()
+        assert [p["day"] for p in plans] == ["2026-11-23"]
+        plan = client.get(f"/plans/{plans[0]['id']}", headers=headers).json()
+        assert plan["routes"]
+        assert plan["routes"][0]["stops"]
+        assert all(s["arrival"] <= s["departure"] for r in plan["routes"] for s in r["stops"])
+
+
+def test_unknown_ids_get_404(world: tuple[TestClient, str]) -> None:
+    client, api_key = world
+    headers = {"Authorization": f"Bearer {api_key}"}
+    assert client.get("/plans/99999", headers=headers).status_code == 404
+    assert client.get("/customers/99999/timeline", headers=headers).status_code == 404
+    assert client.get("/plans/not-a-number", headers=headers).status_code == 422
+
+
+def test_the_customer_timeline_starts_with_the_order(world: tuple[TestClient, str]) -> None:
+    client, api_key = world
+    events = client.get(
+        "/customers/1/timeline", headers={"Authorization": f"Bearer {api_key}"}
+    ).json()
+    assert events[0]["kind"] == "order_placed"
+    assert any(e["kind"] == "job_created" for e in events)
+
+
+def test_the_board_needs_a_signed_in_planner(world: tuple[TestClient, str]) -> None:
+    client, _ = world
+    client.cookies.clear()
+    response = client.get("/board", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+    refused = client.post("/login", data={"username": "planner", "password": "nope"})
+    assert refused.status_code == 401
+    assert "Wrong username or password" in refused.text
+    page = client.post("/login", data={"username": "planner", "password": PASSWORD})
+    assert page.status_code == 200
+    assert "Not planned" in page.text
+    assert "fieldplan.css" in page.text
+    assert "http" not in page.text.split("<main>")[0].lower()
+    assert client.get("/static/fieldplan.css").status_code == 200
+    client.post("/logout")
+    client.cookies.clear()
+    assert client.get("/board", follow_redirects=False).status_code == 303
+
+
+def test_a_deactivated_account_loses_access(world: tuple[TestClient, str]) -> None:
+    client, api_key = world
+    sessions = client.app.state.sessions  # type: ignore[attr-defined]
+    with unit_of_work(sessions) as session:
+        session.scalars(select(Account)).one().active = False
+    try:
+        assert (
+            client.get("/plans", headers={"Authorization": f"Bearer {api_key}"}).status_code == 401
+        )
+    finally:
+        with unit_of_work(sessions) as session:
+            session.scalars(select(Account)).one().active = True
+
+
+def test_customer_rows_are_not_exposed_without_a_planner(world: tuple[TestClient, str]) -> None:
+    client, _ = world
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        name = session.scalars(select(Customer)).first().name  # type: ignore[union-attr]
+    client.cookies.clear()
+    for path in ("/plans", "/board", "/customers/1/timeline"):
+        assert name not in client.get(path, follow_redirects=True).text

@@ -1,0 +1,325 @@
+"""One tiny named world per field-service rule; every returned plan goes through `check`.
+
+Places lie on a line one kilometre apart (place i at km i): one minute of driving per km.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from optimizer import (
+    Break,
+    Job,
+    Limits,
+    PickupSource,
+    Pin,
+    Plan,
+    Problem,
+    TechnicianDay,
+    TimeWindow,
+    Visit,
+    VisitKind,
+    Weights,
+    check,
+    solve,
+)
+from optimizer.construct import construct
+from optimizer.model import DAY_S, Dependency, Route
+
+H = 3600
+QUICK = Limits(time_limit_s=1.0)
+
+
+def line(n: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    km = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
+    return (km * 60).astype(np.int64), (km * 1000).astype(np.int64)
+
+
+def tech(
+    name: str,
+    day: int = 0,
+    *,
+    skills: frozenset[str] = frozenset(),
+    home: int = 0,
+    lunch: bool = False,
+    overtime_s: int = 0,
+    volume_l: int = 10**9,
+    share: float = 1.0,
+    hours: tuple[int, int] = (8, 17),
+) -> TechnicianDay:
+    base = day * DAY_S
+    return TechnicianDay(
+        id=f"{name}@{day}",
+        technician=name,
+        day=day,
+        skills=skills,
+        start_place=home,
+        end_place=home,
+        shift=TimeWindow(base + hours[0] * H, base + hours[1] * H),
+        max_overtime_s=overtime_s,
+        lunch=Break(base + 12 * H, base + 13 * H, 1800) if lunch else None,
+        volume_capacity_l=volume_l,
+        max_planned_share=share,
+    )
+
+
+def world(
+    jobs: list[Job], technicians: list[TechnicianDay], days: int = 1, weights: Weights | None = None
+) -> Problem:
+    duration, distance = line()
+    return Problem(jobs, technicians, duration, distance, weights or Weights(), days + 1)
+
+
+def planned(problem: Problem, limits: Limits = QUICK) -> Plan:
+    plan = solve(problem, limits)
+    assert check(problem, plan) == [], check(problem, plan)
+    return plan
+
+
+def where(plan: Plan, job_id: str) -> list[tuple[str, Visit]]:
+    return plan.job_visits().get(job_id, [])
+
+
+def reason(plan: Plan, job_id: str) -> str:
+    return next(u.reason for u in plan.unplanned if u.job_id == job_id)
+
+
+def test_technician_days_are_vehicles_over_a_multi_day_horizon() -> None:
+    tomorrow = TimeWindow(DAY_S, 2 * DAY_S - 1)
+    problem = world([Job("a", 5, H, windows=(tomorrow,))], [tech("t", 0), tech("t", 1)], days=2)
+    plan = planned(problem)
+    ((vehicle, visit),) = where(plan, "a")
+    assert vehicle == "t@1"
+    assert visit.start_s >= DAY_S + 8 * H
+
+
+def test_an_absent_technician_gets_nothing_and_the_job_says_why() -> None:
+    problem = world(
+        [Job("a", 5, H, windows=(TimeWindow(DAY_S, 2 * DAY_S - 1),))], [tech("t", 0)], days=2
+    )  # t does not work on day 1
+    plan = planned(problem)
+    assert "works during any of its allowed windows" in reason(plan, "a")
+
+
+def test_a_promised_window_is_kept() -> None:
+    promise = TimeWindow(14 * H, 16 * H)
+    problem = world(
+        [Job("a", 3, H, windows=(promise,), promised=True), Job("b", 4, H)], [tech("t")]
+    )
+    plan = planned(problem)
+    assert promise.contains(where(plan, "a")[0][1].start_s)
+
+
+def test_an_impossible_promise_is_reported_as_broken_not_silently_moved() -> None:
+    problem = world(
+        [Job("a", 3, H, windows=(TimeWindow(20 * H, 21 * H),), promised=True)], [tech("t")]
+    )
+    plan = solve(problem, QUICK)
+    assert [v.rule for v in check(problem, plan)] == ["promise"]
+    assert not plan.is_feasible(problem)
+
+
+def test_a_preferred_window_is_used_when_it_costs_nothing() -> None:
+    problem = world([Job("a", 3, H, preferred=TimeWindow(14 * H, 15 * H))], [tech("t")])
+    start = where(planned(problem), "a")[0][1].start_s
+    assert 14 * H <= start <= 15 * H
+
+
+def test_lunch_falls_in_its_window_and_never_overlaps_work() -> None:
+    jobs = [Job(f"j{i}", i + 1, 2 * H) for i in range(4)]
+    plan = planned(world(jobs, [tech("t", lunch=True)]))
+    breaks = [v for r in plan.routes for v in r.visits if v.kind is VisitKind.BREAK]
+    assert len(breaks) == 1
+    assert 12 * H <= breaks[0].start_s <= 13 * H
+
+
+def test_overtime_is_used_up_to_its_limit_but_not_beyond() -> None:
+    fits = world([Job("a", 1, 9 * H)], [tech("t", overtime_s=H)])
+    assert where(planned(fits), "a")
+    too_long = world([Job("a", 1, 11 * H)], [tech("t", overtime_s=H)])
+    assert not where(planned(too_long), "a")
+
+
+def test_a_job_goes_only_to_a_technician_with_all_its_skills() -> None:
+    problem = world(
+        [Job("a", 2, H, skills=frozenset({"kitchen", "plumbing"}))],
+        [
+            tech("x", skills=frozenset({"kitchen"})),
+            tech("y", skills=frozenset({"kitchen", "plumbing"}), home=20),
+        ],
+    )
+    assert where(planned(problem), "a")[0][0] == "y@0"
+
+
+def test_a_skill_nobody_has_is_named_in_the_reason() -> None:
+    plan = planned(world([Job("a", 2, H, skills=frozenset({"roofing"}))], [tech("x")]))
+    assert "roofing" in reason(plan, "a")
+
+
+def test_van_capacity_splits_deliveries_over_vans() -> None:
+    jobs = [Job("a", 2, H, volume_l=700), Job("b", 3, H, volume_l=700)]
+    plan = planned(world(jobs, [tech("x", volume_l=1000), tech("y", volume_l=1000)]))
+    assert {where(plan, "a")[0][0], where(plan, "b")[0][0]} == {"x@0", "y@0"}
+
+
+def _source(site: str, place: int, from_day: int = 0, days: int = 2) -> PickupSource:
+    return PickupSource(
+        site,
+        place,
+        tuple(TimeWindow(d * DAY_S + 8 * H, d * DAY_S + 20 * H) for d in range(from_day, days)),
+    )
+
+
+def test_a_missing_part_is_picked_up_on_the_way_at_the_nearest_site() -> None:
+    job = Job(
+        "a",
+        10,
+        H,
+        needs_pickup=True,
+        part_volume_l=5,
+        pickup_sources=(_source("far", 29), _source("near", 6)),
+    )
+    plan = planned(world([job], [tech("t")]))
+    visits = plan.routes[0].visits
+    pickup = next(v for v in visits if v.kind is VisitKind.PICKUP)
+    assert pickup.site == "near"
+    assert pickup.end_s <= where(plan, "a")[0][1].start_s
+
+
+def test_a_part_that_arrives_tomorrow_moves_the_job_to_tomorrow() -> None:
+    job = Job("a", 10, H, needs_pickup=True, pickup_sources=(_source("s", 6, from_day=1),))
+    plan = planned(world([job], [tech("t", 0), tech("t", 1)], days=2))
+    assert where(plan, "a")[0][0] == "t@1"
+
+
+def test_a_part_nowhere_to_be_had_is_the_reason() -> None:
+    job = Job("a", 10, H, needs_pickup=True, pickup_sources=())
+    plan = planned(world([job], [tech("t")]))
+    assert "not available" in reason(plan, "a")
+
+
+def test_two_person_jobs_start_together_on_two_routes() -> None:
+    problem = world([Job("a", 5, H, crew_size=2), Job("b", 9, H)], [tech("x"), tech("y", home=10)])
+    served = where(planned(problem), "a")
+    assert len(served) == 2
+    assert served[0][0] != served[1][0]
+    assert served[0][1].start_s == served[1][1].start_s
+
+
+def test_a_two_person_job_with_one_technician_stays_unplanned() -> None:
+    plan = planned(world([Job("a", 5, H, crew_size=2)], [tech("x")]))
+    assert "two technicians" in reason(plan, "a")
+
+
+def test_installation_follows_delivery_and_lead_times_count_days() -> None:
+    jobs = [
+        Job("measure", 4, H),
+        Job("delivery", 4, H, after=(Dependency("measure", 1),)),
+        Job("install", 4, 2 * H, after=(Dependency("delivery", 0),)),
+    ]
+    plan = planned(world(jobs, [tech("t", d) for d in range(3)], days=3))
+    measure, delivery, install = (where(plan, j)[0][1] for j in ("measure", "delivery", "install"))
+    assert delivery.start_s // DAY_S >= measure.start_s // DAY_S + 1
+    assert install.start_s >= delivery.end_s
+
+
+def test_when_capacity_is_short_the_repair_wins() -> None:
+    jobs = [
+        Job("install", 3, 8 * H, priority=1),
+        Job("repair", 4, 8 * H, priority=5, is_repair=True),
+    ]
+    plan = planned(world(jobs, [tech("t")]))
+    assert where(plan, "repair")
+    assert not where(plan, "install")
+
+
+def test_a_pinned_job_stays_where_the_planner_put_it() -> None:
+    jobs = [Job("a", 2, H, pin=Pin("y@0", 10 * H)), Job("b", 3, H)]
+    plan = planned(world(jobs, [tech("x"), tech("y", home=25)]))
+    ((vehicle, visit),) = where(plan, "a")
+    assert (vehicle, visit.start_s) == ("y@0", 10 * H)
+
+
+def test_capacity_reserve_keeps_room_for_repairs() -> None:
+    jobs = [Job(f"i{k}", 2, 2 * H) for k in range(4)] + [Job("r", 3, 2 * H, is_repair=True)]
+    plan = planned(world(jobs, [tech("t", share=0.5)]))  # 9 h shift: 4.5 h for installations
+    installs = sum(1 for k in range(4) if where(plan, f"i{k}"))
+    assert installs == 2
+    assert where(plan, "r")
+
+
+def test_jobs_at_one_address_share_the_arrival() -> None:
+    plan = planned(world([Job("a", 7, H), Job("b", 7, H)], [tech("t")]))
+    route = plan.routes[0]
+    assert route.travel_s == 2 * 7 * 60  # out and back once
+
+
+def test_a_fixed_cost_per_technician_day_keeps_plans_compact() -> None:
+    jobs = [Job("a", 3, H), Job("b", 4, H)]
+    plan = planned(world(jobs, [tech("x"), tech("y")]))
+    assert len(plan.routes) == 1
+
+
+def test_the_validator_catches_a_broken_plan() -> None:
+    problem = world(
+        [
+            Job(
+                "a",
+                3,
+                H,
+                windows=(TimeWindow(9 * H, 10 * H),),
+                promised=True,
+                skills=frozenset({"kitchen"}),
+            )
+        ],
+        [tech("t", lunch=True)],
+    )
+    too_short = Visit(VisitKind.JOB, 8 * H, 8 * H, 8 * H + 1800, "a", None, 3)
+    bad = Plan(routes=(Route("t@0", (too_short,), 8 * H, 9 * H, 0, 0),), unplanned=(), objective=0)
+    rules = {v.rule for v in check(problem, bad)}
+    assert {"promise", "skills", "lunch", "timing", "duration"} <= rules
+
+
+def test_a_plan_can_start_from_a_previous_plan() -> None:
+    problem = world([Job(f"j{i}", i + 1, H) for i in range(6)], [tech("x"), tech("y")])
+    first = planned(problem)
+    again = solve(problem, QUICK, warm_start=first)
+    assert check(problem, again) == []
+    assert again.objective <= first.objective
+
+
+def test_construction_alone_is_valid_and_deterministic() -> None:
+    jobs = [
+        Job(
+            f"j{i}",
+            (7 * i) % 29 + 1,
+            H // 2 + 600 * (i % 4),
+            windows=(TimeWindow(8 * H + 1800 * (i % 6), 12 * H + 1800 * (i % 6)),),
+        )
+        for i in range(20)
+    ]
+    problem = world(jobs, [tech("x", lunch=True), tech("y", home=15, lunch=True)])
+    one, two = construct(problem), construct(problem)
+    assert check(problem, one) == []
+    assert one == two
+
+
+def test_progress_reports_improving_costs() -> None:
+    seen = []
+    problem = world([Job(f"j{i}", (5 * i) % 29 + 1, H) for i in range(8)], [tech("x"), tech("y")])
+    plan = solve(problem, QUICK, on_progress=seen.append)
+    assert seen
+    assert seen[0].objective >= plan.objective
+
+
+@pytest.mark.parametrize("weights", [Weights(), Weights(per_km=0, technician_day_fixed=0)])
+def test_kpis_add_up(weights: Weights) -> None:
+    problem = world([Job(f"j{i}", i + 2, H) for i in range(5)], [tech("x")], weights=weights)
+    plan = planned(problem)
+    kpis = plan.kpis(problem)
+    assert kpis["jobs_planned"] + kpis["jobs_unplanned"] == 5
+    assert kpis["travel_h"] == round(sum(r.travel_s for r in plan.routes) / 3600, 2)
+    assert replace(plan, routes=()).kpis(problem)["technician_days_used"] == 0
