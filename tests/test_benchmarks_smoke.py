@@ -1,0 +1,58 @@
+"""Two-instance smoke runs of the benchmark scripts (the full runs are not unit tests)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.instances import SHARED, read_vrplib, vrptw_problem
+
+pytestmark = pytest.mark.skipif(
+    not (SHARED / "solomon").is_dir(), reason=f"benchmark data not found at {SHARED}"
+)
+
+
+def test_reader_matches_the_published_instance() -> None:
+    instance = read_vrplib(SHARED / "solomon" / "C101.vrp")
+    assert len(instance.coordinates) == 101
+    assert (instance.vehicles, instance.capacity) == (25, 200)
+    assert instance.service[1] == 90
+    assert instance.service[0] == 0
+    problem = vrptw_problem(instance)
+    assert problem.duration_s[0, 1] == 186  # (40,50) to (45,68): 18.68 truncated to 18.6
+
+
+def test_vrptw_smoke_prints_the_table_and_writes_csv(tmp_path: Path) -> None:
+    out = tmp_path / "run.csv"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.vrptw",
+            "--instances",
+            "C101,R101",
+            "--time-limit",
+            "1",
+            "--csv",
+            str(out),
+            "--no-bars",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Summary" in result.stdout
+    rows = list(csv.DictReader(out.open()))
+    assert {(r["instance"], r["solver"]) for r in rows} >= {
+        ("C101", "fieldplan"),
+        ("R101", "fieldplan"),
+    }
+    fieldplan = [r for r in rows if r["solver"] == "fieldplan"]
+    assert all(r["feasible"] == "True" for r in fieldplan)
+    assert all(float(r["distance"]) >= float(r["bks"]) - 0.05 for r in fieldplan)
