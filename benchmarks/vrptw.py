@@ -52,7 +52,7 @@ class Outcome:
 
 def run_fieldplan(instance: Instance, time_limit: float) -> tuple[int, float, bool]:
     problem = vrptw_problem(instance)
-    plan = solve(problem, Limits(time_limit_s=time_limit))
+    plan = solve(problem, Limits(time_limit_s=time_limit, workers=2))
     feasible = not plan.unplanned and not check(problem, plan)
     return len(plan.routes), sum(r.distance_m for r in plan.routes) / 10.0, feasible
 

@@ -148,7 +148,7 @@ def run_plan(
                         first_day,
                         days,
                         GeodesicTravelTimes(),
-                        optimizer.Limits(time_limit_s=time_limit),
+                        optimizer.Limits(time_limit_s=time_limit, workers=2),
                         on_progress=best.append,
                     )
                 )

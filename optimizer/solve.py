@@ -32,6 +32,9 @@ class Limits:
     max_solutions: int | None = None
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+    # With 2, a second search starts from OR-Tools' own first solution in another process, so
+    # both cores work; the better valid plan wins.
+    workers: int = 1
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -47,7 +50,8 @@ def solve(
     """The best valid plan found within the limits.
 
     A first plan comes from the rule-aware construction (or from `warm_start` when that still
-    passes `check`); OR-Tools' guided local search then improves it for the remaining time. A
+    passes `check`); OR-Tools' local search then improves it for the remaining time, and with
+    `workers=2` a rival search from OR-Tools' own first solution runs on the other core. A
     result is only taken if the independent validator accepts it, so a modelling slip in the
     search can cost quality but never correctness.
     """
@@ -60,11 +64,71 @@ def solve(
         on_progress(Progress(0, start.objective, 0))
     if not problem.jobs or limits.time_limit_s <= 0:
         return start
-    improved = search(problem, limits, start, on_progress)
-    if improved is None or check(problem, improved):
-        return start
-    improved = replace(improved, objective=plan_cost(problem, improved))
-    return improved if improved.objective < start.objective else start
+    rival = _start_rival(problem, limits) if limits.workers >= 2 else None
+    candidates = [start, search(problem, limits, start, on_progress)]
+    if rival is not None:
+        with rival:
+            candidates.append(rival.result())
+    valid = [
+        replace(plan, objective=plan_cost(problem, plan))
+        for plan in candidates
+        if plan is not None and (plan is start or not check(problem, plan))
+    ]
+    return min(valid, key=lambda plan: plan.objective)
+
+
+class _Rival:
+    """A search from scratch in a separate process (both cores, no shared OR-Tools state).
+
+    The problem travels to the child when it starts, not through a pool's feeder thread: the
+    main search holds the GIL inside OR-Tools, so a feeder thread would not get to send it.
+    """
+
+    def __init__(self, problem: Problem, limits: Limits) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self._limits = limits
+        self._receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_rival_main, args=(sender, problem, replace(limits, workers=1)), daemon=True
+        )
+        self._process.start()
+        sender.close()
+
+    def result(self) -> Plan | None:
+        try:
+            if self._receiver.poll(self._limits.time_limit_s + 60):
+                plan: Plan | None = self._receiver.recv()
+                return plan
+        except (EOFError, OSError):  # a crashed rival costs quality, never the plan
+            pass
+        return None
+
+    def __enter__(self) -> _Rival:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._receiver.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def _rival_main(sender: Any, problem: Problem, limits: Limits) -> None:
+    try:
+        plan = search(problem, limits, None, None)
+    except Exception:
+        plan = None
+    sender.send(plan)
+    sender.close()
+
+
+def _start_rival(problem: Problem, limits: Limits) -> _Rival | None:
+    try:
+        return _Rival(problem, limits)
+    except OSError:
+        return None
 
 
 def search(

@@ -323,3 +323,12 @@ def test_kpis_add_up(weights: Weights) -> None:
     assert kpis["jobs_planned"] + kpis["jobs_unplanned"] == 5
     assert kpis["travel_h"] == round(sum(r.travel_s for r in plan.routes) / 3600, 2)
     assert replace(plan, routes=()).kpis(problem)["technician_days_used"] == 0
+
+
+def test_two_workers_return_a_valid_plan_no_worse_than_one() -> None:
+    jobs = [Job(f"j{i}", (11 * i) % 29 + 1, H // 2) for i in range(14)]
+    problem = world(jobs, [tech("x"), tech("y", home=20)])
+    one = solve(problem, Limits(time_limit_s=1.0))
+    two = solve(problem, Limits(time_limit_s=1.0, workers=2))
+    assert check(problem, two) == []
+    assert two.objective <= one.objective
