@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -40,7 +41,17 @@ def demo(extra: list[str]) -> None:
     _run(BIN / "fieldplan", "demo", *extra)
 
 
+def install_js_clients() -> None:
+    """ical.js, one of the real calendar clients the tests parse our output with."""
+    npm = shutil.which("npm")
+    if npm is None:
+        print("npm not found: the ical.js tests will report it (and fail under CI=true)")
+        return
+    _run(npm, "ci", "--prefix", "tests/js", "--no-audit", "--no-fund", "--loglevel=error")
+
+
 def test(extra: list[str]) -> None:
+    install_js_clients()
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")

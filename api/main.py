@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.routers import auth, customers, pages, plans
+from api.routers import auth, calendars, customers, pages, plans
 from api.security import Signer
 from fieldplan.db import make_engine, session_factory
 from fieldplan.settings import Settings, get_settings
@@ -22,6 +24,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.sessions = session_factory(make_engine(settings.database_url))
     app.state.signer = Signer.from_setting(settings.secret_key, settings.token_minutes)
+    app.state.settings = settings
+    # Today's date in the region, for feeds; tests replace it with a fixed day.
+    app.state.today = lambda: datetime.now(ZoneInfo(settings.timezone)).date()
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static"
     )
@@ -30,7 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    for router in (auth.router, plans.router, customers.router, pages.router):
+    for router in (auth.router, plans.router, customers.router, calendars.router, pages.router):
         app.include_router(router)
     return app
 

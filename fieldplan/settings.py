@@ -20,6 +20,17 @@ class Settings(BaseSettings):
     # Signs planner session tokens. Unset: a random key per process, so a restart signs out.
     secret_key: str = ""
     token_minutes: int = 8 * 60
+    # Where links in invites and feeds point; default: the address `serve` listens on.
+    public_url: str = ""
+    feed_days: int = 14
+    outbox_dir: Path = Path("outbox")
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    mail_sender: str = "service@fieldplan.local"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,135 @@
+"""Technician feeds (secret links, HTTP caching) and appointment invites."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from api.deps import PlannerDep, SessionDep
+from calendars.feeds import FeedContext, technician_feed
+from calendars.invites import ServiceDesk, invite
+from fieldplan.appointments import Appointment
+from fieldplan.catalogue import Part
+from fieldplan.feeds import issue_feed, revoke_feeds, technician_for_token, upcoming_routes
+from fieldplan.jobs import Job
+from fieldplan.locations import Location
+from fieldplan.orders import Order
+from fieldplan.regions import Region
+from fieldplan.technicians import Technician
+
+router = APIRouter(tags=["calendars"])
+CALENDAR = "text/calendar; charset=utf-8"
+NOT_FOUND = "feed not found"
+
+
+class FeedLinks(BaseModel):
+    url: str
+    webcal_url: str
+
+
+@router.get("/feeds/technicians/{token}.ics", response_class=PlainTextResponse)
+def technician_feed_ics(token: str, request: Request, session: SessionDep) -> Response:
+    """The technician's coming stops. Unknown and revoked links get the same 404."""
+    technician = technician_for_token(session, token)
+    if technician is None:
+        raise HTTPException(404, detail=NOT_FOUND)
+    settings = request.app.state.settings
+    routes = upcoming_routes(session, technician, request.app.state.today(), settings.feed_days)
+    job_ids = {s.job_id for _, r in routes for s in r.stops if s.job_id is not None}
+    jobs = {j.id: j for j in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
+    context = FeedContext(
+        jobs=jobs,
+        locations={loc.id: loc for loc in session.scalars(select(Location))},
+        parts={p.sku: p for p in session.scalars(select(Part))},
+        order_numbers={
+            order.id: order.number
+            for order in session.scalars(
+                select(Order).where(Order.id.in_({j.order_id for j in jobs.values()}))
+            )
+        },
+    )
+    region = session.get_one(Region, technician.region_id)
+    body = technician_feed(technician, routes, context, timezone=region.timezone).to_ical()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    modified = max(
+        (plan.created_at for plan, _ in routes), default=datetime(2000, 1, 1, tzinfo=UTC)
+    ).replace(microsecond=0)
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(modified, usegmt=True),
+        "Cache-Control": "private, max-age=900",
+    }
+    if _not_modified(request, etag, modified):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=CALENDAR, headers=headers)
+
+
+def _not_modified(request: Request, etag: str, modified: datetime) -> bool:
+    match = request.headers.get("if-none-match")
+    if match is not None:
+        return etag in {m.strip() for m in match.split(",")} or match.strip() == "*"
+    since = request.headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        return modified <= parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
+
+
+@router.post("/technicians/{technician_id}/feed", status_code=201)
+def rotate_feed(
+    technician_id: int, request: Request, session: SessionDep, _: PlannerDep
+) -> FeedLinks:
+    """A new secret feed link for the technician; the previous one stops working."""
+    technician = session.get(Technician, technician_id)
+    if technician is None:
+        raise HTTPException(404, detail=f"no technician {technician_id}")
+    token = issue_feed(session, technician)
+    url = f"{request.app.state.settings.base_url}/feeds/technicians/{token}.ics"
+    return FeedLinks(url=url, webcal_url="webcal://" + url.split("://", 1)[1])
+
+
+@router.delete("/technicians/{technician_id}/feed", status_code=204)
+def revoke_feed(technician_id: int, session: SessionDep, _: PlannerDep) -> Response:
+    technician = session.get(Technician, technician_id)
+    if technician is None:
+        raise HTTPException(404, detail=f"no technician {technician_id}")
+    revoke_feeds(session, technician)
+    return Response(status_code=204)
+
+
+@router.get("/appointments/{appointment_id}/invite.ics", response_class=PlainTextResponse)
+def appointment_invite(
+    appointment_id: int, request: Request, session: SessionDep, _: PlannerDep
+) -> Response:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None:
+        raise HTTPException(404, detail=f"no appointment {appointment_id}")
+    calendar = invite_for(session, appointment)
+    return Response(calendar, media_type=CALENDAR)
+
+
+def invite_for(session: SessionDep, appointment: Appointment) -> bytes:
+    job = session.get_one(Job, appointment.job_id)
+    order = session.get_one(Order, job.order_id)
+    store = session.get(Location, order.store_id) if order.store_id else None
+    if store is None:
+        raise HTTPException(409, detail="the order has no store to name as service desk")
+    region = session.get_one(Region, job.region_id)
+    calendar = invite(
+        appointment,
+        job,
+        job.customer,
+        order.number,
+        ServiceDesk.of_store(store),
+        timezone=region.timezone,
+    )
+    body: bytes = calendar.to_ical()
+    return body
