@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.routers import auth, calendars, customers, pages, plans
+from api.routers import appointments, auth, calendars, customers, pages, plans
 from api.security import Signer
+from calendars.mail import Mailer
 from fieldplan.db import make_engine, session_factory
 from fieldplan.settings import Settings, get_settings
 
@@ -25,6 +26,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = session_factory(make_engine(settings.database_url))
     app.state.signer = Signer.from_setting(settings.secret_key, settings.token_minutes)
     app.state.settings = settings
+    app.state.customer_links = app.state.signer.derive(
+        "customer-links", appointments.CUSTOMER_LINK_DAYS * 86400
+    )
+    app.state.mailer = Mailer(
+        outbox=settings.outbox_dir,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        sender=settings.mail_sender,
+    )
     # Today's date in the region, for feeds; tests replace it with a fixed day.
     app.state.today = lambda: datetime.now(ZoneInfo(settings.timezone)).date()
     app.mount(
@@ -35,7 +45,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    for router in (auth.router, plans.router, customers.router, calendars.router, pages.router):
+    routers = (
+        auth.router,
+        plans.router,
+        customers.router,
+        appointments.router,
+        calendars.router,
+        pages.router,
+    )
+    for router in routers:
         app.include_router(router)
     return app
 

@@ -45,5 +45,10 @@ class Signer:
             return None
         return int(data["sub"])
 
+    def derive(self, purpose: str, lifetime_s: int) -> Signer:
+        """A signer for another purpose: its tokens are useless for this one and vice versa."""
+        key = hmac.new(self.key, purpose.encode(), hashlib.sha256).digest()
+        return Signer(key, lifetime_s)
+
     def _sign(self, payload: str) -> str:
         return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from fieldplan.db import Base, UTCDateTime, utcnow
+from fieldplan.jobs import Job, JobStatus, change_status
+from fieldplan.timeline import EventKind, record
 
 
 class AgreedVia(StrEnum):
@@ -64,3 +66,133 @@ class AppointmentChange(Base):
     new_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     appointment: Mapped[Appointment] = relationship(back_populates="changes")
+
+
+class AppointmentError(ValueError):
+    """A change to a promise that cannot be made, with the reason in words."""
+
+
+def live_appointment(session: Session, job_id: int) -> Appointment | None:
+    return session.scalar(
+        select(Appointment).where(
+            Appointment.job_id == job_id, Appointment.status != AppointmentStatus.CANCELLED
+        )
+    )
+
+
+def _check_window(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise AppointmentError("give the window with its time zone")
+    if end <= start:
+        raise AppointmentError("the window must end after it starts")
+    if end - start > timedelta(hours=12):
+        raise AppointmentError("a window longer than 12 hours is no promise")
+
+
+def promise(
+    session: Session,
+    job: Job,
+    start: datetime,
+    end: datetime,
+    *,
+    via: AgreedVia,
+    actor: str,
+    reason: str = "",
+) -> Appointment:
+    """Promise the customer a window for a job; one live promise per job."""
+    _check_window(start, end)
+    if live_appointment(session, job.id) is not None:
+        raise AppointmentError(f"job {job.id} already has an appointment: reschedule it instead")
+    if job.status in (JobStatus.NEW, JobStatus.OFFERED):
+        change_status(session, job, JobStatus.BOOKED, actor=actor, reason="window promised")
+    elif job.status not in (JobStatus.BOOKED, JobStatus.PLANNED):
+        raise AppointmentError(f"job {job.id} is {job.status}: nothing left to promise")
+    appointment = Appointment(
+        job_id=job.id,
+        window_start=start,
+        window_end=end,
+        agreed_via=via,
+        status=AppointmentStatus.PROMISED,
+    )
+    appointment.changes.append(
+        AppointmentChange(actor=actor, reason=reason or "booked", new_start=start, new_end=end)
+    )
+    session.add(appointment)
+    session.flush()
+    record(
+        session,
+        customer_id=job.customer_id,
+        order_id=job.order_id,
+        job_id=job.id,
+        kind=EventKind.SLOT_BOOKED,
+        actor=actor,
+        text=f"{job.kind} promised {start.isoformat()} - {end.isoformat()}",
+    )
+    return appointment
+
+
+def reschedule(
+    session: Session,
+    appointment: Appointment,
+    start: datetime,
+    end: datetime,
+    *,
+    actor: str,
+    reason: str,
+) -> Appointment:
+    _check_window(start, end)
+    if appointment.status == AppointmentStatus.CANCELLED:
+        raise AppointmentError("a cancelled appointment cannot be moved: book a new one")
+    appointment.changes.append(
+        AppointmentChange(
+            actor=actor,
+            reason=reason,
+            old_start=appointment.window_start,
+            old_end=appointment.window_end,
+            new_start=start,
+            new_end=end,
+        )
+    )
+    appointment.window_start, appointment.window_end = start, end
+    appointment.status = AppointmentStatus.PROMISED
+    session.flush()
+    job = session.get_one(Job, appointment.job_id)
+    record(
+        session,
+        customer_id=job.customer_id,
+        order_id=job.order_id,
+        job_id=job.id,
+        kind=EventKind.APPOINTMENT_MOVED,
+        actor=actor,
+        text=f"moved to {start.isoformat()} - {end.isoformat()}: {reason}",
+    )
+    return appointment
+
+
+def cancel(session: Session, appointment: Appointment, *, actor: str, reason: str) -> Appointment:
+    """Cancel the promise; the job itself stays open, to be booked again."""
+    if appointment.status == AppointmentStatus.CANCELLED:
+        raise AppointmentError("the appointment is already cancelled")
+    appointment.changes.append(
+        AppointmentChange(
+            actor=actor,
+            reason=reason,
+            old_start=appointment.window_start,
+            old_end=appointment.window_end,
+        )
+    )
+    appointment.status = AppointmentStatus.CANCELLED
+    session.flush()
+    job = session.get_one(Job, appointment.job_id)
+    if job.status in (JobStatus.BOOKED, JobStatus.PLANNED):
+        change_status(session, job, JobStatus.NEW, actor=actor, reason="appointment cancelled")
+    record(
+        session,
+        customer_id=job.customer_id,
+        order_id=job.order_id,
+        job_id=job.id,
+        kind=EventKind.APPOINTMENT_CANCELLED,
+        actor=actor,
+        text=reason,
+    )
+    return appointment

@@ -43,7 +43,9 @@ ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
         {JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED, JobStatus.CANCELLED}
     ),
     JobStatus.OFFERED: frozenset({JobStatus.NEW, JobStatus.BOOKED, JobStatus.CANCELLED}),
-    JobStatus.BOOKED: frozenset({JobStatus.OFFERED, JobStatus.PLANNED, JobStatus.CANCELLED}),
+    JobStatus.BOOKED: frozenset(
+        {JobStatus.NEW, JobStatus.OFFERED, JobStatus.PLANNED, JobStatus.CANCELLED}
+    ),
     JobStatus.PLANNED: frozenset(
         {
             JobStatus.BOOKED,

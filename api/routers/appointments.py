@@ -1,0 +1,180 @@
+"""Appointments: planners promise, move and cancel windows; the customer gets the invite."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
+from fastapi.responses import PlainTextResponse
+from icalendar import Calendar
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from api.deps import PlannerDep, SessionDep
+from api.routers.calendars import CALENDAR, invite_for
+from api.schemas import Read
+from calendars.mail import Mailer, invite_email
+from fieldplan.appointments import (
+    AgreedVia,
+    Appointment,
+    AppointmentError,
+    cancel,
+    promise,
+    reschedule,
+)
+from fieldplan.jobs import Job
+from fieldplan.locations import Location
+from fieldplan.orders import Order
+
+router = APIRouter(tags=["appointments"])
+CUSTOMER_LINK_DAYS = 90
+
+
+class AppointmentIn(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime
+    via: AgreedVia = AgreedVia.PLANNER
+    reason: str = Field("", max_length=500)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> AppointmentIn:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class AppointmentRead(Read):
+    id: int
+    job_id: int
+    window_start: datetime
+    window_end: datetime
+    agreed_via: str
+    status: str
+    sequence: int
+
+
+class CustomerLink(BaseModel):
+    invite_url: str
+
+
+def _appointment(session: SessionDep, appointment_id: int) -> Appointment:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None:
+        raise HTTPException(404, detail=f"no appointment {appointment_id}")
+    return appointment
+
+
+def _send_invite(
+    request: Request, session: SessionDep, appointment: Appointment, tasks: BackgroundTasks
+) -> None:
+    """Queue the invite mail; it goes out after the request's transaction has committed."""
+    body = invite_for(session, appointment)
+    job = session.get_one(Job, appointment.job_id)
+    order = session.get_one(Order, job.order_id)
+    store = session.get_one(Location, order.store_id)
+    message = invite_email(
+        Calendar.from_ical(body),
+        sender=request.app.state.settings.mail_sender,
+        reply_to=store.email,
+        recipient=job.customer.email,
+    )
+    mailer: Mailer = request.app.state.mailer
+    tasks.add_task(mailer.send, message)
+
+
+def _refuse(error: AppointmentError) -> HTTPException:
+    return HTTPException(409, detail=str(error))
+
+
+@router.post("/jobs/{job_id}/appointment", status_code=201)
+def book(
+    job_id: int,
+    window: AppointmentIn,
+    request: Request,
+    session: SessionDep,
+    planner: PlannerDep,
+    tasks: BackgroundTasks,
+) -> AppointmentRead:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(404, detail=f"no job {job_id}")
+    try:
+        appointment = promise(
+            session,
+            job,
+            window.start,
+            window.end,
+            via=window.via,
+            actor=f"planner:{planner.username}",
+            reason=window.reason,
+        )
+    except AppointmentError as error:
+        raise _refuse(error) from error
+    _send_invite(request, session, appointment, tasks)
+    return AppointmentRead.model_validate(appointment)
+
+
+@router.put("/appointments/{appointment_id}")
+def move(
+    appointment_id: int,
+    window: AppointmentIn,
+    request: Request,
+    session: SessionDep,
+    planner: PlannerDep,
+    tasks: BackgroundTasks,
+) -> AppointmentRead:
+    appointment = _appointment(session, appointment_id)
+    try:
+        reschedule(
+            session,
+            appointment,
+            window.start,
+            window.end,
+            actor=f"planner:{planner.username}",
+            reason=window.reason or "rescheduled",
+        )
+    except AppointmentError as error:
+        raise _refuse(error) from error
+    _send_invite(request, session, appointment, tasks)
+    return AppointmentRead.model_validate(appointment)
+
+
+@router.delete("/appointments/{appointment_id}")
+def call_off(
+    appointment_id: int,
+    request: Request,
+    session: SessionDep,
+    planner: PlannerDep,
+    tasks: BackgroundTasks,
+    reason: str = "cancelled",
+) -> AppointmentRead:
+    appointment = _appointment(session, appointment_id)
+    try:
+        cancel(session, appointment, actor=f"planner:{planner.username}", reason=reason)
+    except AppointmentError as error:
+        raise _refuse(error) from error
+    _send_invite(request, session, appointment, tasks)
+    return AppointmentRead.model_validate(appointment)
+
+
+@router.get("/appointments/{appointment_id}/customer-link")
+def customer_link(
+    appointment_id: int, request: Request, session: SessionDep, _: PlannerDep
+) -> CustomerLink:
+    """A signed, expiring link through which the customer downloads the invite."""
+    appointment = _appointment(session, appointment_id)
+    token = request.app.state.customer_links.issue(appointment.id)
+    base = request.app.state.settings.base_url
+    return CustomerLink(invite_url=f"{base}/c/invites/{token}.ics")
+
+
+@router.get("/c/invites/{token}.ics", response_class=PlainTextResponse)
+def customer_invite(token: str, request: Request, session: SessionDep) -> Response:
+    appointment_id = request.app.state.customer_links.verify(token)
+    appointment = session.get(Appointment, appointment_id) if appointment_id else None
+    if appointment is None:
+        raise HTTPException(404, detail="link not found or expired")
+    return Response(
+        invite_for(session, appointment),
+        media_type=CALENDAR,
+        headers={"Content-Disposition": "attachment; filename=afspraak.ics"},
+    )

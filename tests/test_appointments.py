@@ -1,0 +1,161 @@
+"""Promising, moving and cancelling appointments through the API, with the invites they send."""
+
+from __future__ import annotations
+
+import email
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from icalendar import Calendar
+from sqlalchemy import select
+
+from api.main import create_app
+from fieldplan import importing
+from fieldplan.accounts import Role, create_account
+from fieldplan.catalogue import load_catalogue
+from fieldplan.db import make_engine, session_factory, unit_of_work
+from fieldplan.gazetteer import Gazetteer
+from fieldplan.jobs import Job, JobStatus
+from fieldplan.migrate import upgrade
+from fieldplan.region_setup import load_region
+from fieldplan.settings import Settings
+from fieldplan.timeline import EventKind, TimelineEvent
+from tests.conftest import SAMPLE, TODAY
+
+WINDOW = {"start": "2026-11-24T09:00:00+01:00", "end": "2026-11-24T11:00:00+01:00"}
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Path]]:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    gazetteer = Gazetteer.from_directory(SAMPLE)
+    with unit_of_work(session_factory(engine)) as session:
+        load_catalogue(session, SAMPLE / "catalogue.json")
+        region = load_region(session, SAMPLE / "region.json", gazetteer)
+        rows = importing.read_rows(SAMPLE / "orders.csv")[:5]
+        importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
+        _, api_key = create_account(session, "planner", Role.PLANNER, "pw")
+    outbox = tmp_path / "outbox"
+    app = create_app(Settings(database_url=url, secret_key="k", outbox_dir=outbox))
+    with TestClient(app) as client:
+        yield client, {"Authorization": f"Bearer {api_key}"}, outbox
+    engine.dispose()
+
+
+def sent(outbox: Path) -> list[Calendar]:
+    calendars = []
+    for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns):
+        message = email.message_from_bytes(path.read_bytes())
+        part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+        calendars.append(Calendar.from_ical(part.get_payload(decode=True)))
+    return calendars
+
+
+def test_book_move_cancel_sends_request_request_cancel_with_one_uid(
+    world: tuple[TestClient, dict[str, str], Path],
+) -> None:
+    client, headers, outbox = world
+    booked = client.post("/jobs/1/appointment", json=WINDOW, headers=headers)
+    assert booked.status_code == 201, booked.text
+    appointment = booked.json()
+    moved = client.put(
+        f"/appointments/{appointment['id']}",
+        headers=headers,
+        json={
+            "start": "2026-11-25T13:00:00+01:00",
+            "end": "2026-11-25T15:00:00+01:00",
+            "reason": "customer asked",
+        },
+    )
+    assert moved.status_code == 200
+    assert moved.json()["sequence"] > appointment["sequence"]
+    cancelled = client.delete(f"/appointments/{appointment['id']}", headers=headers)
+    assert cancelled.status_code == 200
+    invites = sent(outbox)
+    assert [str(c["method"]) for c in invites] == ["REQUEST", "REQUEST", "CANCEL"]
+    events = [c.events[0] for c in invites]
+    assert len({str(e["uid"]) for e in events}) == 1
+    sequences = [int(e["sequence"]) for e in events]
+    assert sequences == sorted(sequences)
+    assert len(set(sequences)) == 3
+    assert events[1].start.isoformat() == "2026-11-25T13:00:00+01:00"
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        job = session.get_one(Job, 1)
+        assert job.status == JobStatus.NEW  # open again, to be booked anew
+        kinds = [
+            e.kind
+            for e in session.scalars(
+                select(TimelineEvent).where(TimelineEvent.job_id == 1).order_by(TimelineEvent.id)
+            )
+        ]
+    assert kinds[-3:] == [
+        EventKind.SLOT_BOOKED,
+        EventKind.APPOINTMENT_MOVED,
+        EventKind.APPOINTMENT_CANCELLED,
+    ]
+
+
+def test_a_job_gets_one_live_promise(world: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, headers, outbox = world
+    assert client.post("/jobs/1/appointment", json=WINDOW, headers=headers).status_code == 201
+    again = client.post("/jobs/1/appointment", json=WINDOW, headers=headers)
+    assert again.status_code == 409
+    assert "reschedule" in again.json()["detail"]
+    assert len(sent(outbox)) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"start": "2026-11-24T09:00:00", "end": "2026-11-24T11:00:00+01:00"}, "start"),
+        ({"start": "2026-11-24T11:00:00+01:00", "end": "2026-11-24T09:00:00+01:00"}, ""),
+        ({"start": "tomorrow", "end": "2026-11-24T09:00:00+01:00"}, "start"),
+        ({"end": "2026-11-24T09:00:00+01:00"}, "start"),
+    ],
+)
+def test_bad_windows_get_422_with_the_field(
+    world: tuple[TestClient, dict[str, str], Path], body: dict[str, str], field: str
+) -> None:
+    client, headers, outbox = world
+    response = client.post("/jobs/1/appointment", json=body, headers=headers)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert any(field in d["loc"] or not field for d in detail)
+    assert not outbox.exists() or not list(outbox.iterdir())
+
+
+def test_the_customer_downloads_the_invite_through_a_signed_link(
+    world: tuple[TestClient, dict[str, str], Path],
+) -> None:
+    client, headers, _ = world
+    appointment = client.post("/jobs/1/appointment", json=WINDOW, headers=headers).json()
+    link = client.get(f"/appointments/{appointment['id']}/customer-link", headers=headers).json()
+    path = link["invite_url"].split("://", 1)[1].split("/", 1)[1]
+    response = client.get("/" + path)
+    assert response.status_code == 200
+    assert Calendar.from_ical(response.content).events[0].start.isoformat() == WINDOW["start"]
+    token = path.rsplit("/", 1)[1].removesuffix(".ics")
+    forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
+    assert client.get(f"/c/invites/{forged}.ics").status_code == 404
+    planner_token = client.post("/auth/token", data={"username": "planner", "password": "pw"})
+    as_planner = planner_token.json()["access_token"]
+    assert client.get(f"/c/invites/{as_planner}.ics").status_code == 404
+
+
+def test_anonymous_callers_cannot_touch_appointments(
+    world: tuple[TestClient, dict[str, str], Path],
+) -> None:
+    client, _, _ = world
+    assert client.post("/jobs/1/appointment", json=WINDOW).status_code == 401
+    assert client.delete("/appointments/1").status_code == 401
+    assert client.get("/appointments/1/invite.ics").status_code == 401
+
+
+def test_unknown_ids_get_404(world: tuple[TestClient, dict[str, str], Path]) -> None:
+    client, headers, _ = world
+    assert client.post("/jobs/999/appointment", json=WINDOW, headers=headers).status_code == 404
+    assert client.put("/appointments/999", json=WINDOW, headers=headers).status_code == 404
