@@ -7,6 +7,7 @@ one decimal; we work in integer tenths so totals are exact, and travel time equa
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from optimizer import Job, Problem, TechnicianDay, TimeWindow, Weights
+from optimizer import Job, PickupSource, Problem, TechnicianDay, TimeWindow, Weights
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
 MANDATORY = 10**8  # leaving a customer out costs more than any route
@@ -109,6 +110,75 @@ def tenths_matrix(coordinates: list[tuple[float, float]]) -> npt.NDArray[np.int6
     d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
     tenths: npt.NDArray[np.int64] = np.floor(d * 10.0 + 1e-9).astype(np.int64)
     return tenths
+
+
+PDP_SCALE = 100  # Li & Lim BKS use double-precision distances: work in hundredths
+
+
+def exact_distance(instance: Instance, places: list[int]) -> float:
+    """Euclidean length of a depot-to-depot path in double precision (the BKS convention)."""
+    xy = instance.coordinates
+    path = [0, *places, 0]
+    return sum(math.dist(xy[a], xy[b]) for a, b in itertools.pairwise(path))
+
+
+def pdptw_problem(instance: Instance) -> Problem:
+    """Each delivery is a job whose goods must be fetched at its own pickup node first, on the
+    same route: the engine's missing-part pickup, with one possible site."""
+    xy = np.asarray(instance.coordinates, dtype=np.float64)
+    exact = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
+    matrix: npt.NDArray[np.int64] = np.rint(exact * PDP_SCALE).astype(np.int64)
+    s = PDP_SCALE
+    horizon = instance.due[0] * s
+    vehicles = [
+        TechnicianDay(
+            id=f"v{k}",
+            technician=f"v{k}",
+            day=0,
+            skills=frozenset(),
+            start_place=0,
+            end_place=0,
+            shift=TimeWindow(instance.ready[0] * s, horizon),
+            volume_capacity_l=instance.capacity,
+        )
+        for k in range(instance.vehicles)
+    ]
+    jobs = []
+    for pickup, delivery in sorted(instance.pairs.items()):
+        source = PickupSource(
+            site=str(pickup),
+            place=pickup,
+            open_windows=(
+                TimeWindow(
+                    instance.ready[pickup] * s,
+                    (instance.due[pickup] + instance.service[pickup]) * s,
+                ),
+            ),
+            service_s=instance.service[pickup] * s,
+        )
+        jobs.append(
+            Job(
+                id=str(delivery),
+                place=delivery,
+                duration_s=instance.service[delivery] * s,
+                windows=(TimeWindow(instance.ready[delivery] * s, instance.due[delivery] * s),),
+                part_volume_l=instance.demand[pickup],
+                needs_pickup=True,
+                pickup_sources=(source,),
+            )
+        )
+    weights = Weights(
+        travel_per_s=1,
+        per_km=0,
+        overtime_per_min=0,
+        outside_preferred_per_min=0,
+        technician_day_fixed=0,
+        unplanned_base=MANDATORY,
+        unplanned_per_waiting_day=0,
+    )
+    return Problem(
+        jobs, vehicles, matrix, matrix, weights, horizon_days=math.ceil(horizon / 86400) + 1
+    )
 
 
 def vrptw_problem(instance: Instance) -> Problem:

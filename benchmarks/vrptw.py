@@ -9,17 +9,13 @@ mean gap <= 2.0 % and max gap <= 5 % on Solomon; mean gap <= 3 % on gh200.
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from benchmarks.instances import (
     Instance,
@@ -29,25 +25,17 @@ from benchmarks.instances import (
     tenths_matrix,
     vrptw_problem,
 )
+from benchmarks.report import (
+    Outcome,
+    bars_missed,
+    console,
+    print_tables,
+    progress_line,
+    write_outputs,
+)
 from optimizer import Limits, check, solve
 
-console = Console()
 BARS = {"solomon": (2.0, 5.0), "gh200": (3.0, None)}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    instance: str
-    solver: str
-    routes: int
-    distance: float
-    bks: float
-    seconds: float
-    feasible: bool
-
-    @property
-    def gap_pct(self) -> float:
-        return 100.0 * (self.distance / self.bks - 1.0) if self.feasible else float("nan")
 
 
 def run_fieldplan(instance: Instance, time_limit: float) -> tuple[int, float, bool]:
@@ -143,14 +131,6 @@ def available(name: str) -> bool:
     return name != "pyvrp" or importlib.util.find_spec("pyvrp") is not None
 
 
-def summarise(outcomes: list[Outcome], solver: str) -> tuple[int, int, float, float]:
-    mine = [o for o in outcomes if o.solver == solver]
-    gaps = [o.gap_pct for o in mine if o.feasible]
-    feasible = sum(1 for o in mine if o.feasible)
-    mean = sum(gaps) / len(gaps) if gaps else float("nan")
-    return feasible, len(mine), mean, max(gaps) if gaps else float("nan")
-
-
 def main(
     instance_set: Annotated[
         str, typer.Option("--set", help="folder under shared/benchmarks or a path")
@@ -167,16 +147,6 @@ def main(
     names = instances.split(",") if instances else sorted(bks)
     chosen = [s for s in (solvers.split(",") if solvers else SOLVERS) if available(s)]
     outcomes: list[Outcome] = []
-    table = Table(
-        "instance",
-        "solver",
-        "routes",
-        "distance",
-        "BKS",
-        "gap %",
-        "seconds",
-        title=f"VRPTW {folder.name}, {time_limit:g} s per instance",
-    )
     for name in names:
         instance = read_vrplib(folder / f"{name}.vrp")
         for solver in chosen:
@@ -192,76 +162,13 @@ def main(
                 feasible,
             )
             outcomes.append(outcome)
-            table.add_row(
-                name,
-                solver,
-                str(routes),
-                f"{distance:.1f}",
-                f"{outcome.bks:.1f}",
-                f"{outcome.gap_pct:.2f}" if feasible else "infeasible",
-                f"{outcome.seconds:.1f}",
-            )
-            console.print(
-                f"{name:>10} {solver:<12} {distance:10.1f} "
-                f"{outcome.gap_pct:7.2f}% {outcome.seconds:6.1f}s",
-                highlight=False,
-            )
-    console.print(table)
-    summary = Table("solver", "feasible", "mean gap %", "max gap %", title="Summary")
-    for solver in chosen:
-        solved, total, mean, worst = summarise(outcomes, solver)
-        summary.add_row(solver, f"{solved}/{total}", f"{mean:.2f}", f"{worst:.2f}")
-    console.print(summary)
-    if csv_path is not None:
-        with csv_path.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(
-                [
-                    "instance",
-                    "solver",
-                    "routes",
-                    "distance",
-                    "bks",
-                    "gap_pct",
-                    "seconds",
-                    "feasible",
-                ]
-            )
-            for o in outcomes:
-                writer.writerow(
-                    [
-                        o.instance,
-                        o.solver,
-                        o.routes,
-                        f"{o.distance:.1f}",
-                        o.bks,
-                        f"{o.gap_pct:.3f}",
-                        f"{o.seconds:.2f}",
-                        o.feasible,
-                    ]
-                )
-    if markdown is not None:
-        lines = [
-            "| instance | solver | routes | distance | BKS | gap % | seconds |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        lines += [
-            f"| {o.instance} | {o.solver} | {o.routes} | {o.distance:.1f} | {o.bks:.1f} | "
-            f"{o.gap_pct:.2f} | {o.seconds:.1f} |"
-            for o in outcomes
-        ]
-        markdown.write_text("\n".join(lines) + "\n")
+            progress_line(outcome)
+    print_tables(outcomes, chosen, f"VRPTW {folder.name}, {time_limit:g} s per instance")
+    write_outputs(outcomes, csv_path, markdown)
     if no_bars:
         return
-    solved, total, mean, worst = summarise(outcomes, "fieldplan")
     mean_bar, max_bar = BARS.get(folder.name, (None, None))
-    missed = []
-    if solved < total:
-        missed.append(f"{total - solved} instance(s) infeasible")
-    if mean_bar is not None and not mean <= mean_bar:
-        missed.append(f"mean gap {mean:.2f}% > {mean_bar}%")
-    if max_bar is not None and not worst <= max_bar:
-        missed.append(f"max gap {worst:.2f}% > {max_bar}%")
+    missed = bars_missed(outcomes, "fieldplan", mean_bar, max_bar)
     if missed:
         console.print("[red]Bar missed: " + "; ".join(missed))
         sys.exit(1)

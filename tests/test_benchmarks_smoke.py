@@ -56,3 +56,40 @@ def test_vrptw_smoke_prints_the_table_and_writes_csv(tmp_path: Path) -> None:
     fieldplan = [r for r in rows if r["solver"] == "fieldplan"]
     assert all(r["feasible"] == "True" for r in fieldplan)
     assert all(float(r["distance"]) >= float(r["bks"]) - 0.05 for r in fieldplan)
+
+
+def test_pdptw_smoke_keeps_every_pickup_before_its_delivery(tmp_path: Path) -> None:
+    out = tmp_path / "pdp.csv"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.pdptw",
+            "--instances",
+            "lc101,lr101",
+            "--time-limit",
+            "1",
+            "--csv",
+            str(out),
+            "--no-bars",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [r["instance"] for r in rows] == ["lc101", "lr101"]
+    assert all(r["feasible"] == "True" for r in rows)  # feasible includes `check`: precedence
+
+
+def test_lilim_reader_pairs_pickups_with_deliveries() -> None:
+    from benchmarks.instances import pdptw_problem, read_lilim
+
+    instance = read_lilim(SHARED / "lilim100" / "lc101.txt")
+    assert len(instance.pairs) == (len(instance.coordinates) - 1) // 2
+    for pickup, delivery in instance.pairs.items():
+        assert instance.demand[pickup] == -instance.demand[delivery] > 0
+    problem = pdptw_problem(instance)
+    assert all(j.needs_pickup and len(j.pickup_sources) == 1 for j in problem.jobs)

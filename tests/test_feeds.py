@@ -196,3 +196,9 @@ def test_feed_events_store_in_a_caldav_server(
         assert len(stored) == len(feed.events)
         for event in feed.events:
             assert stored[str(event["uid"])].start == event.start
+
+
+def test_the_feed_round_trips_through_icalendar(world: tuple[TestClient, str, int]) -> None:
+    client, api_key, technician_id = world
+    body = client.get(new_link(client, api_key, technician_id)).content
+    assert Calendar.from_ical(body).to_ical() == body
