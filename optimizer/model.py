@@ -137,7 +137,7 @@ class Weights:
     moved_from_previous: int = 3_600
 
     def unplanned_penalty(self, job: Job) -> int:
-        if job.promised:
+        if job.promised or job.pin is not None:  # a promise, or a planner's decision
             return self.unplanned_promised
         return self.unplanned_base * max(1, job.priority) + (
             self.unplanned_per_waiting_day * job.waiting_days

@@ -93,3 +93,26 @@ def test_lilim_reader_pairs_pickups_with_deliveries() -> None:
         assert instance.demand[pickup] == -instance.demand[delivery] > 0
     problem = pdptw_problem(instance)
     assert all(j.needs_pickup and len(j.pickup_sources) == 1 for j in problem.jobs)
+
+
+def test_fieldservice_smoke_is_valid_and_keeps_promises() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.fieldservice",
+            "--jobs",
+            "60",
+            "--technicians",
+            "8",
+            "--time-limit",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "promises broken" in result.stdout
+    assert "no promise broken" in result.stdout

@@ -332,3 +332,9 @@ def test_two_workers_return_a_valid_plan_no_worse_than_one() -> None:
     two = solve(problem, Limits(time_limit_s=1.0, workers=2))
     assert check(problem, two) == []
     assert two.objective <= one.objective
+
+
+def test_a_pinned_job_outranks_unpinned_work_for_its_technician() -> None:
+    jobs = [Job("big", 3, 8 * H, priority=5), Job("pinned", 4, 2 * H, pin=Pin("t@0"))]
+    plan = planned(world(jobs, [tech("t")]))
+    assert where(plan, "pinned")
