@@ -371,7 +371,10 @@ def save_plan(
             "technician_days_used": len(by_day.get(d, [])),
             "travel_h": round(travel_s / 3600, 2),
             "jobs_planned": sum(
-                1 for r in by_day.get(d, []) for v in r.visits if v.kind is optimizer.VisitKind.JOB
+                1
+                for r in by_day.get(d, [])
+                for v in r.visits
+                if v.kind is optimizer.VisitKind.JOB and not v.second_person
             ),
         }
         plans.append(plan)
