@@ -160,6 +160,15 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
     return Schedule(tuple(starts), tuple(arrivals), lunch_start, end, travel, metres, cost)
 
 
+def _pickup_windows(source: PickupSource) -> tuple[TimeWindow, ...]:
+    """When a pickup may start: inside opening hours, finishing before closing."""
+    return tuple(
+        TimeWindow(w.start_s, w.end_s - source.service_s)
+        for w in source.open_windows
+        if w.end_s - source.service_s >= w.start_s
+    )
+
+
 @dataclass
 class Candidate:
     added_cost: int
@@ -174,6 +183,64 @@ class Builder:
             state.schedule = simulate(problem, state.vehicle, [])
         self.placed: dict[str, tuple[int, int, int]] = {}  # job -> (route, start, end)
         self.frozen: set[str] = set()
+
+    @classmethod
+    def from_plan(cls, problem: Problem, plan: Plan) -> tuple[Builder, set[str]] | None:
+        """A builder holding an existing plan, or None when the plan no longer fits."""
+        builder = cls(problem)
+        jobs = {j.id: j for j in problem.jobs}
+        index = {v.id: i for i, v in enumerate(problem.technician_days)}
+        tied = {d.job_id for j in problem.jobs for d in j.after}
+        for route in plan.routes:
+            r = index.get(route.technician_day)
+            if r is None:
+                return None
+            stops: list[Stop] = []
+            for visit in route.visits:
+                job = jobs.get(visit.job_id) if visit.job_id else None
+                if job is None or visit.kind is VisitKind.BREAK:
+                    continue
+                if visit.kind is VisitKind.PICKUP:
+                    source = next((s for s in job.pickup_sources if s.site == visit.site), None)
+                    if source is None:
+                        return None
+                    stops.append(
+                        Stop(
+                            VisitKind.PICKUP,
+                            job,
+                            source.place,
+                            source.service_s,
+                            _pickup_windows(source),
+                            source,
+                        )
+                    )
+                    continue
+                fixed = job.crew_size >= 2 or job.id in tied
+                windows = (
+                    (TimeWindow(visit.start_s, visit.start_s),)
+                    if fixed
+                    else job.windows or (TimeWindow(0, problem.horizon_days * DAY_S),)
+                )
+                stops.append(
+                    Stop(
+                        VisitKind.JOB,
+                        job,
+                        job.place,
+                        job.duration_s,
+                        windows,
+                        second_person=visit.second_person,
+                    )
+                )
+            state = builder.routes[r]
+            schedule = simulate(problem, state.vehicle, stops)
+            if schedule is None:
+                return None
+            state.stops, state.schedule = stops, schedule
+            for stop, start in zip(stops, schedule.starts, strict=True):
+                if stop.kind is VisitKind.JOB and not stop.second_person:
+                    builder.placed[stop.job.id] = (r, start, start + stop.job.duration_s)
+        unplaced = {j.id for j in problem.jobs if j.id not in builder.placed}
+        return builder, unplaced
 
     def cost(self, index: int) -> int:
         schedule = self.routes[index].schedule
@@ -348,10 +415,11 @@ def _order(problem: Problem) -> list[Job]:
     )
 
 
-def construct(problem: Problem) -> Plan:
+def build_greedy(problem: Problem) -> tuple[Builder, set[str]]:
+    """Every job, hardest first, at its cheapest feasible place; returns what did not fit."""
     builder = Builder(problem)
     dependents = {d.job_id for j in problem.jobs for d in j.after}
-    unplaced: list[str] = []
+    unplaced: set[str] = set()
     for job in _order(problem):
         windows = builder.job_windows(job)
         vehicles = builder.eligible(job)
@@ -363,10 +431,15 @@ def construct(problem: Problem) -> Plan:
                 candidate = builder.best_single(job, windows, vehicles)
         penalty = problem.weights.unplanned_penalty(job)
         if candidate is None or candidate.added_cost >= penalty:
-            unplaced.append(job.id)
+            unplaced.add(job.id)
             continue
         builder.place(job, candidate, freeze=job.id in dependents or job.crew_size >= 2)
-    return to_plan(problem, builder, unplaced)
+    return builder, unplaced
+
+
+def construct(problem: Problem) -> Plan:
+    builder, unplaced = build_greedy(problem)
+    return to_plan(problem, builder, sorted(unplaced))
 
 
 def to_plan(problem: Problem, builder: Builder, unplaced: list[str]) -> Plan:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from optimizer.check import check
-from optimizer.construct import construct
+from optimizer.construct import Builder, build_greedy, to_plan
 from optimizer.costs import plan_cost
 from optimizer.explain import explain_unplanned
+from optimizer.improve import Budget, improve
 from optimizer.model import Plan, Problem, Route, Unplanned, Visit, VisitKind
 from optimizer.routing import Model, NodeRole, SearchSettings, build, search_parameters
 
@@ -30,6 +32,11 @@ class Limits:
 
     time_limit_s: float = 10.0
     max_solutions: int | None = None
+    # Rounds of ruin and recreate; with `max_solutions` too, a run is reproducible per seed.
+    max_rounds: int | None = None
+    seed: int = 0
+    # Time comes in as data: the clock the limit is measured on (tests pass a fake one).
+    clock: Callable[[], float] = time.monotonic
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     # With 2, a second search starts from OR-Tools' own first solution in another process, so
@@ -56,25 +63,59 @@ def solve(
     search can cost quality but never correctness.
     """
     limits = limits or Limits()
-    start = warm_start if warm_start is not None and not check(problem, warm_start) else None
-    if start is None:
-        start = construct(problem)
-    start = replace(start, objective=plan_cost(problem, start))
+    deadline = limits.clock() + limits.time_limit_s
+    held = Builder.from_plan(problem, warm_start) if warm_start is not None else None
+    state = held if held is not None else build_greedy(problem)
+    first = to_plan(problem, state[0], sorted(state[1]))
+    first = replace(first, objective=plan_cost(problem, first))
     if on_progress is not None:
-        on_progress(Progress(0, start.objective, 0))
+        on_progress(Progress(0, first.objective, 0))
     if not problem.jobs or limits.time_limit_s <= 0:
-        return start
+        return first
     rival = _start_rival(problem, limits) if limits.workers >= 2 else None
-    candidates = [start, search(problem, limits, start, on_progress)]
+    # OR-Tools cannot start from plans with lunch breaks or crews (see search()); there the
+    # ruin-and-recreate search gets all the time, elsewhere it hands over to OR-Tools early.
+    own_search_only = _ortools_cannot_warm_start(problem)
+    share = 1.0 if own_search_only else 0.15
+    budget = Budget(
+        rounds=limits.max_rounds if limits.max_rounds is not None else 10**9,
+        deadline=limits.clock() + limits.time_limit_s * share,
+        clock=limits.clock,
+        seed=limits.seed,
+    )
+    improved = improve(problem, budget, start=state)
+    candidates: list[Plan | None] = [first, improved]
+    if on_progress is not None:
+        on_progress(Progress(1, plan_cost(problem, improved), 0))
+    remaining = deadline - limits.clock()
+    if not own_search_only and remaining > 0.2:
+        candidates.append(
+            search(problem, replace(limits, time_limit_s=remaining), improved, on_progress)
+        )
     if rival is not None:
         with rival:
             candidates.append(rival.result())
     valid = [
         replace(plan, objective=plan_cost(problem, plan))
         for plan in candidates
-        if plan is not None and (plan is start or not check(problem, plan))
+        if plan is not None and (plan is first or not breaks_rules(problem, plan))
     ]
     return min(valid, key=lambda plan: plan.objective)
+
+
+def breaks_rules(problem: Problem, plan: Plan) -> bool:
+    """Any violation but an honestly reported one: a promise or pin that could not be planned
+    is listed as unplanned (and the plan reports it), every other violation disqualifies."""
+    return any(
+        not (v.rule in ("promise", "pin") and "not planned" in v.message)
+        for v in check(problem, plan)
+    )
+
+
+def _ortools_cannot_warm_start(problem: Problem) -> bool:
+    return any(v.lunch is not None for v in problem.technician_days) or any(
+        j.crew_size >= 2 or j.after for j in problem.jobs
+    )
 
 
 class _Rival:
@@ -127,7 +168,7 @@ def _rival_main(sender: Any, problem: Problem, limits: Limits) -> None:
 def _start_rival(problem: Problem, limits: Limits) -> _Rival | None:
     try:
         return _Rival(problem, limits)
-    except OSError:
+    except Exception:  # no process to be had (or an unpicklable clock): one core it is
         return None
 
 

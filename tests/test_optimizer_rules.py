@@ -338,3 +338,33 @@ def test_a_pinned_job_outranks_unpinned_work_for_its_technician() -> None:
     jobs = [Job("big", 3, 8 * H, priority=5), Job("pinned", 4, 2 * H, pin=Pin("t@0"))]
     plan = planned(world(jobs, [tech("t")]))
     assert where(plan, "pinned")
+
+
+def _busy_day() -> Problem:
+    jobs = [Job(f"j{i}", (13 * i) % 29 + 1, H // 2 + 900 * (i % 3)) for i in range(24)]
+    return world(
+        jobs,
+        [tech("x", lunch=True), tech("y", home=15, lunch=True), tech("z", home=28, lunch=True)],
+    )
+
+
+def test_ruin_and_recreate_never_does_worse_than_the_first_plan() -> None:
+    problem = _busy_day()
+    first = construct(problem)
+    better = solve(problem, Limits(time_limit_s=60, max_rounds=40))
+    assert check(problem, better) == []
+    assert better.objective <= first.objective
+
+
+def test_a_seeded_run_with_a_round_limit_is_reproducible() -> None:
+    problem = _busy_day()
+    limits = Limits(time_limit_s=600, max_rounds=25, seed=11)
+    assert solve(problem, limits) == solve(problem, limits)
+
+
+def test_the_time_limit_is_read_from_the_clock_it_is_given() -> None:
+    ticks = iter(range(10**6))
+    limits = Limits(time_limit_s=3, clock=lambda: float(next(ticks)))  # one second per look
+    plan = solve(_busy_day(), limits)
+    assert check(_busy_day(), plan) == []
+    assert next(ticks) < 50  # it stopped after a handful of looks at the clock
