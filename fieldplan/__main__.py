@@ -1,3 +1,4 @@
 from fieldplan.cli import app
 
-app(prog_name="fieldplan")
+if __name__ == "__main__":  # the engine's second worker process re-imports this module
+    app(prog_name="fieldplan")

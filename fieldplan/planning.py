@@ -178,6 +178,10 @@ def build_problem(
             first = next(d for d, day in enumerate(horizon.days) if day >= job.earliest_date)
             last_date = min(job.latest_date or last_day, last_day)
             last = max(d for d, day in enumerate(horizon.days) if day <= last_date)
+            last = min(last, len(horizon.days) - job.days)  # room for every day of the job
+            if last < first:
+                left_out[job.id] = f"its {job.days} days do not fit in this horizon"
+                continue
             windows = (optimizer.TimeWindow(first * DAY_S, last * DAY_S + DAY_S - 1),)
         missing = job.missing_parts
         sources: tuple[optimizer.PickupSource, ...] = ()
@@ -216,6 +220,7 @@ def build_problem(
                 priority=job.priority,
                 waiting_days=max(0, (horizon.days[0] - job.earliest_date).days),
                 crew_size=job.crew_size,
+                days=job.days,
                 is_repair=job.kind == JobKind.REPAIR,
                 after=tuple(
                     optimizer.model.Dependency(
@@ -260,11 +265,8 @@ def _promises(session: Session, job_ids: list[int]) -> dict[int, Appointment]:
 def _left_out_reason(
     job: Job, horizon: Horizon, in_problem: set[int], session: Session
 ) -> str | None:
-    if job.days > 1:
-        return (
-            f"a {job.days}-day installation: the engine does not plan multi-day jobs yet; "
-            "plan it by hand"
-        )
+    if job.days > len(horizon.days):
+        return f"a {job.days}-day installation does not fit in a {len(horizon.days)}-day horizon"
     if job.earliest_date > horizon.days[-1]:
         return f"cannot start before {job.earliest_date}, after this horizon"
     if job.latest_date is not None and job.latest_date < horizon.days[0]:

@@ -45,13 +45,14 @@ def _all(problem: Problem, plan: Plan) -> Iterator[Violation]:
                 yield Violation("route", route.technician_day, f"unknown job {visit.job_id}")
     visits = plan.job_visits()
     yield from coverage(problem, plan, visits)
-    for job_id, served in visits.items():
+    for job_id, unordered in visits.items():
         job = jobs.get(job_id)
         if job is None:
             continue
+        served = sorted(unordered, key=lambda pair: pair[1].start_s)
         yield from windows(job, served)
         yield from skills_and_pins(job, served, vehicles)
-        yield from crew(job, served)
+        yield from crew(job, served, vehicles)
         yield from part_pickup(job, served, plan)
         yield from dependencies(job, served, visits, jobs)
 
@@ -183,9 +184,13 @@ def capacity_reserve(
 
 
 def windows(job: Job, served: list[tuple[str, Visit]]) -> Iterator[Violation]:
+    """Every visit lasts the job's duration; the first day's start keeps the job's windows."""
+    first_day = served[0][1].start_s // DAY_S
     for _, visit in served:
         if visit.end_s - visit.start_s != job.duration_s:
             yield Violation("duration", job.id, "visit is not as long as the job")
+        if visit.start_s // DAY_S != first_day:
+            continue
         if job.windows and not any(w.contains(visit.start_s) for w in job.windows):
             rule = "promise" if job.promised else "window"
             yield Violation(rule, job.id, f"starts at {visit.start_s}, outside its windows")
@@ -208,7 +213,12 @@ def skills_and_pins(
             yield Violation("pin", job.id, "does not start at its pinned time")
 
 
-def crew(job: Job, served: list[tuple[str, Visit]]) -> Iterator[Violation]:
+def crew(
+    job: Job, served: list[tuple[str, Visit]], tech_days: dict[str, TechnicianDay]
+) -> Iterator[Violation]:
+    if job.days > 1:
+        yield from multi_day(job, served, tech_days)
+        return
     vehicles = [vehicle for vehicle, _ in served]
     if len(served) != job.crew_size:
         yield Violation("crew", job.id, f"served by {len(served)}, needs {job.crew_size}")
@@ -218,6 +228,20 @@ def crew(job: Job, served: list[tuple[str, Visit]]) -> Iterator[Violation]:
         yield Violation("crew", job.id, "both people of a two-person job on one route")
     elif len({visit.start_s for _, visit in served}) != 1:
         yield Violation("crew", job.id, "the two technicians do not start together")
+
+
+def multi_day(
+    job: Job, served: list[tuple[str, Visit]], tech_days: dict[str, TechnicianDay]
+) -> Iterator[Violation]:
+    """N consecutive horizon days, one visit a day, all by the same technician."""
+    days = [tech_days[vehicle].day for vehicle, _ in served]
+    technicians = {tech_days[vehicle].technician for vehicle, _ in served}
+    if len(served) != job.days * job.crew_size:
+        yield Violation("multi-day", job.id, f"{len(served)} visits for {job.days} days")
+    elif days != list(range(days[0], days[0] + job.days)):
+        yield Violation("multi-day", job.id, f"days {days} are not consecutive")
+    elif len(technicians) != 1:
+        yield Violation("multi-day", job.id, "not the same technician every day")
 
 
 def part_pickup(job: Job, served: list[tuple[str, Visit]], plan: Plan) -> Iterator[Violation]:

@@ -153,6 +153,10 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
         + (weights.technician_day_fixed if stops else 0)
     )
     for stop, start in zip(stops, starts, strict=True):
+        if stop.kind is VisitKind.JOB and not stop.second_person:
+            previous = stop.job.previous_technician_day
+            if previous is not None and previous != vehicle.id:
+                cost += weights.moved_from_previous  # stability: a communicated job moved
         preferred = stop.job.preferred
         if stop.kind is VisitKind.JOB and preferred is not None and not stop.second_person:
             outside = max(0, preferred.start_s - start, start - preferred.end_s)
@@ -372,21 +376,72 @@ class Builder:
                         )
         return best
 
+    def best_multi_day(
+        self, job: Job, windows: tuple[TimeWindow, ...], vehicles: list[int]
+    ) -> Candidate | None:
+        """The same technician on `job.days` consecutive horizon days, cheapest in total."""
+        if job.crew_size >= 2:
+            return None  # two-person multi-day jobs are not modelled yet (explain says so)
+        by_key = {(s.vehicle.technician, s.vehicle.day): i for i, s in enumerate(self.routes)}
+        allowed = set(vehicles)
+        best: Candidate | None = None
+        for first in vehicles:
+            technician, day = self.routes[first].vehicle.technician, self.routes[first].vehicle.day
+            chain = [by_key.get((technician, day + k)) for k in range(job.days)]
+            if any(r is None or r not in allowed for r in chain):
+                continue
+            changes = []
+            added = 0
+            for k, r in enumerate(chain):
+                assert r is not None
+                vehicle = self.routes[r].vehicle
+                part_windows = (
+                    windows
+                    if k == 0
+                    else (
+                        TimeWindow(
+                            vehicle.shift.start_s, vehicle.shift.end_s + vehicle.max_overtime_s
+                        ),
+                    )
+                )
+                part = self.best_single(
+                    replace(job, needs_pickup=job.needs_pickup and k == 0), part_windows, [r]
+                )
+                if part is None:
+                    break
+                added += part.added_cost
+                changes.extend(part.changes)
+            else:
+                if best is None or added < best.added_cost:
+                    best = Candidate(added, changes)
+        return best
+
+    def best_for(
+        self, job: Job, windows: tuple[TimeWindow, ...], vehicles: list[int]
+    ) -> Candidate | None:
+        if job.days > 1:
+            return self.best_multi_day(job, windows, vehicles)
+        if job.crew_size >= 2:
+            return self.best_pair(job, windows, vehicles)
+        return self.best_single(job, windows, vehicles)
+
     def place(self, job: Job, candidate: Candidate, freeze: bool) -> None:
         for r, stops, schedule in candidate.changes:
             state = self.routes[r]
             if freeze:
                 stops = [
                     replace(s, windows=(TimeWindow(t, t),))
-                    if s.job is job and s.kind is VisitKind.JOB
+                    if s.job.id == job.id and s.kind is VisitKind.JOB
                     else s
                     for s, t in zip(stops, schedule.starts, strict=True)
                 ]
             state.stops = stops
             state.schedule = schedule
             for s, t in zip(stops, schedule.starts, strict=True):
-                if s.job is job and s.kind is VisitKind.JOB and not s.second_person:
-                    self.placed[job.id] = (r, t, t + job.duration_s)
+                if s.job.id == job.id and s.kind is VisitKind.JOB and not s.second_person:
+                    first = self.placed.get(job.id)
+                    if first is None or t < first[1]:
+                        self.placed[job.id] = (r, t, t + job.duration_s)
 
 
 def _order(problem: Problem) -> list[Job]:
@@ -425,10 +480,7 @@ def build_greedy(problem: Problem) -> tuple[Builder, set[str]]:
         vehicles = builder.eligible(job)
         candidate = None
         if windows is not None and vehicles:
-            if job.crew_size >= 2:
-                candidate = builder.best_pair(job, windows, vehicles)
-            else:
-                candidate = builder.best_single(job, windows, vehicles)
+            candidate = builder.best_for(job, windows, vehicles)
         penalty = problem.weights.unplanned_penalty(job)
         if candidate is None or candidate.added_cost >= penalty:
             unplaced.add(job.id)

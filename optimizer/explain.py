@@ -47,6 +47,18 @@ def explain(problem: Problem, job: Job, unplanned: set[str]) -> str:
     ]
     if not fitting:
         return "no technician with the skills works during any of its allowed windows"
+    if job.days > 1:
+        if job.crew_size >= 2:
+            return "a two-person job over several days: not planned by the engine yet"
+        works = {(v.technician, v.day) for v in long_enough}
+        starts = [
+            v for v in fitting if all((v.technician, v.day + k) in works for k in range(job.days))
+        ]
+        if not starts:
+            return (
+                f"no technician with the skills works {job.days} consecutive days "
+                "in this horizon from an allowed start"
+            )
     if job.crew_size >= 2:
         per_day: dict[int, int] = {}
         for v in fitting:

@@ -116,10 +116,7 @@ def _insert(builder: Builder, job: Job) -> bool:
     vehicles = builder.eligible(job)
     if windows is None or not vehicles:
         return False
-    if job.crew_size >= 2:
-        candidate = builder.best_pair(job, windows, vehicles)
-    else:
-        candidate = builder.best_single(job, windows, vehicles)
+    candidate = builder.best_for(job, windows, vehicles)
     if candidate is None or candidate.added_cost >= builder.problem.weights.unplanned_penalty(job):
         return False
     builder.place(job, candidate, freeze=job.crew_size >= 2)

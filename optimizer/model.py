@@ -110,6 +110,9 @@ class Job:
     priority: int = 1
     waiting_days: int = 0
     crew_size: int = 1
+    # An installation of several consecutive working days by the same technician: the job's
+    # windows hold for its first day, each day is `duration_s` of work.
+    days: int = 1
     is_repair: bool = False
     after: tuple[Dependency, ...] = ()
     pin: Pin | None = None

@@ -208,7 +208,8 @@ def apply_skills_and_pins(model: Model) -> None:
     when given, the start time."""
     problem, layout, routing = model.problem, model.layout, model.routing
     for job in problem.jobs:
-        allowed = eligible_vehicles(problem, job)
+        # Multi-day jobs are placed by the construction and ruin-and-recreate searches only.
+        allowed = eligible_vehicles(problem, job) if job.days == 1 else []
         nodes = [layout.job_node[job.id], *layout.pickup_nodes.get(job.id, [])]
         if job.id in layout.helper_node:
             nodes.append(layout.helper_node[job.id])

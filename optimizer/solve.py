@@ -72,10 +72,16 @@ def solve(
         on_progress(Progress(0, first.objective, 0))
     if not problem.jobs or limits.time_limit_s <= 0:
         return first
-    rival = _start_rival(problem, limits) if limits.workers >= 2 else None
     # OR-Tools cannot start from plans with lunch breaks or crews (see search()); there the
-    # ruin-and-recreate search gets all the time, elsewhere it hands over to OR-Tools early.
+    # ruin-and-recreate search gets all the time (and the second core runs it with another
+    # seed), elsewhere it hands over to OR-Tools early and the second core runs OR-Tools from
+    # its own first solution.
     own_search_only = _ortools_cannot_warm_start(problem)
+    rival = (
+        _start_rival(problem, limits, "lns" if own_search_only else "ortools")
+        if limits.workers >= 2
+        else None
+    )
     share = 1.0 if own_search_only else 0.15
     budget = Budget(
         rounds=limits.max_rounds if limits.max_rounds is not None else 10**9,
@@ -125,14 +131,16 @@ class _Rival:
     main search holds the GIL inside OR-Tools, so a feeder thread would not get to send it.
     """
 
-    def __init__(self, problem: Problem, limits: Limits) -> None:
+    def __init__(self, problem: Problem, limits: Limits, mode: str) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self._limits = limits
         self._receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_rival_main, args=(sender, problem, replace(limits, workers=1)), daemon=True
+            target=_rival_main,
+            args=(sender, problem, replace(limits, workers=1), mode),
+            daemon=True,
         )
         self._process.start()
         sender.close()
@@ -156,18 +164,27 @@ class _Rival:
             self._process.kill()
 
 
-def _rival_main(sender: Any, problem: Problem, limits: Limits) -> None:
+def _rival_main(sender: Any, problem: Problem, limits: Limits, mode: str) -> None:
     try:
-        plan = search(problem, limits, None, None)
+        if mode == "lns":
+            budget = Budget(
+                rounds=limits.max_rounds if limits.max_rounds is not None else 10**9,
+                deadline=limits.clock() + limits.time_limit_s,
+                clock=limits.clock,
+                seed=limits.seed + 1,
+            )
+            plan: Plan | None = improve(problem, budget)
+        else:
+            plan = search(problem, limits, None, None)
     except Exception:
         plan = None
     sender.send(plan)
     sender.close()
 
 
-def _start_rival(problem: Problem, limits: Limits) -> _Rival | None:
+def _start_rival(problem: Problem, limits: Limits, mode: str) -> _Rival | None:
     try:
-        return _Rival(problem, limits)
+        return _Rival(problem, limits, mode)
     except Exception:  # no process to be had (or an unpicklable clock): one core it is
         return None
 

@@ -368,3 +368,74 @@ def test_the_time_limit_is_read_from_the_clock_it_is_given() -> None:
     plan = solve(_busy_day(), limits)
     assert check(_busy_day(), plan) == []
     assert next(ticks) < 50  # it stopped after a handful of looks at the clock
+
+
+def test_a_replan_keeps_communicated_jobs_where_they_were() -> None:
+    jobs = [Job(f"j{i}", i + 1, H) for i in range(6)]
+    technicians = [tech("x", home=3), tech("y", home=4)]
+    # Last week's plan put the odd jobs with y and the even ones with x, and told customers.
+    told = [
+        replace(j, previous_technician_day="y@0" if i % 2 else "x@0") for i, j in enumerate(jobs)
+    ]
+    plan = planned(world(told, technicians))
+    for i in range(6):
+        assert where(plan, f"j{i}")[0][0] == ("y@0" if i % 2 else "x@0")
+    free = planned(world(jobs, technicians))
+    assert len(free.routes) == 1  # without the history, one technician does it all
+
+
+def test_a_multi_day_installation_gets_consecutive_days_with_one_technician() -> None:
+    kitchen = Job("kitchen", 6, 7 * H, skills=frozenset({"kitchen"}), days=3)
+    problem = world(
+        [kitchen, Job("other", 9, H)],
+        [
+            tech(name, d, skills=frozenset({"kitchen"}) if name == "k" else frozenset(), home=5)
+            for name in ("k", "o")
+            for d in range(4)
+        ],
+        days=4,
+    )
+    served = sorted(where(planned(problem), "kitchen"), key=lambda pair: pair[1].start_s)
+    assert [vehicle.split("@")[0] for vehicle, _ in served] == ["k", "k", "k"]
+    days = [visit.start_s // DAY_S for _, visit in served]
+    assert days == list(range(days[0], days[0] + 3))
+
+
+def test_a_multi_day_job_waits_for_a_technician_free_on_consecutive_days() -> None:
+    kitchen = Job("kitchen", 6, 7 * H, skills=frozenset({"kitchen"}), days=2)
+    # The only kitchen fitter works days 0 and 2, never two days in a row.
+    problem = world(
+        [kitchen],
+        [tech("k", 0, skills=frozenset({"kitchen"})), tech("k", 2, skills=frozenset({"kitchen"}))],
+        days=3,
+    )
+    plan = planned(problem)
+    assert "2 consecutive days" in reason(plan, "kitchen")
+
+
+def test_the_validator_refuses_a_multi_day_job_split_over_technicians() -> None:
+    job = Job("kitchen", 6, H, days=2)
+    problem = world([job], [tech("a", 0), tech("b", 1)], days=2)
+    visits = [
+        Route(
+            v,
+            (
+                Visit(
+                    VisitKind.JOB,
+                    d * DAY_S + 9 * H,
+                    d * DAY_S + 9 * H,
+                    d * DAY_S + 10 * H,
+                    "kitchen",
+                    None,
+                    6,
+                ),
+            ),
+            d * DAY_S + 8 * H,
+            d * DAY_S + 11 * H,
+            720,
+            12000,
+        )
+        for d, v in enumerate(("a@0", "b@1"))
+    ]
+    bad = Plan(routes=tuple(visits), unplanned=(), objective=0)
+    assert "multi-day" in {v.rule for v in check(problem, bad)}
