@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from fieldplan.accounts import Account, by_api_key
+from fieldplan.db import unit_of_work
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 SESSION_COOKIE = "fieldplan_session"
@@ -17,15 +18,8 @@ SESSION_COOKIE = "fieldplan_session"
 
 def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request: committed when the handler returns, else rolled back."""
-    session: Session = request.app.state.sessions()
-    try:
+    with unit_of_work(request.app.state.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

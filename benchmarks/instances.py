@@ -122,14 +122,12 @@ def exact_distance(instance: Instance, places: list[int]) -> float:
     return sum(math.dist(xy[a], xy[b]) for a, b in itertools.pairwise(path))
 
 
-def pdptw_problem(instance: Instance) -> Problem:
-    """Each delivery is a job whose goods must be fetched at its own pickup node first, on the
-    same route: the engine's missing-part pickup, with one possible site."""
-    xy = np.asarray(instance.coordinates, dtype=np.float64)
-    exact = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
-    matrix: npt.NDArray[np.int64] = np.rint(exact * PDP_SCALE).astype(np.int64)
-    s = PDP_SCALE
-    horizon = instance.due[0] * s
+def _literature_problem(
+    jobs: list[Job], instance: Instance, matrix: npt.NDArray[np.int64], scale: int
+) -> Problem:
+    """Identical vehicles from the depot, and the literature's objective: distance only, with
+    every customer mandatory."""
+    horizon = instance.due[0] * scale
     vehicles = [
         TechnicianDay(
             id=f"v{k}",
@@ -138,11 +136,32 @@ def pdptw_problem(instance: Instance) -> Problem:
             skills=frozenset(),
             start_place=0,
             end_place=0,
-            shift=TimeWindow(instance.ready[0] * s, horizon),
+            shift=TimeWindow(instance.ready[0] * scale, horizon),
             volume_capacity_l=instance.capacity,
         )
         for k in range(instance.vehicles)
     ]
+    weights = Weights(
+        travel_per_s=1,
+        per_km=0,
+        overtime_per_min=0,
+        outside_preferred_per_min=0,
+        technician_day_fixed=0,
+        unplanned_base=MANDATORY,
+        unplanned_per_waiting_day=0,
+    )
+    return Problem(
+        jobs, vehicles, matrix, matrix, weights, horizon_days=math.ceil(horizon / 86400) + 1
+    )
+
+
+def pdptw_problem(instance: Instance) -> Problem:
+    """Each delivery is a job whose goods must be fetched at its own pickup node first, on the
+    same route: the engine's missing-part pickup, with one possible site."""
+    xy = np.asarray(instance.coordinates, dtype=np.float64)
+    exact = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
+    matrix: npt.NDArray[np.int64] = np.rint(exact * PDP_SCALE).astype(np.int64)
+    s = PDP_SCALE
     jobs = []
     for pickup, delivery in sorted(instance.pairs.items()):
         source = PickupSource(
@@ -167,37 +186,12 @@ def pdptw_problem(instance: Instance) -> Problem:
                 pickup_sources=(source,),
             )
         )
-    weights = Weights(
-        travel_per_s=1,
-        per_km=0,
-        overtime_per_min=0,
-        outside_preferred_per_min=0,
-        technician_day_fixed=0,
-        unplanned_base=MANDATORY,
-        unplanned_per_waiting_day=0,
-    )
-    return Problem(
-        jobs, vehicles, matrix, matrix, weights, horizon_days=math.ceil(horizon / 86400) + 1
-    )
+    return _literature_problem(jobs, instance, matrix, PDP_SCALE)
 
 
 def vrptw_problem(instance: Instance) -> Problem:
     """Customers as mandatory jobs with hard windows; identical vehicles from the depot."""
     matrix = tenths_matrix(instance.coordinates)
-    horizon = instance.due[0] * 10
-    vehicles = [
-        TechnicianDay(
-            id=f"v{k}",
-            technician=f"v{k}",
-            day=0,
-            skills=frozenset(),
-            start_place=0,
-            end_place=0,
-            shift=TimeWindow(instance.ready[0] * 10, horizon),
-            volume_capacity_l=instance.capacity,
-        )
-        for k in range(instance.vehicles)
-    ]
     jobs = [
         Job(
             id=str(i),
@@ -209,15 +203,4 @@ def vrptw_problem(instance: Instance) -> Problem:
         )
         for i in range(1, len(instance.coordinates))
     ]
-    weights = Weights(
-        travel_per_s=1,
-        per_km=0,
-        overtime_per_min=0,
-        outside_preferred_per_min=0,
-        technician_day_fixed=0,
-        unplanned_base=MANDATORY,
-        unplanned_per_waiting_day=0,
-    )
-    return Problem(
-        jobs, vehicles, matrix, matrix, weights, horizon_days=math.ceil(horizon / 86400) + 1
-    )
+    return _literature_problem(jobs, instance, matrix, 10)

@@ -46,6 +46,7 @@ ORDER_FIELDS = (
     "notes",
 )
 LINE_FIELDS = ("line_number", "sku", "quantity", "services", "missing_parts")
+CSV_COLUMNS = (*ORDER_FIELDS, *LINE_FIELDS)  # one row per order line
 REQUIRED = frozenset(ORDER_FIELDS) - {"wanted_from", "notes", "language", "contact_channel"}
 
 ORDER_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,31}$")
@@ -391,7 +392,7 @@ def write_rejected(path: Path, report: ImportReport) -> None:
     by_row: dict[str, list[str]] = {}
     for error in report.errors:
         by_row.setdefault(error.row, []).append(f"{error.field}: {error.reason}")
-    columns = [*ORDER_FIELDS, *LINE_FIELDS, "source_row", "errors"]
+    columns = [*CSV_COLUMNS, "source_row", "errors"]
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
         writer.writeheader()

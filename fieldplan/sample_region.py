@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldplan.gazetteer import Gazetteer
+from fieldplan.importing import CSV_COLUMNS
 
 FIRST_NAMES = [
     "Anouk",
@@ -183,27 +184,6 @@ PARTS_BY_CATEGORY = {
     "doors": ("P-DOOR-HANDLE",),
     "bathroom": ("P-SILICONE",),
 }
-
-ORDER_COLUMNS = (
-    "order_number",
-    "order_date",
-    "wanted_from",
-    "store",
-    "customer_name",
-    "email",
-    "phone",
-    "contact_channel",
-    "language",
-    "street",
-    "house_number",
-    "postcode",
-    "line_number",
-    "sku",
-    "quantity",
-    "services",
-    "missing_parts",
-    "notes",
-)
 
 
 @dataclass(frozen=True)
@@ -415,7 +395,7 @@ def build_orders(spec: SampleSpec, gazetteer: Gazetteer) -> list[dict[str, str]]
 
 def orders_csv(rows: list[dict[str, str]]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=ORDER_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

@@ -125,3 +125,35 @@ def region(session: Session, gazetteer: Gazetteer) -> Region:
     """The bundled catalogue and region (stores, warehouse, technicians), no orders."""
     load_catalogue(session, SAMPLE / "catalogue.json")
     return load_region(session, SAMPLE / "region.json", gazetteer)
+
+
+def seed_database(url: str, *, orders: int, password: str, plan_days: int = 0) -> str:
+    """A migrated database with the sample region, its first `orders` order lines, optionally
+    `plan_days` planned from 2026-11-23, and a planner account; returns the planner's API key."""
+    import optimizer
+    from fieldplan import importing
+    from fieldplan.accounts import Role, create_account
+    from fieldplan.db import session_factory, unit_of_work
+    from fieldplan.planning import plan_region
+    from fieldplan.travel import GeodesicTravelTimes
+
+    engine = make_engine(url)
+    upgrade(engine)
+    gazetteer = Gazetteer.from_directory(SAMPLE)
+    with unit_of_work(session_factory(engine)) as session:
+        load_catalogue(session, SAMPLE / "catalogue.json")
+        region = load_region(session, SAMPLE / "region.json", gazetteer)
+        rows = importing.read_rows(SAMPLE / "orders.csv")[:orders]
+        importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
+        if plan_days:
+            plan_region(
+                session,
+                region,
+                date(2026, 11, 23),
+                plan_days,
+                GeodesicTravelTimes(),
+                optimizer.Limits(time_limit_s=0.5),
+            )
+        _, api_key = create_account(session, "planner", Role.PLANNER, password)
+    engine.dispose()
+    return api_key

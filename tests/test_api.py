@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-import optimizer
 from api.main import create_app
-from fieldplan import importing
-from fieldplan.accounts import Account, Role, create_account
-from fieldplan.catalogue import load_catalogue
+from fieldplan.accounts import Account
 from fieldplan.customers import Customer
-from fieldplan.db import make_engine, session_factory, unit_of_work
-from fieldplan.gazetteer import Gazetteer
-from fieldplan.migrate import upgrade
-from fieldplan.planning import plan_region
-from fieldplan.region_setup import load_region
+from fieldplan.db import unit_of_work
 from fieldplan.settings import Settings
-from fieldplan.travel import GeodesicTravelTimes
-from tests.conftest import SAMPLE, TODAY
+from tests.conftest import seed_database
 
 PASSWORD = "correct horse battery staple"
 
@@ -30,27 +21,10 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    gazetteer = Gazetteer.from_directory(SAMPLE)
-    with unit_of_work(session_factory(engine)) as session:
-        load_catalogue(session, SAMPLE / "catalogue.json")
-        region = load_region(session, SAMPLE / "region.json", gazetteer)
-        rows = importing.read_rows(SAMPLE / "orders.csv")[:60]
-        importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
-        plan_region(
-            session,
-            region,
-            date(2026, 11, 23),
-            1,
-            GeodesicTravelTimes(),
-            optimizer.Limits(time_limit_s=0.5),
-        )
-        _, api_key = create_account(session, "planner", Role.PLANNER, PASSWORD)
+    api_key = seed_database(url, orders=60, password=PASSWORD, plan_days=1)
     app = create_app(Settings(database_url=url, secret_key="test-secret"))
     with TestClient(app) as client:
         yield client, api_key
-    engine.dispose()
 
 
 def token(client: TestClient) -> str:

@@ -12,17 +12,10 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from api.main import create_app
-from fieldplan import importing
-from fieldplan.accounts import Role, create_account
-from fieldplan.catalogue import load_catalogue
-from fieldplan.db import make_engine, session_factory, unit_of_work
-from fieldplan.gazetteer import Gazetteer
 from fieldplan.jobs import Job, JobStatus
-from fieldplan.migrate import upgrade
-from fieldplan.region_setup import load_region
 from fieldplan.settings import Settings
 from fieldplan.timeline import EventKind, TimelineEvent
-from tests.conftest import SAMPLE, TODAY
+from tests.conftest import seed_database
 
 WINDOW = {"start": "2026-11-24T09:00:00+01:00", "end": "2026-11-24T11:00:00+01:00"}
 
@@ -30,20 +23,11 @@ WINDOW = {"start": "2026-11-24T09:00:00+01:00", "end": "2026-11-24T11:00:00+01:0
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Path]]:
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    gazetteer = Gazetteer.from_directory(SAMPLE)
-    with unit_of_work(session_factory(engine)) as session:
-        load_catalogue(session, SAMPLE / "catalogue.json")
-        region = load_region(session, SAMPLE / "region.json", gazetteer)
-        rows = importing.read_rows(SAMPLE / "orders.csv")[:5]
-        importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
-        _, api_key = create_account(session, "planner", Role.PLANNER, "pw")
+    api_key = seed_database(url, orders=5, password="pw")
     outbox = tmp_path / "outbox"
     app = create_app(Settings(database_url=url, secret_key="k", outbox_dir=outbox))
     with TestClient(app) as client:
         yield client, {"Authorization": f"Bearer {api_key}"}, outbox
-    engine.dispose()
 
 
 def sent(outbox: Path) -> list[Calendar]:

@@ -15,21 +15,15 @@ from sqlalchemy import select
 
 import optimizer
 from api.main import create_app
-from fieldplan import importing
-from fieldplan.accounts import Role, create_account
-from fieldplan.catalogue import load_catalogue
 from fieldplan.db import make_engine, session_factory, unit_of_work
-from fieldplan.gazetteer import Gazetteer
-from fieldplan.migrate import upgrade
 from fieldplan.planning import plan_region
 from fieldplan.plans import Route
-from fieldplan.region_setup import load_region
 from fieldplan.regions import Region
 from fieldplan.settings import Settings
 from fieldplan.technicians import Technician
 from fieldplan.travel import GeodesicTravelTimes
 from tests.calendar_clients import icaljs, radicale_server
-from tests.conftest import SAMPLE, TODAY
+from tests.conftest import seed_database
 
 FIRST_DAY = date(2026, 11, 23)
 
@@ -37,25 +31,14 @@ FIRST_DAY = date(2026, 11, 23)
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str, int]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('feeds') / 'feeds.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    gazetteer = Gazetteer.from_directory(SAMPLE)
-    with unit_of_work(session_factory(engine)) as session:
-        load_catalogue(session, SAMPLE / "catalogue.json")
-        region = load_region(session, SAMPLE / "region.json", gazetteer)
-        rows = importing.read_rows(SAMPLE / "orders.csv")[:90]
-        importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
-        plan_region(
-            session, region, FIRST_DAY, 2, GeodesicTravelTimes(), optimizer.Limits(time_limit_s=0.5)
-        )
-        _, api_key = create_account(session, "planner", Role.PLANNER, "pw-for-feeds")
+    api_key = seed_database(url, orders=90, password="pw-for-feeds", plan_days=2)
+    with session_factory(make_engine(url))() as session:
         busiest = session.scalars(select(Route)).all()
         technician_id = max(busiest, key=lambda r: len(r.stops)).technician_id
     app = create_app(Settings(database_url=url, secret_key="k", public_url="https://plan.example"))
     app.state.today = lambda: FIRST_DAY
     with TestClient(app) as client:
         yield client, api_key, technician_id
-    engine.dispose()
 
 
 def auth(api_key: str) -> dict[str, str]:
