@@ -46,6 +46,45 @@ def _opening(location: Location, day: datetime) -> str:
     return f"opens {hours.opens:%H:%M}, closes {hours.closes:%H:%M}" if hours else "closed today"
 
 
+def _feed_calendar(name: str, timezone: str) -> Calendar:
+    calendar = new_calendar(method="PUBLISH")
+    calendar.add("name", name)
+    calendar.add("x-wr-calname", name)
+    calendar.add("x-wr-timezone", timezone)
+    calendar.add("color", "steelblue")
+    calendar.add("x-apple-calendar-color", "#4682B4")
+    calendar.add("refresh-interval", timedelta(minutes=15), parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", REFRESH)
+    calendar.add_component(vtimezone(timezone))
+    return calendar
+
+
+def _route_events(
+    technician: Technician,
+    plan: Plan,
+    route: Route,
+    context: FeedContext,
+    zone: ZoneInfo,
+    domain: str,
+) -> list[Event]:
+    return [
+        _stop_event(
+            technician,
+            plan,
+            stop.kind,
+            stop.job_id,
+            stop.location_id,
+            stop.part_sku,
+            stop.arrival,
+            stop.departure,
+            context,
+            zone,
+            domain,
+        )
+        for stop in route.stops
+    ]
+
+
 def technician_feed(
     technician: Technician,
     routes: Sequence[tuple[Plan, Route]],
@@ -54,31 +93,26 @@ def technician_feed(
     timezone: str = "Europe/Amsterdam",
     domain: str = "fieldplan.local",
 ) -> Calendar:
-    zone = ZoneInfo(timezone)
-    calendar = new_calendar(method="PUBLISH")
-    calendar.add("name", f"fieldplan · {technician.name}")
-    calendar.add("x-wr-calname", f"fieldplan · {technician.name}")
-    calendar.add("x-wr-timezone", timezone)
-    calendar.add("color", "steelblue")
-    calendar.add("x-apple-calendar-color", "#4682B4")
-    calendar.add("refresh-interval", timedelta(minutes=15), parameters={"VALUE": "DURATION"})
-    calendar.add("x-published-ttl", REFRESH)
-    calendar.add_component(vtimezone(timezone))
+    calendar = _feed_calendar(f"fieldplan · {technician.name}", timezone)
     for plan, route in routes:
-        for stop in route.stops:
-            event = _stop_event(
-                technician,
-                plan,
-                stop.kind,
-                stop.job_id,
-                stop.location_id,
-                stop.part_sku,
-                stop.arrival,
-                stop.departure,
-                context,
-                zone,
-                domain,
-            )
+        for event in _route_events(technician, plan, route, context, ZoneInfo(timezone), domain):
+            calendar.add_component(event)
+    return calendar
+
+
+def plan_day_feed(
+    plan: Plan,
+    routes: Sequence[tuple[Technician, Route]],
+    context: FeedContext,
+    *,
+    timezone: str = "Europe/Amsterdam",
+    domain: str = "fieldplan.local",
+) -> Calendar:
+    """A planner's view of one day: every technician's stops, each titled with who does it."""
+    calendar = _feed_calendar(f"fieldplan · plan {plan.day.isoformat()} v{plan.version}", timezone)
+    for technician, route in routes:
+        for event in _route_events(technician, plan, route, context, ZoneInfo(timezone), domain):
+            event["summary"] = f"{technician.code} {technician.name}: {event['summary']}"
             calendar.add_component(event)
     return calendar
 

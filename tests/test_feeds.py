@@ -185,3 +185,20 @@ def test_the_feed_round_trips_through_icalendar(world: tuple[TestClient, str, in
     client, api_key, technician_id = world
     body = client.get(new_link(client, api_key, technician_id)).content
     assert Calendar.from_ical(body).to_ical() == body
+
+
+def test_planners_get_a_whole_day_as_a_calendar(
+    world: tuple[TestClient, str, int], tmp_path: Path
+) -> None:
+    client, api_key, _ = world
+    plan = client.get("/plans", headers=auth(api_key)).json()[0]
+    assert client.get(f"/plans/{plan['id']}/calendar.ics").status_code == 401
+    response = client.get(f"/plans/{plan['id']}/calendar.ics", headers=auth(api_key))
+    assert response.status_code == 200
+    calendar = Calendar.from_ical(response.content)
+    detail = client.get(f"/plans/{plan['id']}", headers=auth(api_key)).json()
+    assert len(calendar.events) == sum(len(r["stops"]) for r in detail["routes"])
+    assert all(str(e["summary"])[0] == "T" for e in calendar.events)
+    path = tmp_path / "day.ics"
+    path.write_bytes(response.content)
+    assert len(icaljs([path])) == len(calendar.events)

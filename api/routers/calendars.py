@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
-from calendars.feeds import FeedContext, technician_feed
+from calendars.feeds import FeedContext, plan_day_feed, technician_feed
 from calendars.invites import ServiceDesk, invite
 from fieldplan.appointments import Appointment
 from fieldplan.catalogue import Part
@@ -20,6 +20,7 @@ from fieldplan.feeds import issue_feed, revoke_feeds, technician_for_token, upco
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.orders import Order
+from fieldplan.plans import Plan, Route
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 
@@ -41,19 +42,7 @@ def technician_feed_ics(token: str, request: Request, session: SessionDep) -> Re
         raise HTTPException(404, detail=NOT_FOUND)
     settings = request.app.state.settings
     routes = upcoming_routes(session, technician, request.app.state.today(), settings.feed_days)
-    job_ids = {s.job_id for _, r in routes for s in r.stops if s.job_id is not None}
-    jobs = {j.id: j for j in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
-    context = FeedContext(
-        jobs=jobs,
-        locations={loc.id: loc for loc in session.scalars(select(Location))},
-        parts={p.sku: p for p in session.scalars(select(Part))},
-        order_numbers={
-            order.id: order.number
-            for order in session.scalars(
-                select(Order).where(Order.id.in_({j.order_id for j in jobs.values()}))
-            )
-        },
-    )
+    context = feed_context(session, [route for _, route in routes])
     region = session.get_one(Region, technician.region_id)
     body = technician_feed(technician, routes, context, timezone=region.timezone).to_ical()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
@@ -68,6 +57,36 @@ def technician_feed_ics(token: str, request: Request, session: SessionDep) -> Re
     if _not_modified(request, etag, modified):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=CALENDAR, headers=headers)
+
+
+def feed_context(session: SessionDep, routes: list[Route]) -> FeedContext:
+    """Everything the stops of these routes refer to, fetched once."""
+    job_ids = {s.job_id for r in routes for s in r.stops if s.job_id is not None}
+    jobs = {j.id: j for j in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
+    return FeedContext(
+        jobs=jobs,
+        locations={loc.id: loc for loc in session.scalars(select(Location))},
+        parts={p.sku: p for p in session.scalars(select(Part))},
+        order_numbers={
+            order.id: order.number
+            for order in session.scalars(
+                select(Order).where(Order.id.in_({j.order_id for j in jobs.values()}))
+            )
+        },
+    )
+
+
+@router.get("/plans/{plan_id}/calendar.ics", response_class=PlainTextResponse)
+def plan_day_calendar(plan_id: int, session: SessionDep, _: PlannerDep) -> Response:
+    """One plan version's day as a calendar: every technician's stops, for planners."""
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise HTTPException(404, detail=f"no plan {plan_id}")
+    routes = [(session.get_one(Technician, r.technician_id), r) for r in plan.routes]
+    calendar = plan_day_feed(
+        plan, routes, feed_context(session, list(plan.routes)), timezone=plan.region.timezone
+    )
+    return Response(calendar.to_ical(), media_type=CALENDAR)
 
 
 def _not_modified(request: Request, etag: str, modified: datetime) -> bool:
