@@ -176,7 +176,10 @@ def build_problem(
             windows = (optimizer.TimeWindow(start, end),)
         else:
             first = next(d for d, day in enumerate(horizon.days) if day >= job.earliest_date)
-            last_date = min(job.latest_date or last_day, last_day)
+            due = job.latest_date or last_day
+            # Overdue work (a repair past its due date) goes in as soon as possible; its
+            # waiting days raise the price of leaving it out again.
+            last_date = min(due, last_day) if due >= horizon.days[0] else last_day
             last = max(d for d, day in enumerate(horizon.days) if day <= last_date)
             last = min(last, len(horizon.days) - job.days)  # room for every day of the job
             if last < first:
@@ -269,8 +272,6 @@ def _left_out_reason(
         return f"a {job.days}-day installation does not fit in a {len(horizon.days)}-day horizon"
     if job.earliest_date > horizon.days[-1]:
         return f"cannot start before {job.earliest_date}, after this horizon"
-    if job.latest_date is not None and job.latest_date < horizon.days[0]:
-        return f"was due by {job.latest_date}, before this horizon"
     for dep in job.depends_on:
         if dep.prerequisite_id in in_problem:
             continue

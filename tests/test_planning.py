@@ -1,0 +1,67 @@
+"""The translation from the database to the engine and back."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import optimizer
+from fieldplan import importing
+from fieldplan.catalogue import JobKind
+from fieldplan.gazetteer import Gazetteer
+from fieldplan.jobs import Job, JobStatus
+from fieldplan.planning import build_problem, horizon_for, plan_region
+from fieldplan.plans import Plan
+from fieldplan.regions import Region
+from fieldplan.travel import GeodesicTravelTimes
+from tests.conftest import SAMPLE, TODAY
+
+MONDAY = date(2026, 11, 23)
+
+
+def test_the_sample_week_translates_into_a_valid_engine_problem(
+    session: Session, region: Region, gazetteer: Gazetteer
+) -> None:
+    rows = importing.read_rows(SAMPLE / "orders.csv")[:120]
+    importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
+    translation = build_problem(
+        session, region, horizon_for(region, MONDAY, 5), GeodesicTravelTimes()
+    )
+    problem = translation.problem
+    assert len(problem.technician_days) >= 16 * 4  # the four-day weeks included
+    assert {v.day for v in problem.technician_days} == {0, 1, 2, 3, 4}
+    assert any(j.needs_pickup and j.pickup_sources for j in problem.jobs)
+    assert any(j.crew_size == 2 for j in problem.jobs)
+    plan = optimizer.solve(problem, optimizer.Limits(time_limit_s=1))
+    assert optimizer.check(problem, plan) == []
+
+
+def test_an_overdue_repair_is_planned_not_left_out(
+    session: Session, region: Region, gazetteer: Gazetteer
+) -> None:
+    rows = importing.read_rows(SAMPLE / "orders.csv")
+    repair_rows = [r for r in rows if r.values["services"] == "repair"][:1]
+    importing.import_rows(session, repair_rows, region=region, gazetteer=gazetteer, today=TODAY)
+    repair = session.scalars(select(Job).where(Job.kind == JobKind.REPAIR)).one()
+    repair.latest_date = MONDAY - timedelta(days=3)
+    session.flush()
+    saved = plan_region(
+        session, region, MONDAY, 2, GeodesicTravelTimes(), optimizer.Limits(time_limit_s=0.5)
+    )
+    assert repair.id not in saved.unplanned
+    assert repair.status == JobStatus.PLANNED
+
+
+def test_each_replan_is_a_new_version_of_the_day(
+    session: Session, region: Region, gazetteer: Gazetteer
+) -> None:
+    rows = importing.read_rows(SAMPLE / "orders.csv")[:20]
+    importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
+    for _ in range(2):
+        plan_region(
+            session, region, MONDAY, 1, GeodesicTravelTimes(), optimizer.Limits(time_limit_s=0.3)
+        )
+    versions = session.scalars(select(Plan.version).where(Plan.day == MONDAY)).all()
+    assert sorted(versions) == [1, 2]
