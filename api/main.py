@@ -6,13 +6,16 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.routers import appointments, auth, calendars, customers, pages, plans
 from api.security import Signer
 from calendars.mail import Mailer
+from fieldplan.appointments import AppointmentError
 from fieldplan.db import make_engine, session_factory
+from fieldplan.jobs import IllegalTransition
 from fieldplan.settings import Settings, get_settings
 
 
@@ -44,6 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.exception_handler(AppointmentError)
+    @app.exception_handler(IllegalTransition)
+    def conflict(_: Request, error: Exception) -> JSONResponse:
+        """A change the domain refuses (a second promise, a done job): 409 with the reason."""
+        return JSONResponse(status_code=409, content={"detail": str(error)})
 
     routers = (
         auth.router,

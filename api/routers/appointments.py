@@ -16,7 +16,6 @@ from calendars.mail import Mailer, invite_email
 from fieldplan.appointments import (
     AgreedVia,
     Appointment,
-    AppointmentError,
     cancel,
     promise,
     reschedule,
@@ -81,10 +80,6 @@ def _send_invite(
     tasks.add_task(mailer.send, message)
 
 
-def _refuse(error: AppointmentError) -> HTTPException:
-    return HTTPException(409, detail=str(error))
-
-
 @router.post("/jobs/{job_id}/appointment", status_code=201)
 def book(
     job_id: int,
@@ -97,18 +92,15 @@ def book(
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(404, detail=f"no job {job_id}")
-    try:
-        appointment = promise(
-            session,
-            job,
-            window.start,
-            window.end,
-            via=window.via,
-            actor=f"planner:{planner.username}",
-            reason=window.reason,
-        )
-    except AppointmentError as error:
-        raise _refuse(error) from error
+    appointment = promise(
+        session,
+        job,
+        window.start,
+        window.end,
+        via=window.via,
+        actor=f"planner:{planner.username}",
+        reason=window.reason,
+    )
     _send_invite(request, session, appointment, tasks)
     return AppointmentRead.model_validate(appointment)
 
@@ -123,17 +115,14 @@ def move(
     tasks: BackgroundTasks,
 ) -> AppointmentRead:
     appointment = _appointment(session, appointment_id)
-    try:
-        reschedule(
-            session,
-            appointment,
-            window.start,
-            window.end,
-            actor=f"planner:{planner.username}",
-            reason=window.reason or "rescheduled",
-        )
-    except AppointmentError as error:
-        raise _refuse(error) from error
+    reschedule(
+        session,
+        appointment,
+        window.start,
+        window.end,
+        actor=f"planner:{planner.username}",
+        reason=window.reason or "rescheduled",
+    )
     _send_invite(request, session, appointment, tasks)
     return AppointmentRead.model_validate(appointment)
 
@@ -148,10 +137,7 @@ def call_off(
     reason: str = "cancelled",
 ) -> AppointmentRead:
     appointment = _appointment(session, appointment_id)
-    try:
-        cancel(session, appointment, actor=f"planner:{planner.username}", reason=reason)
-    except AppointmentError as error:
-        raise _refuse(error) from error
+    cancel(session, appointment, actor=f"planner:{planner.username}", reason=reason)
     _send_invite(request, session, appointment, tasks)
     return AppointmentRead.model_validate(appointment)
 
