@@ -328,8 +328,10 @@ def test_kpis_add_up(weights: Weights) -> None:
 def test_two_workers_return_a_valid_plan_no_worse_than_one() -> None:
     jobs = [Job(f"j{i}", (11 * i) % 29 + 1, H // 2) for i in range(14)]
     problem = world(jobs, [tech("x"), tech("y", home=20)])
-    one = solve(problem, Limits(time_limit_s=1.0))
-    two = solve(problem, Limits(time_limit_s=1.0, workers=2))
+    # Round and solution limits make the main search reproducible, so the rival can only add.
+    limits = Limits(time_limit_s=30.0, max_rounds=20, max_solutions=300)
+    one = solve(problem, limits)
+    two = solve(problem, replace(limits, workers=2))
     assert check(problem, two) == []
     assert two.objective <= one.objective
 
