@@ -70,7 +70,7 @@ def solve(
     first = replace(first, objective=plan_cost(problem, first))
     if on_progress is not None:
         on_progress(Progress(0, first.objective, 0))
-    if not problem.jobs or limits.time_limit_s <= 0:
+    if not problem.jobs or not problem.technician_days or limits.time_limit_s <= 0:
         return first
     # OR-Tools cannot start from plans with lunch breaks or crews (see search()); there the
     # ruin-and-recreate search gets all the time (and the second core runs it with another

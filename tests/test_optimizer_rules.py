@@ -441,3 +441,13 @@ def test_the_validator_refuses_a_multi_day_job_split_over_technicians() -> None:
     ]
     bad = Plan(routes=tuple(visits), unplanned=(), objective=0)
     assert "multi-day" in {v.rule for v in check(problem, bad)}
+
+
+@pytest.mark.parametrize(("jobs", "technicians"), [([], [tech("x")]), ([Job("a", 2, H)], [])])
+def test_empty_worlds_give_an_empty_valid_plan(jobs: list[Job],
+                                                technicians: list[TechnicianDay]) -> None:
+    problem = world(jobs, technicians)
+    plan = solve(problem, QUICK)
+    assert plan.routes == ()
+    assert check(problem, plan) == []
+    assert [u.job_id for u in plan.unplanned] == [j.id for j in jobs]
