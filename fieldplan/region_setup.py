@@ -60,6 +60,11 @@ def _load_location(
     location.longitude = located.longitude
     location.phone = item.get("phone", "")
     location.email = item.get("email", "")
+    # Old rows go first: replacing the list in one flush would insert before it deletes and
+    # trip the (location, weekday) uniqueness.
+    location.opening_hours.clear()
+    location.stock.clear()
+    session.flush()
     location.opening_hours = [
         OpeningHours(weekday=int(day), opens=_hhmm(hours[0]), closes=_hhmm(hours[1]))
         for day, hours in sorted(item["opening_hours"].items())
@@ -93,6 +98,9 @@ def _load_technician(
     technician.van_weight_kg = item["van_weight_kg"]
     technician.cost_per_hour_eur = item["cost_per_hour_eur"]
     technician.lunch_minutes = item.get("lunch_minutes", 30)
+    technician.shifts.clear()
+    technician.absences.clear()
+    session.flush()
     technician.shifts = [
         Shift(weekday=int(day), start=_hhmm(hours[0]), end=_hhmm(hours[1]))
         for day, hours in sorted(item["shifts"].items())

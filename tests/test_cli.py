@@ -116,3 +116,22 @@ def test_the_sample_command_makes_a_bigger_region(database: str, tmp_path: Path)
     assert result.exit_code == 0, result.output
     lines = (tmp_path / "big" / "orders.csv").read_text().splitlines()
     assert len({line.split(",")[0] for line in lines[1:]}) == 900
+
+
+def test_demo_sets_up_the_sample_region_plans_and_prints_where_to_look(
+    database: str, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app, ["demo", "--no-serve", "--days", "1", "--time-limit", "1"], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    assert "planner board : http://127.0.0.1:8000/board" in result.output
+    assert "sign in as    : planner / " in result.output
+    assert count(database, Order) == 400
+    assert count(database, Plan) == 1
+    again = runner.invoke(
+        app, ["demo", "--no-serve", "--days", "1", "--time-limit", "1"], terminal_width=200
+    )
+    assert again.exit_code == 0, again.output
+    assert count(database, Order) == 400  # a second demo reuses what is there
+    assert count(database, Plan) == 2  # and plans again: a new version of the day

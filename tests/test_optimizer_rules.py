@@ -444,8 +444,9 @@ def test_the_validator_refuses_a_multi_day_job_split_over_technicians() -> None:
 
 
 @pytest.mark.parametrize(("jobs", "technicians"), [([], [tech("x")]), ([Job("a", 2, H)], [])])
-def test_empty_worlds_give_an_empty_valid_plan(jobs: list[Job],
-                                                technicians: list[TechnicianDay]) -> None:
+def test_empty_worlds_give_an_empty_valid_plan(
+    jobs: list[Job], technicians: list[TechnicianDay]
+) -> None:
     problem = world(jobs, technicians)
     plan = solve(problem, QUICK)
     assert plan.routes == ()

@@ -37,3 +37,19 @@ def test_the_generator_is_seeded_and_scales(gazetteer: Gazetteer) -> None:
     assert build_orders(SampleSpec(seed=8), gazetteer) != build_orders(
         SampleSpec(seed=7), gazetteer
     )
+
+
+def test_loading_the_region_twice_updates_in_place(session, gazetteer) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from fieldplan.catalogue import load_catalogue
+    from fieldplan.locations import OpeningHours
+    from fieldplan.region_setup import load_region
+    from fieldplan.technicians import Shift, Technician
+
+    load_catalogue(session, SAMPLE / "catalogue.json")
+    for _ in range(2):
+        load_region(session, SAMPLE / "region.json", gazetteer)
+    assert session.scalar(select(func.count()).select_from(Technician)) == 16
+    assert session.scalar(select(func.count()).select_from(OpeningHours)) == 4 * 7 + 5
+    assert session.scalar(select(func.count()).select_from(Shift)) > 16 * 3
