@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 import optimizer
@@ -69,6 +69,7 @@ class Translation:
     vehicle_technician: dict[str, Technician]
     sites: dict[str, Location]
     left_out: dict[int, str] = field(default_factory=dict)  # job id -> why not in the problem
+    promised: set[int] = field(default_factory=set)  # jobs with a live appointment
 
 
 def horizon_for(region: Region, first_day: date, working_days: int) -> Horizon:
@@ -156,11 +157,18 @@ def build_problem(
             vehicle_technician[vehicle_id] = technician
 
     sites: dict[str, Location] = {}
-    left_out: dict[int, str] = {}
+    left_out: dict[int, str] = {
+        job_id: f"already planned on {day}"
+        for job_id, day in _planned_elsewhere(
+            session, region, horizon, [j.id for j in jobs]
+        ).items()
+    }
     engine_jobs: list[optimizer.Job] = []
     in_problem = {j.id for j in jobs}
     last_day = horizon.days[-1]
     for job in jobs:
+        if job.id in left_out:
+            continue
         reason = _left_out_reason(job, horizon, in_problem, session)
         if reason is not None:
             left_out[job.id] = reason
@@ -252,7 +260,29 @@ def build_problem(
         vehicle_technician=vehicle_technician,
         sites=sites,
         left_out=left_out,
+        promised=set(promises),
     )
+
+
+def _planned_elsewhere(
+    session: Session, region: Region, horizon: Horizon, job_ids: list[int]
+) -> dict[int, date]:
+    """Jobs the newest plan of a day outside this horizon holds: replanning this horizon
+    leaves them where they are."""
+    newest = (
+        select(Plan.day, func.max(Plan.version).label("version"))
+        .where(Plan.region_id == region.id, Plan.day.not_in(horizon.days))
+        .group_by(Plan.day)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Stop.job_id, Plan.day)
+        .join(Route, Stop.route_id == Route.id)
+        .join(Plan, Route.plan_id == Plan.id)
+        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
+        .where(Plan.region_id == region.id, Stop.job_id.in_(job_ids))
+    )
+    return {job_id: day for job_id, day in rows if job_id is not None}
 
 
 def _promises(session: Session, job_ids: list[int]) -> dict[int, Appointment]:
@@ -388,7 +418,15 @@ def save_plan(
         for job_id, reason in sorted(unplanned.items()):
             plans[0].unassigned.append(UnassignedJob(job_id=job_id, reason=reason))
     session.flush()
-    for engine_job_id in engine_plan.job_visits():
+    planned_now = set(engine_plan.job_visits())
+    for engine_id, job in translation.jobs.items():
+        if engine_id not in planned_now and job.status == JobStatus.PLANNED:
+            # It was in this horizon's previous version and is not any more.
+            back = JobStatus.BOOKED if job.id in translation.promised else JobStatus.NEW
+            change_status(
+                session, job, back, actor=actor, reason=f"not in the new plan by {planner}"
+            )
+    for engine_job_id in planned_now:
         job = translation.jobs[engine_job_id]
         if job.status != JobStatus.PLANNED:
             change_status(

@@ -65,3 +65,41 @@ def test_each_replan_is_a_new_version_of_the_day(
         )
     versions = session.scalars(select(Plan.version).where(Plan.day == MONDAY)).all()
     assert sorted(versions) == [1, 2]
+
+
+def test_replanning_one_week_leaves_the_next_weeks_plan_alone(
+    session: Session, region: Region, gazetteer: Gazetteer
+) -> None:
+    rows = importing.read_rows(SAMPLE / "orders.csv")[:60]
+    importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
+    limits = optimizer.Limits(time_limit_s=0.3)
+    later = plan_region(
+        session, region, MONDAY + timedelta(days=7), 1, GeodesicTravelTimes(), limits
+    )
+    next_monday_jobs = {int(j) for j in later.engine_plan.job_visits()}
+    assert next_monday_jobs
+    this_week = plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits)
+    assert next_monday_jobs.isdisjoint(int(j) for j in this_week.engine_plan.job_visits())
+    assert all(this_week.unplanned[j] == "already planned on 2026-11-30" for j in next_monday_jobs)
+
+
+def test_a_job_that_leaves_the_plan_goes_back_to_open(
+    session: Session, region: Region, gazetteer: Gazetteer
+) -> None:
+    rows = importing.read_rows(SAMPLE / "orders.csv")[:30]
+    importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
+    limits = optimizer.Limits(time_limit_s=0.3)
+    first = plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits)
+    planned = [session.get_one(Job, int(j)) for j in first.engine_plan.job_visits()]
+    assert all(job.status == JobStatus.PLANNED for job in planned)
+    for technician in region_technicians(session, region):
+        technician.shifts = [s for s in technician.shifts if s.weekday != MONDAY.weekday()]
+    session.flush()
+    plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits)
+    assert all(job.status == JobStatus.NEW for job in planned)
+
+
+def region_technicians(session: Session, region: Region) -> list:  # type: ignore[type-arg]
+    from fieldplan.technicians import Technician
+
+    return list(session.scalars(select(Technician).where(Technician.region_id == region.id)))
