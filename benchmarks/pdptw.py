@@ -8,7 +8,6 @@ non-zero when the issue's bar is missed: all feasible and mean distance gap <= 1
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +19,7 @@ from benchmarks.report import (
     Outcome,
     bars_missed,
     console,
+    finish,
     print_tables,
     progress_line,
     write_outputs,
@@ -70,10 +70,7 @@ def main(
     if no_bars:
         return
     missed = bars_missed(outcomes, "fieldplan", MEAN_BAR, None)
-    if missed:
-        console.print("[red]Bar missed: " + "; ".join(missed))
-        sys.exit(1)
-    console.print("[green]All bars met.")
+    finish(missed)
 
 
 if __name__ == "__main__":

@@ -123,3 +123,11 @@ def bars_missed(
     if max_bar is not None and not worst <= max_bar:
         missed.append(f"max gap {worst:.2f}% > {max_bar}%")
     return missed
+
+
+def finish(missed: list[str]) -> None:
+    """Say which bars were missed and exit non-zero, or say all were met."""
+    if missed:
+        console.print("[red]Bar missed: " + "; ".join(missed))
+        raise SystemExit(1)
+    console.print("[green]All bars met.")

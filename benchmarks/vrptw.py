@@ -10,7 +10,6 @@ mean gap <= 2.0 % and max gap <= 5 % on Solomon; mean gap <= 3 % on gh200.
 from __future__ import annotations
 
 import importlib.util
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -28,7 +27,7 @@ from benchmarks.instances import (
 from benchmarks.report import (
     Outcome,
     bars_missed,
-    console,
+    finish,
     print_tables,
     progress_line,
     write_outputs,
@@ -169,10 +168,7 @@ def main(
         return
     mean_bar, max_bar = BARS.get(folder.name, (None, None))
     missed = bars_missed(outcomes, "fieldplan", mean_bar, max_bar)
-    if missed:
-        console.print("[red]Bar missed: " + "; ".join(missed))
-        sys.exit(1)
-    console.print("[green]All bars met.")
+    finish(missed)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,18 @@ class AppointmentError(ValueError):
     """A change to a promise that cannot be made, with the reason in words."""
 
 
+def _on_timeline(session: Session, job: Job, kind: EventKind, actor: str, text: str) -> None:
+    record(
+        session,
+        customer_id=job.customer_id,
+        order_id=job.order_id,
+        job_id=job.id,
+        kind=kind,
+        actor=actor,
+        text=text,
+    )
+
+
 def live_appointment(session: Session, job_id: int) -> Appointment | None:
     return session.scalar(
         select(Appointment).where(
@@ -119,14 +131,12 @@ def promise(
     )
     session.add(appointment)
     session.flush()
-    record(
+    _on_timeline(
         session,
-        customer_id=job.customer_id,
-        order_id=job.order_id,
-        job_id=job.id,
-        kind=EventKind.SLOT_BOOKED,
-        actor=actor,
-        text=f"{job.kind} promised {start.isoformat()} - {end.isoformat()}",
+        job,
+        EventKind.SLOT_BOOKED,
+        actor,
+        f"{job.kind} promised {start.isoformat()} - {end.isoformat()}",
     )
     return appointment
 
@@ -157,14 +167,12 @@ def reschedule(
     appointment.status = AppointmentStatus.PROMISED
     session.flush()
     job = session.get_one(Job, appointment.job_id)
-    record(
+    _on_timeline(
         session,
-        customer_id=job.customer_id,
-        order_id=job.order_id,
-        job_id=job.id,
-        kind=EventKind.APPOINTMENT_MOVED,
-        actor=actor,
-        text=f"moved to {start.isoformat()} - {end.isoformat()}: {reason}",
+        job,
+        EventKind.APPOINTMENT_MOVED,
+        actor,
+        f"moved to {start.isoformat()} - {end.isoformat()}: {reason}",
     )
     return appointment
 
@@ -186,13 +194,5 @@ def cancel(session: Session, appointment: Appointment, *, actor: str, reason: st
     job = session.get_one(Job, appointment.job_id)
     if job.status in (JobStatus.BOOKED, JobStatus.PLANNED):
         change_status(session, job, JobStatus.NEW, actor=actor, reason="appointment cancelled")
-    record(
-        session,
-        customer_id=job.customer_id,
-        order_id=job.order_id,
-        job_id=job.id,
-        kind=EventKind.APPOINTMENT_CANCELLED,
-        actor=actor,
-        text=reason,
-    )
+    _on_timeline(session, job, EventKind.APPOINTMENT_CANCELLED, actor, reason)
     return appointment
