@@ -219,7 +219,9 @@ class Builder:
                         )
                     )
                     continue
-                fixed = job.crew_size >= 2 or job.id in tied
+                # Both ends of a dependency keep their times: the clip that placed the later
+                # one is not in its windows any more.
+                fixed = job.crew_size >= 2 or job.id in tied or bool(job.after)
                 windows = (
                     (TimeWindow(visit.start_s, visit.start_s),)
                     if fixed
