@@ -196,3 +196,15 @@ def cancel(session: Session, appointment: Appointment, *, actor: str, reason: st
         change_status(session, job, JobStatus.NEW, actor=actor, reason="appointment cancelled")
     _on_timeline(session, job, EventKind.APPOINTMENT_CANCELLED, actor, reason)
     return appointment
+
+
+def flag_at_risk(session: Session, appointment: Appointment, *, actor: str, reason: str) -> None:
+    """A promise the plan can no longer keep: flagged for a planner to renegotiate, never moved
+    silently. The customer's window stays what was agreed until someone agrees a new one."""
+    if appointment.status == AppointmentStatus.AT_RISK:
+        return
+    appointment.status = AppointmentStatus.AT_RISK
+    appointment.changes.append(AppointmentChange(actor=actor, reason=f"at risk: {reason}"))
+    session.flush()
+    job = session.get_one(Job, appointment.job_id)
+    _on_timeline(session, job, EventKind.PROMISE_AT_RISK, actor, reason)

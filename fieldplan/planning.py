@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 import optimizer
-from fieldplan.appointments import Appointment, AppointmentStatus
+from fieldplan.appointments import Appointment, AppointmentStatus, flag_at_risk, live_appointment
 from fieldplan.catalogue import JobKind, Part
 from fieldplan.jobs import Job, JobPart, JobStatus, change_status
 from fieldplan.locations import Location
@@ -83,7 +83,11 @@ def build_problem(
     horizon: Horizon,
     travel: TravelTimes,
     weights: optimizer.Weights | None = None,
+    *,
+    unpromised: int | None = None,
 ) -> Translation:
+    """The engine's problem for a region and horizon; `unpromised` names a job to translate
+    as if its promise were not there (to find it a new window)."""
     technicians = list(
         session.scalars(
             select(Technician)
@@ -111,6 +115,7 @@ def build_problem(
         )
     )
     promises = _promises(session, [j.id for j in jobs])
+    promises.pop(unpromised, None)  # type: ignore[arg-type]
     parts = {p.sku: p for p in session.scalars(select(Part))}
 
     points: list[Coordinate] = []
@@ -339,6 +344,32 @@ def _pickup_source(
     return optimizer.PickupSource(location.code, place, tuple(windows), PICKUP_SERVICE_S)
 
 
+def fill_route(route_row: Route, translation: Translation, engine_route: optimizer.Route) -> None:
+    """Write an engine route into a (new or emptied) route row."""
+    horizon = translation.horizon
+    route_row.start_at = horizon.to_datetime(engine_route.start_s)
+    route_row.end_at = horizon.to_datetime(engine_route.end_s)
+    route_row.travel_s = engine_route.travel_s
+    route_row.distance_m = engine_route.distance_m
+    for position, visit in enumerate(engine_route.visits):
+        job = translation.jobs.get(visit.job_id) if visit.job_id else None
+        site = translation.sites.get(visit.site) if visit.site else None
+        route_row.stops.append(
+            Stop(
+                position=position,
+                kind=StopKind(visit.kind.value),
+                job_id=job.id if job else None,
+                location_id=site.id if site else None,
+                part_sku=job.missing_parts[0].part_sku
+                if job and visit.kind is optimizer.VisitKind.PICKUP and job.missing_parts
+                else None,
+                second_person=visit.second_person,
+                arrival=horizon.to_datetime(visit.arrival_s),
+                departure=horizon.to_datetime(visit.end_s),
+            )
+        )
+
+
 @dataclass
 class SavedPlans:
     plans: list[Plan]
@@ -375,30 +406,9 @@ def save_plan(
         travel_s = 0
         for engine_route in by_day.get(d, []):
             technician = translation.vehicle_technician[engine_route.technician_day]
-            route_row = Route(
-                technician_id=technician.id,
-                start_at=horizon.to_datetime(engine_route.start_s),
-                end_at=horizon.to_datetime(engine_route.end_s),
-                travel_s=engine_route.travel_s,
-                distance_m=engine_route.distance_m,
-            )
+            route_row = Route(technician_id=technician.id)
+            fill_route(route_row, translation, engine_route)
             travel_s += engine_route.travel_s
-            for position, visit in enumerate(engine_route.visits):
-                job = translation.jobs.get(visit.job_id) if visit.job_id else None
-                site = translation.sites.get(visit.site) if visit.site else None
-                route_row.stops.append(
-                    Stop(
-                        position=position,
-                        kind=StopKind(visit.kind.value),
-                        job_id=job.id if job else None,
-                        location_id=site.id if site else None,
-                        part_sku=job.missing_parts[0].part_sku
-                        if job and visit.kind is optimizer.VisitKind.PICKUP and job.missing_parts
-                        else None,
-                        arrival=horizon.to_datetime(visit.arrival_s),
-                        departure=horizon.to_datetime(visit.end_s),
-                    )
-                )
             plan.routes.append(route_row)
         plan.kpis = {
             "technician_days_used": len(by_day.get(d, [])),
@@ -412,6 +422,11 @@ def save_plan(
         }
         plans.append(plan)
     unplanned = {int(u.job_id): u.reason for u in engine_plan.unplanned}
+    for job_id, reason in unplanned.items():
+        if job_id in translation.promised:
+            appointment = live_appointment(session, job_id)
+            if appointment is not None:
+                flag_at_risk(session, appointment, actor=actor, reason=reason)
     unplanned.update(translation.left_out)
     if plans:
         plans[0].kpis = {**plans[0].kpis, "horizon": kpis}

@@ -6,7 +6,18 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from fieldplan.db import Base, UTCDateTime, utcnow
@@ -30,6 +41,10 @@ class Plan(Base):
     planner: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     kpis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Bumped by every booking written into this version: two bookers that read the same
+    # revision cannot both write (optimistic lock, on top of PostgreSQL's row lock).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    __mapper_args__ = {"version_id_col": revision}  # noqa: RUF012
 
     region: Mapped[Region] = relationship()
     routes: Mapped[list[Route]] = relationship(
@@ -71,6 +86,8 @@ class Stop(Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), nullable=True, index=True)
     location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"), nullable=True)
     part_sku: Mapped[str | None] = mapped_column(ForeignKey("parts.sku"), nullable=True)
+    # The helper's visit of a two-person job: same job, same minute, carries no goods.
+    second_person: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     arrival: Mapped[datetime] = mapped_column(UTCDateTime)
     departure: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -3,6 +3,8 @@
 from fieldplan import (
     accounts,
     appointments,
+    booking,
+    callbacks,
     catalogue,
     customers,
     feeds,
@@ -21,6 +23,8 @@ metadata = Base.metadata
 __all__ = [
     "accounts",
     "appointments",
+    "booking",
+    "callbacks",
     "catalogue",
     "customers",
     "feeds",

@@ -19,6 +19,7 @@ class EventKind(StrEnum):
     SLOT_BOOKED = "slot_booked"
     APPOINTMENT_MOVED = "appointment_moved"
     APPOINTMENT_CANCELLED = "appointment_cancelled"
+    PROMISE_AT_RISK = "promise_at_risk"
     PART_MISSING = "part_missing"
     TECHNICIAN_EN_ROUTE = "technician_en_route"
     JOB_STARTED = "job_started"

@@ -184,3 +184,8 @@ def _as_matrix(body: dict[str, Any], field: str) -> IntMatrix:
     if any(value is None for row in rows for value in row):
         raise OsrmError(f"OSRM found no route between some points ({field} has null)")
     return np.rint(np.asarray(rows, dtype=np.float64)).astype(np.int64)
+
+
+def travel_times(osrm_url: str | None) -> TravelTimes:
+    """The configured provider: OSRM when a server is named, else the geodesic estimate."""
+    return OsrmTravelTimes(osrm_url) if osrm_url else GeodesicTravelTimes()

@@ -187,10 +187,16 @@ class Builder:
             state.schedule = simulate(problem, state.vehicle, [])
         self.placed: dict[str, tuple[int, int, int]] = {}  # job -> (route, start, end)
         self.frozen: set[str] = set()
+        # Routes of a stored plan that no longer fit (lenient loading): left alone.
+        self.blocked: set[int] = set()
 
     @classmethod
-    def from_plan(cls, problem: Problem, plan: Plan) -> tuple[Builder, set[str]] | None:
-        """A builder holding an existing plan, or None when the plan no longer fits."""
+    def from_plan(
+        cls, problem: Problem, plan: Plan, *, lenient: bool = False
+    ) -> tuple[Builder, set[str]] | None:
+        """A builder holding an existing plan, or None when the plan no longer fits. With
+        `lenient`, a route that no longer fits (a technician now absent, a changed promise) is
+        left out and blocked instead, so the rest of the plan stays usable."""
         builder = cls(problem)
         jobs = {j.id: j for j in problem.jobs}
         index = {v.id: i for i, v in enumerate(problem.technician_days)}
@@ -198,8 +204,11 @@ class Builder:
         for route in plan.routes:
             r = index.get(route.technician_day)
             if r is None:
+                if lenient:
+                    continue
                 return None
             stops: list[Stop] = []
+            fits = True
             for visit in route.visits:
                 job = jobs.get(visit.job_id) if visit.job_id else None
                 if job is None or visit.kind is VisitKind.BREAK:
@@ -207,7 +216,8 @@ class Builder:
                 if visit.kind is VisitKind.PICKUP:
                     source = next((s for s in job.pickup_sources if s.site == visit.site), None)
                     if source is None:
-                        return None
+                        fits = False
+                        break
                     stops.append(
                         Stop(
                             VisitKind.PICKUP,
@@ -238,8 +248,11 @@ class Builder:
                     )
                 )
             state = builder.routes[r]
-            schedule = simulate(problem, state.vehicle, stops)
+            schedule = simulate(problem, state.vehicle, stops) if fits else None
             if schedule is None:
+                if lenient:
+                    builder.blocked.add(r)
+                    continue
                 return None
             state.stops, state.schedule = stops, schedule
             for stop, start in zip(stops, schedule.starts, strict=True):

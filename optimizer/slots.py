@@ -24,11 +24,21 @@ from optimizer.construct import (
     Candidate,
     Stop,
     _pickup_windows,
+    _route,
     simulate,
     to_plan,
 )
 from optimizer.explain import clock
-from optimizer.model import DAY_S, Job, PickupSource, Plan, Problem, TimeWindow, VisitKind
+from optimizer.model import (
+    DAY_S,
+    Job,
+    PickupSource,
+    Plan,
+    Problem,
+    Route,
+    TimeWindow,
+    VisitKind,
+)
 
 TRIES = 8  # gaps confirmed by simulation per window, cheapest detour first
 GOOD_ENOUGH = 3  # confirmed insertions after which the cheapest of them is taken
@@ -111,14 +121,14 @@ class SlotIndex:
     """The current plan, prepared for fast window queries and bookings."""
 
     def __init__(self, problem: Problem, plan: Plan) -> None:
-        prepared = Builder.from_plan(problem, plan)
-        if prepared is None:
-            raise ValueError("the plan does not fit the problem (stale plan or changed data)")
+        prepared = Builder.from_plan(problem, plan, lenient=True)
+        assert prepared is not None  # lenient loading always gives a builder
         self.problem = problem
         self.builder, _ = prepared
         self._per_route = [route_gaps(problem, self.builder, r) for r in range(self._n)]
         self._gaps: _Gaps | None = None
         self.promises: dict[str, TimeWindow] = {}  # bookings made through this index
+        self.changed: set[str] = set()  # technician-days whose routes bookings changed
         self._skill_masks: dict[frozenset[str], npt.NDArray[np.bool_]] = {}
         self._dependents: dict[str, list[tuple[str, int]]] = {}
         for job in problem.jobs:
@@ -134,6 +144,12 @@ class SlotIndex:
     def plan(self) -> Plan:
         unplaced = sorted(j.id for j in self.problem.jobs if j.id not in self.builder.placed)
         return to_plan(self.problem, self.builder, unplaced)
+
+    def route(self, technician_day: str) -> Route:
+        """The route of a technician-day as it stands, timed."""
+        state = next(s for s in self.builder.routes if s.vehicle.id == technician_day)
+        assert state.schedule is not None
+        return _route(self.problem, state.vehicle, state.stops, state.schedule)
 
     def is_placed(self, job_id: str) -> bool:
         return job_id in self.builder.placed
@@ -160,7 +176,12 @@ class SlotIndex:
     def _eligible(self, job: Job) -> npt.NDArray[np.bool_]:
         mask = self._skill_masks.get(job.skills)
         if mask is None:
-            mask = np.asarray([job.skills <= s.vehicle.skills for s in self.builder.routes])
+            mask = np.asarray(
+                [
+                    job.skills <= s.vehicle.skills and r not in self.builder.blocked
+                    for r, s in enumerate(self.builder.routes)
+                ]
+            )
             self._skill_masks[job.skills] = mask
         if job.pin is not None:
             mask = mask & np.asarray(
@@ -469,6 +490,7 @@ class SlotIndex:
             ]
             self.builder.routes[r].schedule = schedule
             self._per_route[r] = route_gaps(self.problem, self.builder, r)
+            self.changed.add(self.builder.routes[r].vehicle.id)
         assert option.start_s is not None
         self.builder.placed[job.id] = (
             found.changes[0][0],
@@ -495,3 +517,16 @@ def day_grid(
             windows.append(TimeWindow(day * DAY_S + t, day * DAY_S + t + width_s))
             t += step_s
     return windows
+
+
+def without_job(plan: Plan, job_id: str) -> tuple[Plan, set[str]]:
+    """The plan with every visit of a job taken out (to move it), and the technician-days that
+    lost a visit."""
+    routes, touched = [], set()
+    for route in plan.routes:
+        visits = tuple(v for v in route.visits if v.job_id != job_id)
+        if len(visits) != len(route.visits):
+            touched.add(route.technician_day)
+            route = replace(route, visits=visits)
+        routes.append(route)
+    return replace(plan, routes=tuple(routes)), touched

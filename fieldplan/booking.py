@@ -1,0 +1,477 @@
+"""Customers pick windows the plan can keep: offering, booking, moving and cancelling them.
+
+Every change runs in one transaction that first locks the region's row (PostgreSQL's
+`SELECT ... FOR UPDATE`; SQLite serialises writers on its own), then re-reads the plan and
+re-checks the window against it with the engine's insertion index. The plan rows it writes
+carry a revision counter, so even without the row lock two bookers that read the same plan
+cannot both write: the second one fails and is told the window went. An idempotency key
+makes a retried request return the first booking instead of making a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ForeignKey, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
+
+import optimizer
+from fieldplan.appointments import (
+    AgreedVia,
+    Appointment,
+    AppointmentError,
+    cancel,
+    live_appointment,
+    promise,
+    reschedule,
+)
+from fieldplan.db import Base, UTCDateTime, utcnow
+from fieldplan.jobs import Job, JobStatus, change_status
+from fieldplan.planning import (
+    PICKUP_SERVICE_S,
+    Horizon,
+    Translation,
+    build_problem,
+    fill_route,
+    horizon_for,
+)
+from fieldplan.plans import Plan, Route, Stop, StopKind, latest_plan, next_version
+from fieldplan.regions import Region
+from fieldplan.technicians import Technician
+from fieldplan.travel import TravelTimes
+from fieldplan.workdays import next_working_day
+from optimizer.model import DAY_S
+from optimizer.slots import SlotIndex, Unbookable, day_grid, without_job
+
+
+@dataclass(frozen=True)
+class BookingRules:
+    """How windows are cut and how late a customer may still change them."""
+
+    window_minutes: int = 120
+    step_minutes: int = 60
+    offer_days: int = 10
+    customer_cutoff_hours: int = 24
+    # How many later periods are searched for first possible dates when none is free.
+    look_ahead_periods: int = 3
+
+
+@dataclass(frozen=True)
+class WindowChoice:
+    start: datetime
+    end: datetime
+    recommended: bool
+    added_travel_min: int
+
+
+@dataclass(frozen=True)
+class Windows:
+    job_id: int
+    choices: list[WindowChoice]
+    reason: str | None = None  # why none is offered
+    first_dates: list[date] = field(default_factory=list)  # when none: first dates that would be
+
+
+class SlotTaken(AppointmentError):
+    """The window cannot be kept (any more); `windows` holds what can be booked now."""
+
+    def __init__(self, reason: str, windows: Windows | None) -> None:
+        super().__init__(reason)
+        self.windows = windows
+
+
+class BookingRequest(Base):
+    """An idempotency key and the booking it made: a retried request books once."""
+
+    __tablename__ = "booking_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@dataclass
+class _Context:
+    region: Region
+    translation: Translation
+    index: SlotIndex
+    touched: set[str]  # technician-days whose stored route must be rewritten
+    engine_job: optimizer.Job | None
+    why_not: str | None  # why the job is not in the problem, when it is not
+
+
+def first_offer_day(today: date) -> date:
+    """Windows start on the next working day: today's routes are already out."""
+    return next_working_day(today + timedelta(days=1))
+
+
+def _lock_region(session: Session, region_id: int) -> Region:
+    region = session.scalar(select(Region).where(Region.id == region_id).with_for_update())
+    assert region is not None
+    return region
+
+
+def _context(
+    session: Session, job: Job, first_day: date, days: int, travel: TravelTimes
+) -> _Context:
+    region = session.get_one(Region, job.region_id)
+    horizon = horizon_for(region, first_day, days)
+    translation = build_problem(session, region, horizon, travel, unpromised=job.id)
+    stored = stored_plan(session, region, translation)
+    key = str(job.id)
+    stored, touched = without_job(stored, key)
+    engine_job = next((j for j in translation.problem.jobs if j.id == key), None)
+    if engine_job is not None:  # the promise being replaced is no constraint
+        engine_job = replace(engine_job, promised=False)
+    index = SlotIndex(translation.problem, stored)
+    return _Context(
+        region, translation, index, touched, engine_job, translation.left_out.get(job.id)
+    )
+
+
+def stored_plan(session: Session, region: Region, translation: Translation) -> optimizer.Plan:
+    """The newest stored version of each day of the horizon, as engine routes."""
+    horizon = translation.horizon
+    codes = {t.id: t.code for t in translation.technicians.values()}
+    sites = {loc.id: loc.code for loc in translation.sites.values()}
+    routes = []
+    for day in horizon.days:
+        plan = latest_plan(session, region.id, day)
+        if plan is None:
+            continue
+        for route in plan.routes:
+            visits = []
+            for stop in route.stops:
+                key = str(stop.job_id)
+                if stop.kind == StopKind.BREAK or key not in translation.jobs:
+                    continue
+                arrival = horizon.to_seconds(stop.arrival)
+                end = horizon.to_seconds(stop.departure)
+                if arrival is None or end is None:
+                    continue
+                service = (
+                    PICKUP_SERVICE_S
+                    if stop.kind == StopKind.PICKUP
+                    else translation.jobs[key].duration_min * 60
+                )
+                visits.append(
+                    optimizer.Visit(
+                        optimizer.VisitKind(stop.kind.value),
+                        arrival,
+                        end - service,
+                        end,
+                        key,
+                        sites.get(stop.location_id) if stop.location_id else None,
+                        None,
+                        stop.second_person,
+                    )
+                )
+            vehicle = f"{codes.get(route.technician_id)}@{day.isoformat()}"
+            routes.append(optimizer.Route(vehicle, tuple(visits), 0, 0, 0, 0))
+    return optimizer.Plan(tuple(routes), (), 0)
+
+
+def _grid(translation: Translation, rules: BookingRules) -> list[optimizer.TimeWindow]:
+    vehicles = translation.problem.technician_days
+    if not vehicles:
+        return []
+    opens = min(v.shift.start_s % DAY_S for v in vehicles)
+    closes = max(v.shift.end_s % DAY_S for v in vehicles)
+    return day_grid(
+        range(len(translation.horizon.days)),
+        opens,
+        closes,
+        rules.window_minutes * 60,
+        rules.step_minutes * 60,
+    )
+
+
+def _choices(horizon: Horizon, offer: optimizer.slots.Offer) -> list[WindowChoice]:
+    return [
+        WindowChoice(
+            horizon.to_datetime(o.window.start_s),
+            horizon.to_datetime(o.window.end_s),
+            o.recommended,
+            round(o.added_travel_s / 60),
+        )
+        for o in offer.options
+        if o.feasible
+    ]
+
+
+def offer_windows(
+    session: Session, job: Job, travel: TravelTimes, *, today: date, rules: BookingRules
+) -> Windows:
+    """Windows over the next working days in which the plan can take the job, cheapest
+    marked; when there are none, why, and the first dates further on that would do."""
+    if job.status not in (JobStatus.NEW, JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED):
+        return Windows(job.id, [], reason=f"the job is {job.status}")
+    first = first_offer_day(today)
+    context = _context(session, job, first, rules.offer_days, travel)
+    if context.engine_job is None:
+        return Windows(job.id, [], reason=context.why_not or "not plannable yet")
+    offer = context.index.offer(context.engine_job, _grid(context.translation, rules))
+    choices = _choices(context.translation.horizon, offer)
+    if choices:
+        return Windows(job.id, choices)
+    later: list[date] = []
+    start = first
+    for _ in range(rules.look_ahead_periods):
+        start = next_working_day(context.translation.horizon.days[-1] + timedelta(days=1))
+        ahead = _context(session, job, start, rules.offer_days, travel)
+        if ahead.engine_job is None:
+            continue
+        found = _choices(
+            ahead.translation.horizon,
+            ahead.index.offer(ahead.engine_job, _grid(ahead.translation, rules)),
+        )
+        later = sorted({c.start.date() for c in found})[:3]
+        context = ahead
+        if later:
+            break
+    return Windows(job.id, [], reason=offer.reason, first_dates=later)
+
+
+def _window(
+    translation: Translation, start: datetime, end: datetime
+) -> optimizer.TimeWindow | None:
+    s, e = translation.horizon.to_seconds(start), translation.horizon.to_seconds(end)
+    if s is None or e is None:
+        return None
+    return optimizer.TimeWindow(s, e)
+
+
+def _insert(
+    session: Session,
+    job: Job,
+    start: datetime,
+    end: datetime,
+    travel: TravelTimes,
+    today: date,
+    rules: BookingRules,
+) -> _Context:
+    """Re-check the window against the plan as it is now and write the job into it."""
+    first = first_offer_day(today)
+    region = session.get_one(Region, job.region_id)
+    local = start.astimezone(ZoneInfo(region.timezone)).date()
+    if local < first:
+        raise SlotTaken(
+            "windows can be booked from the next working day on",
+            offer_windows(session, job, travel, today=today, rules=rules),
+        )
+    days = max(rules.offer_days, len(_working_days_until(first, local)) + job.days)
+    context = _context(session, job, first, days, travel)
+    window = _window(context.translation, start, end)
+    if context.engine_job is None or window is None:
+        raise SlotTaken(
+            context.why_not or "this window is not a working day",
+            offer_windows(session, job, travel, today=today, rules=rules),
+        )
+    try:
+        context.index.book(context.engine_job, window)
+    except Unbookable as refused:
+        raise SlotTaken(
+            str(refused), offer_windows(session, job, travel, today=today, rules=rules)
+        ) from None
+    _write_routes(session, context, context.touched | context.index.changed)
+    return context
+
+
+def _working_days_until(first: date, last: date) -> list[date]:
+    days, day = [], first
+    while day <= last:
+        days.append(day)
+        day = next_working_day(day + timedelta(days=1))
+    return days
+
+
+def _write_routes(session: Session, context: _Context, technician_days: set[str]) -> None:
+    """Rewrite the stored routes of the changed technician-days in each day's newest plan."""
+    translation = context.translation
+    by_day: dict[date, list[str]] = {}
+    for vehicle_id in technician_days:
+        by_day.setdefault(date.fromisoformat(vehicle_id.split("@")[1]), []).append(vehicle_id)
+    for day, vehicle_ids in sorted(by_day.items()):
+        plan = latest_plan(session, context.region.id, day)
+        if plan is None:
+            plan = Plan(
+                region_id=context.region.id,
+                day=day,
+                version=next_version(session, context.region.id, day),
+                planner="booking",
+                kpis={},
+            )
+            session.add(plan)
+            session.flush()
+        rows = {r.technician_id: r for r in plan.routes}
+        for vehicle_id in sorted(vehicle_ids):
+            technician: Technician = translation.vehicle_technician[vehicle_id]
+            route = context.index.route(vehicle_id)
+            row = rows.get(technician.id)
+            if row is not None:
+                row.stops.clear()
+                session.flush()  # old positions go before new ones take their numbers
+            if not route.visits:
+                if row is not None:
+                    plan.routes.remove(row)
+                continue
+            if row is None:
+                row = Route(technician_id=technician.id)
+                plan.routes.append(row)
+            fill_route(row, translation, route)
+        planned = sum(
+            1
+            for r in plan.routes
+            for s in r.stops
+            if s.kind == StopKind.JOB and not s.second_person
+        )
+        plan.kpis = {**plan.kpis, "jobs_planned": planned}  # bumps the plan's revision
+        session.flush()
+
+
+def book(
+    session: Session,
+    job: Job,
+    start: datetime,
+    end: datetime,
+    *,
+    travel: TravelTimes,
+    today: date,
+    rules: BookingRules,
+    actor: str,
+    via: AgreedVia,
+    idempotency_key: str | None = None,
+    reason: str = "",
+) -> Appointment:
+    """Book a window for a job, once: the window is re-checked against the plan of now."""
+    _lock_region(session, job.region_id)
+    if idempotency_key:
+        earlier = session.scalar(
+            select(BookingRequest).where(BookingRequest.key == idempotency_key)
+        )
+        if earlier is not None:
+            if earlier.job_id != job.id:
+                raise AppointmentError("this idempotency key was used for another booking")
+            return session.get_one(Appointment, earlier.appointment_id)
+    session.refresh(job)
+    if live_appointment(session, job.id) is not None:
+        raise AppointmentError(f"job {job.id} already has an appointment: reschedule it instead")
+    _insert(session, job, start, end, travel, today, rules)
+    appointment = promise(session, job, start, end, via=via, actor=actor, reason=reason)
+    if job.status == JobStatus.BOOKED:
+        change_status(session, job, JobStatus.PLANNED, actor=actor, reason="booked into the plan")
+    if idempotency_key:
+        session.add(
+            BookingRequest(key=idempotency_key, job_id=job.id, appointment_id=appointment.id)
+        )
+    session.flush()
+    return appointment
+
+
+def _check_cutoff(appointment: Appointment, now: datetime, rules: BookingRules) -> None:
+    if appointment.window_start - now < timedelta(hours=rules.customer_cutoff_hours):
+        raise AppointmentError(
+            f"changes less than {rules.customer_cutoff_hours} hours before the appointment "
+            "go through the service desk: please ask for a callback"
+        )
+
+
+def move(
+    session: Session,
+    appointment: Appointment,
+    start: datetime,
+    end: datetime,
+    *,
+    travel: TravelTimes,
+    now: datetime,
+    today: date,
+    rules: BookingRules,
+    actor: str,
+    reason: str,
+    by_customer: bool,
+) -> Appointment:
+    """Move a promise to another window the plan can keep; the old one holds until then."""
+    job = session.get_one(Job, appointment.job_id)
+    _lock_region(session, job.region_id)
+    session.refresh(appointment)
+    if by_customer:
+        _check_cutoff(appointment, now, rules)
+    _insert(session, job, start, end, travel, today, rules)
+    reschedule(session, appointment, start, end, actor=actor, reason=reason)
+    if job.status == JobStatus.BOOKED:
+        change_status(session, job, JobStatus.PLANNED, actor=actor, reason="moved in the plan")
+    return appointment
+
+
+def call_off(
+    session: Session,
+    appointment: Appointment,
+    *,
+    now: datetime,
+    today: date,
+    rules: BookingRules,
+    actor: str,
+    reason: str,
+    by_customer: bool,
+) -> Appointment:
+    """Cancel the promise and free its place in the plan."""
+    job = session.get_one(Job, appointment.job_id)
+    _lock_region(session, job.region_id)
+    session.refresh(appointment)
+    if by_customer:
+        _check_cutoff(appointment, now, rules)
+    cancel(session, appointment, actor=actor, reason=reason)
+    _drop_from_plans(session, job, today)
+    return appointment
+
+
+def _drop_from_plans(session: Session, job: Job, today: date) -> None:
+    """Take the job's stops out of the newest plan of each day; the rest keep their times."""
+    days = session.scalars(
+        select(Plan.day).where(Plan.region_id == job.region_id, Plan.day >= today).distinct()
+    )
+    for day in sorted(set(days)):
+        plan = latest_plan(session, job.region_id, day)
+        if plan is None:
+            continue
+        changed = False
+        for route in plan.routes:
+            kept = [s for s in route.stops if s.job_id != job.id]
+            if len(kept) == len(route.stops):
+                continue
+            changed = True
+            route.stops.clear()
+            session.flush()
+            for position, stop in enumerate(kept):
+                route.stops.append(_copy_stop(stop, position))
+        if changed:
+            plan.kpis = {**plan.kpis, "jobs_planned": max(0, plan.kpis.get("jobs_planned", 1) - 1)}
+            session.flush()
+
+
+def _copy_stop(stop: Stop, position: int) -> Stop:
+    return Stop(
+        position=position,
+        kind=stop.kind,
+        job_id=stop.job_id,
+        location_id=stop.location_id,
+        part_sku=stop.part_sku,
+        second_person=stop.second_person,
+        arrival=stop.arrival,
+        departure=stop.departure,
+    )
+
+
+def order_jobs(session: Session, order_id: int) -> list[Job]:
+    return list(
+        session.scalars(
+            select(Job)
+            .where(Job.order_id == order_id)
+            .order_by(Job.id)
+            .options(selectinload(Job.parts))
+        )
+    )
