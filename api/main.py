@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
-from api.routers import appointments, auth, calendars, customers, pages, plans
+from api.routers import (
+    appointments,
+    auth,
+    calendars,
+    callbacks,
+    customers,
+    pages,
+    plans,
+    self_service,
+)
+from api.schemas import WindowsRead
 from api.security import Signer
 from calendars.mail import Mailer
 from fieldplan.appointments import AppointmentError
+from fieldplan.booking import BookingRules, SlotTaken
 from fieldplan.db import make_engine, session_factory
 from fieldplan.jobs import IllegalTransition
 from fieldplan.settings import Settings, get_settings
+from fieldplan.travel import travel_times
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -38,8 +53,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         smtp_port=settings.smtp_port,
         sender=settings.mail_sender,
     )
-    # Today's date in the region, for feeds; tests replace it with a fixed day.
-    app.state.today = lambda: datetime.now(ZoneInfo(settings.timezone)).date()
+    # The clock, and today's date in the region; tests replace `now` with a fixed moment.
+    app.state.now = lambda: datetime.now(UTC)
+    app.state.today = lambda: app.state.now().astimezone(ZoneInfo(settings.timezone)).date()
+    app.state.order_links = app.state.signer.derive("order-links", settings.order_link_days * 86400)
+    app.state.travel = travel_times(settings.osrm_url)
+    app.state.rules = BookingRules(
+        window_minutes=settings.window_minutes,
+        step_minutes=settings.window_step_minutes,
+        offer_days=settings.offer_days,
+        customer_cutoff_hours=settings.customer_cutoff_hours,
+    )
     app.mount(
         "/static", StaticFiles(directory=Path(__file__).resolve().parent / "static"), name="static"
     )
@@ -47,6 +71,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.exception_handler(SlotTaken)
+    def slot_taken(_: Request, error: Exception) -> JSONResponse:
+        """The window went (or never was): 409 with the reason and what is free now."""
+        assert isinstance(error, SlotTaken)
+        windows = error.windows
+        return JSONResponse(
+            status_code=409,
+            content={
+                "detail": str(error),
+                "windows": jsonable_encoder(WindowsRead.of(windows)) if windows else None,
+            },
+        )
+
+    @app.exception_handler(StaleDataError)
+    @app.exception_handler(IntegrityError)
+    def concurrent_change(_: Request, error: Exception) -> JSONResponse:
+        """Another request changed the same rows first; nothing of this one was written."""
+        return JSONResponse(
+            status_code=409,
+            content={"detail": "changed by someone else at the same moment: please try again"},
+        )
 
     @app.exception_handler(AppointmentError)
     @app.exception_handler(IllegalTransition)
@@ -60,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         customers.router,
         appointments.router,
         calendars.router,
+        callbacks.router,
+        self_service.router,
         pages.router,
     )
     for router in routers:

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from fieldplan.booking import Windows
+
 
 class Read(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -72,3 +74,45 @@ class TimelineEventRead(Read):
     order_id: int | None
     job_id: int | None
     data: dict[str, Any]
+
+
+class WindowRead(BaseModel):
+    start: datetime
+    end: datetime
+    recommended: bool
+    added_travel_min: int
+
+
+class WindowsRead(BaseModel):
+    job_id: int
+    windows: list[WindowRead]
+    reason: str | None
+    first_dates: list[date]
+
+    @classmethod
+    def of(cls, found: Windows) -> WindowsRead:
+        return cls(
+            job_id=found.job_id,
+            windows=[
+                WindowRead(
+                    start=c.start,
+                    end=c.end,
+                    recommended=c.recommended,
+                    added_travel_min=c.added_travel_min,
+                )
+                for c in found.choices
+            ],
+            reason=found.reason,
+            first_dates=found.first_dates,
+        )
+
+
+class CallbackRead(Read):
+    id: int
+    customer_id: int
+    order_id: int
+    phone: str
+    preferred_time: str
+    note: str
+    status: str
+    created_at: datetime

@@ -1,11 +1,11 @@
 """Customers pick windows the plan can keep: offering, booking, moving and cancelling them.
 
-Every change runs in one transaction that first locks the region's row (PostgreSQL's
-`SELECT ... FOR UPDATE`; SQLite serialises writers on its own), then re-reads the plan and
-re-checks the window against it with the engine's insertion index. The plan rows it writes
-carry a revision counter, so even without the row lock two bookers that read the same plan
-cannot both write: the second one fails and is told the window went. An idempotency key
-makes a retried request return the first booking instead of making a second.
+Every change runs in one transaction that first locks the region's row (PostgreSQL's row
+lock, SQLite's write lock), then re-reads the plan and re-checks the window against it with the
+engine's insertion index. The plan rows it writes carry a revision counter, so even a writer
+that skipped the lock could not overwrite a booking it did not see: its flush fails and the
+API answers 409. An idempotency key makes a retried request return the first booking instead
+of making a second.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
 import optimizer
@@ -30,7 +30,6 @@ from fieldplan.appointments import (
 from fieldplan.db import Base, UTCDateTime, utcnow
 from fieldplan.jobs import Job, JobStatus, change_status
 from fieldplan.planning import (
-    PICKUP_SERVICE_S,
     Horizon,
     Translation,
     build_problem,
@@ -109,10 +108,11 @@ def first_offer_day(today: date) -> date:
     return next_working_day(today + timedelta(days=1))
 
 
-def _lock_region(session: Session, region_id: int) -> Region:
-    region = session.scalar(select(Region).where(Region.id == region_id).with_for_update())
-    assert region is not None
-    return region
+def _lock_region(session: Session, region_id: int) -> None:
+    """Serialise the region's bookings: a no-op UPDATE of its row takes PostgreSQL's row lock
+    and SQLite's write lock before the plan is read, so the next booker waits and then reads
+    what this one wrote."""
+    session.execute(update(Region).where(Region.id == region_id).values(code=Region.code))
 
 
 def _context(
@@ -138,6 +138,7 @@ def stored_plan(session: Session, region: Region, translation: Translation) -> o
     horizon = translation.horizon
     codes = {t.id: t.code for t in translation.technicians.values()}
     sites = {loc.id: loc.code for loc in translation.sites.values()}
+    engine_jobs = {j.id: j for j in translation.problem.jobs}
     routes = []
     for day in horizon.days:
         plan = latest_plan(session, region.id, day)
@@ -146,32 +147,45 @@ def stored_plan(session: Session, region: Region, translation: Translation) -> o
         for route in plan.routes:
             visits = []
             for stop in route.stops:
-                key = str(stop.job_id)
-                if stop.kind == StopKind.BREAK or key not in translation.jobs:
-                    continue
                 arrival = horizon.to_seconds(stop.arrival)
                 end = horizon.to_seconds(stop.departure)
                 if arrival is None or end is None:
                     continue
-                service = (
-                    PICKUP_SERVICE_S
-                    if stop.kind == StopKind.PICKUP
-                    else translation.jobs[key].duration_min * 60
-                )
+                if stop.kind == StopKind.BREAK:
+                    visits.append(optimizer.Visit(optimizer.VisitKind.BREAK, arrival, arrival, end))
+                    continue
+                key = str(stop.job_id)
+                engine_job = engine_jobs.get(key)
+                if engine_job is None:
+                    continue
+                site = sites.get(stop.location_id) if stop.location_id else None
+                if stop.kind == StopKind.PICKUP:
+                    source = next((p for p in engine_job.pickup_sources if p.site == site), None)
+                    if source is None:
+                        continue  # the part is no longer to be fetched there
+                    service, place = source.service_s, source.place
+                else:
+                    service, place = engine_job.duration_s, engine_job.place
                 visits.append(
                     optimizer.Visit(
-                        optimizer.VisitKind(stop.kind.value),
+                        optimizer.VisitKind(str(stop.kind)),
                         arrival,
                         end - service,
                         end,
                         key,
-                        sites.get(stop.location_id) if stop.location_id else None,
-                        None,
+                        site,
+                        place,
                         stop.second_person,
                     )
                 )
             vehicle = f"{codes.get(route.technician_id)}@{day.isoformat()}"
-            routes.append(optimizer.Route(vehicle, tuple(visits), 0, 0, 0, 0))
+            start_s = horizon.to_seconds(route.start_at) or 0
+            end_s = horizon.to_seconds(route.end_at) or 0
+            routes.append(
+                optimizer.Route(
+                    vehicle, tuple(visits), start_s, end_s, route.travel_s, route.distance_m
+                )
+            )
     return optimizer.Plan(tuple(routes), (), 0)
 
 
@@ -346,8 +360,9 @@ def book(
     via: AgreedVia,
     idempotency_key: str | None = None,
     reason: str = "",
-) -> Appointment:
-    """Book a window for a job, once: the window is re-checked against the plan of now."""
+) -> tuple[Appointment, bool]:
+    """Book a window for a job, once: the window is re-checked against the plan of now.
+    Returns the appointment and whether this call made it (False: a retried request)."""
     _lock_region(session, job.region_id)
     if idempotency_key:
         earlier = session.scalar(
@@ -356,7 +371,7 @@ def book(
         if earlier is not None:
             if earlier.job_id != job.id:
                 raise AppointmentError("this idempotency key was used for another booking")
-            return session.get_one(Appointment, earlier.appointment_id)
+            return session.get_one(Appointment, earlier.appointment_id), False
     session.refresh(job)
     if live_appointment(session, job.id) is not None:
         raise AppointmentError(f"job {job.id} already has an appointment: reschedule it instead")
@@ -369,7 +384,7 @@ def book(
             BookingRequest(key=idempotency_key, job_id=job.id, appointment_id=appointment.id)
         )
     session.flush()
-    return appointment
+    return appointment, True
 
 
 def _check_cutoff(appointment: Appointment, now: datetime, rules: BookingRules) -> None:

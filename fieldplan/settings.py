@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     mail_sender: str = "service@fieldplan.local"
+    # Customer windows: width, grid step, how many working days ahead, and how late before
+    # the appointment a customer may still move or cancel it themselves.
+    window_minutes: int = 120
+    window_step_minutes: int = 60
+    offer_days: int = 10
+    customer_cutoff_hours: int = 24
+    order_link_days: int = 60
 
     @property
     def base_url(self) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TODAY = date(2026, 11, 22)
+# The moment the API's clock is pinned to in tests: Monday morning in Amsterdam.
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
 def postgres_admin_url() -> str:
@@ -157,3 +160,9 @@ def seed_database(url: str, *, orders: int, password: str, plan_days: int = 0) -
         _, api_key = create_account(session, "planner", Role.PLANNER, password)
     engine.dispose()
     return api_key
+
+
+def pin_clock(app: FastAPI, now: datetime = NOW) -> FastAPI:
+    """Make the app's clock stand still, so windows and cut-offs do not depend on the date."""
+    app.state.now = lambda: now
+    return app

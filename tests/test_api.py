@@ -13,7 +13,7 @@ from fieldplan.accounts import Account
 from fieldplan.customers import Customer
 from fieldplan.db import unit_of_work
 from fieldplan.settings import Settings
-from tests.conftest import seed_database
+from tests.conftest import pin_clock, seed_database
 
 PASSWORD = "correct horse battery staple"
 
@@ -22,7 +22,7 @@ PASSWORD = "correct horse battery staple"
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}"
     api_key = seed_database(url, orders=60, password=PASSWORD, plan_days=1)
-    app = create_app(Settings(database_url=url, secret_key="test-secret"))
+    app = pin_clock(create_app(Settings(database_url=url, secret_key="test-secret")))
     with TestClient(app) as client:
         yield client, api_key
 

@@ -15,7 +15,7 @@ from api.main import create_app
 from fieldplan.jobs import Job, JobStatus
 from fieldplan.settings import Settings
 from fieldplan.timeline import EventKind, TimelineEvent
-from tests.conftest import seed_database
+from tests.conftest import pin_clock, seed_database
 
 WINDOW = {"start": "2026-11-24T09:00:00+01:00", "end": "2026-11-24T11:00:00+01:00"}
 
@@ -25,7 +25,7 @@ def world(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Path]]:
     url = f"sqlite:///{tmp_path / 'a.db'}"
     api_key = seed_database(url, orders=5, password="pw")
     outbox = tmp_path / "outbox"
-    app = create_app(Settings(database_url=url, secret_key="k", outbox_dir=outbox))
+    app = pin_clock(create_app(Settings(database_url=url, secret_key="k", outbox_dir=outbox)))
     with TestClient(app) as client:
         yield client, {"Authorization": f"Bearer {api_key}"}, outbox
 

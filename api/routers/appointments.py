@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from icalendar import Calendar
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from api.deps import PlannerDep, SessionDep
 from api.routers.calendars import CALENDAR, invite_for
-from api.schemas import Read
+from api.schemas import Read, WindowsRead
 from calendars.mail import Mailer, invite_email
-from fieldplan.appointments import (
-    AgreedVia,
-    Appointment,
-    cancel,
-    promise,
-    reschedule,
-)
+from fieldplan import booking
+from fieldplan.appointments import AgreedVia, Appointment
+from fieldplan.booking import offer_windows
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.orders import Order
@@ -62,7 +59,7 @@ def _appointment(session: SessionDep, appointment_id: int) -> Appointment:
     return appointment
 
 
-def _send_invite(
+def send_invite(
     request: Request, session: SessionDep, appointment: Appointment, tasks: BackgroundTasks
 ) -> None:
     """Queue the invite mail; it goes out after the request's transaction has committed."""
@@ -80,6 +77,23 @@ def _send_invite(
     tasks.add_task(mailer.send, message)
 
 
+def _job(session: SessionDep, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(404, detail=f"no job {job_id}")
+    return job
+
+
+@router.get("/jobs/{job_id}/windows")
+def windows(job_id: int, request: Request, session: SessionDep, _: PlannerDep) -> WindowsRead:
+    """Windows the plan can keep for this job, cheapest marked; or why none, and when."""
+    state = request.app.state
+    found = offer_windows(
+        session, _job(session, job_id), state.travel, today=state.today(), rules=state.rules
+    )
+    return WindowsRead.of(found)
+
+
 @router.post("/jobs/{job_id}/appointment", status_code=201)
 def book(
     job_id: int,
@@ -88,20 +102,27 @@ def book(
     session: SessionDep,
     planner: PlannerDep,
     tasks: BackgroundTasks,
+    idempotency_key: Annotated[str | None, Header(max_length=80)] = None,
 ) -> AppointmentRead:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(404, detail=f"no job {job_id}")
-    appointment = promise(
+    """Promise a window the plan can keep; it is re-checked and written into the plan. A
+    retried request with the same `Idempotency-Key` returns the first booking."""
+    state = request.app.state
+    job = _job(session, job_id)
+    appointment, made = booking.book(
         session,
         job,
         window.start,
         window.end,
-        via=window.via,
+        travel=state.travel,
+        today=state.today(),
+        rules=state.rules,
         actor=f"planner:{planner.username}",
+        via=window.via,
+        idempotency_key=idempotency_key,
         reason=window.reason,
     )
-    _send_invite(request, session, appointment, tasks)
+    if made:
+        send_invite(request, session, appointment, tasks)
     return AppointmentRead.model_validate(appointment)
 
 
@@ -114,16 +135,21 @@ def move(
     planner: PlannerDep,
     tasks: BackgroundTasks,
 ) -> AppointmentRead:
-    appointment = _appointment(session, appointment_id)
-    reschedule(
+    state = request.app.state
+    appointment = booking.move(
         session,
-        appointment,
+        _appointment(session, appointment_id),
         window.start,
         window.end,
+        travel=state.travel,
+        now=state.now(),
+        today=state.today(),
+        rules=state.rules,
         actor=f"planner:{planner.username}",
         reason=window.reason or "rescheduled",
+        by_customer=False,
     )
-    _send_invite(request, session, appointment, tasks)
+    send_invite(request, session, appointment, tasks)
     return AppointmentRead.model_validate(appointment)
 
 
@@ -134,11 +160,20 @@ def call_off(
     session: SessionDep,
     planner: PlannerDep,
     tasks: BackgroundTasks,
-    reason: str = "cancelled",
+    reason: Annotated[str, Query(max_length=500)] = "cancelled",
 ) -> AppointmentRead:
-    appointment = _appointment(session, appointment_id)
-    cancel(session, appointment, actor=f"planner:{planner.username}", reason=reason)
-    _send_invite(request, session, appointment, tasks)
+    state = request.app.state
+    appointment = booking.call_off(
+        session,
+        _appointment(session, appointment_id),
+        now=state.now(),
+        today=state.today(),
+        rules=state.rules,
+        actor=f"planner:{planner.username}",
+        reason=reason,
+        by_customer=False,
+    )
+    send_invite(request, session, appointment, tasks)
     return AppointmentRead.model_validate(appointment)
 
 

@@ -1,0 +1,140 @@
+"""The customer page's words in Dutch (the default) and English, and local date formatting."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+LANGUAGES = ("nl", "en")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "nl": {
+        "title": "Uw bestelling {number}",
+        "hello": "Hallo {name},",
+        "intro": "Hier ziet u alles wat bij uw bestelling hoort, en kiest u zelf een tijdvak.",
+        "job": "Klus",
+        "status": "Status",
+        "appointment": "Afspraak",
+        "parts": "Onderdelen",
+        "none": "nog geen",
+        "part_missing": "{sku} besteld: de monteur haalt het onderweg op",
+        "part_ok": "{sku} op voorraad",
+        "choose": "Kies een tijdvak",
+        "change": "Verzetten",
+        "cancel": "Annuleren",
+        "invite": "Agenda-uitnodiging",
+        "windows_title": "Kies een tijdvak voor: {job}",
+        "windows_intro": "Wij komen binnen het tijdvak dat u kiest. Tijdvakken met "
+        "'aanbevolen' passen het best in de route van onze monteurs.",
+        "recommended": "aanbevolen",
+        "book": "Bevestigen",
+        "back": "Terug naar uw bestelling",
+        "no_windows": "Er is nu geen tijdvak vrij: {reason}.",
+        "first_dates": "De eerste dagen waarop het wel kan: {dates}.",
+        "taken": "Dit tijdvak is net niet meer beschikbaar ({reason}). Kies een ander tijdvak.",
+        "booked": "Uw afspraak staat vast. U ontvangt een agenda-uitnodiging per e-mail.",
+        "cancelled": "Uw afspraak is geannuleerd. U kunt een nieuw tijdvak kiezen.",
+        "callback_sent": "Wij bellen u terug. Uw verzoek staat bij onze planners.",
+        "callback": "Liever even bellen?",
+        "callback_intro": "Laat uw nummer achter; wij bellen u terug.",
+        "phone": "Telefoonnummer",
+        "preferred_time": "Wanneer schikt het?",
+        "note": "Waar gaat het over?",
+        "send": "Bel mij terug",
+        "bad_phone": "Vul een geldig telefoonnummer in.",
+        "language": "English",
+        "measure": "Inmeten",
+        "delivery": "Bezorgen",
+        "installation": "Installatie",
+        "repair": "Reparatie",
+        "new": "nog in te plannen",
+        "offered": "tijdvak aangeboden",
+        "booked_status": "afspraak gemaakt",
+        "planned": "ingepland",
+        "en_route": "monteur onderweg",
+        "in_progress": "bezig",
+        "done": "klaar",
+        "failed": "niet gelukt",
+        "follow_up_needed": "vervolgafspraak nodig",
+        "cancelled_status": "geannuleerd",
+    },
+    "en": {
+        "title": "Your order {number}",
+        "hello": "Hello {name},",
+        "intro": "Everything that belongs to your order, and windows you can pick yourself.",
+        "job": "Job",
+        "status": "Status",
+        "appointment": "Appointment",
+        "parts": "Parts",
+        "none": "none yet",
+        "part_missing": "{sku} ordered: the technician picks it up on the way",
+        "part_ok": "{sku} in stock",
+        "choose": "Pick a window",
+        "change": "Reschedule",
+        "cancel": "Cancel",
+        "invite": "Calendar invite",
+        "windows_title": "Pick a window for: {job}",
+        "windows_intro": "We arrive within the window you pick. Windows marked 'recommended' "
+        "fit our technicians' routes best.",
+        "recommended": "recommended",
+        "book": "Confirm",
+        "back": "Back to your order",
+        "no_windows": "No window is free right now: {reason}.",
+        "first_dates": "The first days that would work: {dates}.",
+        "taken": "This window has just gone ({reason}). Please pick another one.",
+        "booked": "Your appointment is confirmed. A calendar invite is on its way by e-mail.",
+        "cancelled": "Your appointment is cancelled. You can pick a new window.",
+        "callback_sent": "We will call you back. Your request is with our planners.",
+        "callback": "Rather talk to us?",
+        "callback_intro": "Leave your number and we will call you back.",
+        "phone": "Phone number",
+        "preferred_time": "When suits you?",
+        "note": "What is it about?",
+        "send": "Call me back",
+        "bad_phone": "Please enter a valid phone number.",
+        "language": "Nederlands",
+        "measure": "Measuring",
+        "delivery": "Delivery",
+        "installation": "Installation",
+        "repair": "Repair",
+        "new": "to be planned",
+        "offered": "window offered",
+        "booked_status": "appointment made",
+        "planned": "planned",
+        "en_route": "technician on the way",
+        "in_progress": "in progress",
+        "done": "done",
+        "failed": "not completed",
+        "follow_up_needed": "follow-up needed",
+        "cancelled_status": "cancelled",
+    },
+}
+
+_DAYS = {
+    "nl": ("ma", "di", "wo", "do", "vr", "za", "zo"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+_MONTHS = {
+    "nl": ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+}
+
+
+def language(wanted: str | None, fallback: str) -> str:
+    for candidate in (wanted, fallback):
+        if candidate in LANGUAGES:
+            return candidate
+    return "nl"
+
+
+def day_label(moment: datetime, lang: str) -> str:
+    return f"{_DAYS[lang][moment.weekday()]} {moment.day} {_MONTHS[lang][moment.month - 1]}"
+
+
+def window_label(start: datetime, end: datetime, lang: str) -> str:
+    return f"{day_label(start, lang)} {start:%H:%M}–{end:%H:%M}"
+
+
+def status_text(status: str, lang: str) -> str:
+    """Status words; booked and cancelled share their key with other texts."""
+    key = f"{status}_status" if status in ("booked", "cancelled") else status
+    return TEXTS[lang].get(key, status)

@@ -1,0 +1,351 @@
+"""The customer's page: one signed, expiring link per order, no account, no JavaScript.
+
+Everything the customer can see or touch hangs off the order the link was signed for: a job,
+appointment or invite id from the address bar is only honoured when it belongs to that order,
+and anything else answers 404, exactly as an unknown id does.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
+
+from api.deps import PlannerDep, SessionDep
+from api.i18n import TEXTS, language, status_text, window_label
+from api.routers.appointments import send_invite
+from api.routers.calendars import CALENDAR, invite_for
+from api.routers.pages import templates
+from fieldplan import booking
+from fieldplan.appointments import AgreedVia, Appointment, AppointmentError, live_appointment
+from fieldplan.booking import SlotTaken, Windows, offer_windows, order_jobs
+from fieldplan.callbacks import request_callback
+from fieldplan.jobs import Job
+from fieldplan.orders import Order
+from fieldplan.regions import Region
+
+router = APIRouter(tags=["customer self-service"])
+PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{7,20}$")
+
+
+class OrderLink(BaseModel):
+    url: str
+
+
+@router.get("/orders/{order_id}/customer-link")
+def order_link(order_id: int, request: Request, session: SessionDep, _: PlannerDep) -> OrderLink:
+    """The signed, expiring link to the customer's page for this order."""
+    if session.get(Order, order_id) is None:
+        raise HTTPException(404, detail=f"no order {order_id}")
+    token = request.app.state.order_links.issue(order_id)
+    return OrderLink(url=f"{request.app.state.settings.base_url}/o/{token}")
+
+
+def _order(request: Request, session: SessionDep, token: str) -> Order:
+    order_id = request.app.state.order_links.verify(token)
+    order = session.get(Order, order_id) if order_id is not None else None
+    if order is None:
+        raise HTTPException(404, detail="link not found or expired")
+    return order
+
+
+def _job(session: SessionDep, order: Order, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.order_id != order.id:
+        raise HTTPException(404, detail="not found")
+    return job
+
+
+def _appointment(session: SessionDep, order: Order, appointment_id: int) -> Appointment:
+    appointment = session.get(Appointment, appointment_id)
+    if appointment is None or session.get_one(Job, appointment.job_id).order_id != order.id:
+        raise HTTPException(404, detail="not found")
+    return appointment
+
+
+def _page(
+    request: Request,
+    template: str,
+    lang: str,
+    context: dict[str, Any],
+    status_code: int = 200,
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        template,
+        {"t": TEXTS[lang], "lang": lang, "other": "en" if lang == "nl" else "nl", **context},
+        status_code=status_code,
+    )
+
+
+def _zone(session: SessionDep, order: Order) -> ZoneInfo:
+    return ZoneInfo(session.get_one(Region, order.region_id).timezone)
+
+
+def _order_page(
+    request: Request,
+    session: SessionDep,
+    order: Order,
+    token: str,
+    lang: str,
+    message: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    zone = _zone(session, order)
+    rows = []
+    for job in order_jobs(session, order.id):
+        appointment = live_appointment(session, job.id)
+        rows.append(
+            {
+                "job": job,
+                "kind": TEXTS[lang].get(str(job.kind), str(job.kind)),
+                "status": status_text(str(job.status), lang),
+                "appointment": appointment,
+                "window": window_label(
+                    appointment.window_start.astimezone(zone),
+                    appointment.window_end.astimezone(zone),
+                    lang,
+                )
+                if appointment
+                else None,
+                "parts": [
+                    TEXTS[lang]["part_missing" if p.missing else "part_ok"].format(sku=p.part_sku)
+                    for p in job.parts
+                ],
+                "can_book": str(job.status) in ("new", "offered", "booked", "planned"),
+            }
+        )
+    return _page(
+        request,
+        "order.html",
+        lang,
+        {
+            "order": order,
+            "customer": order.customer,
+            "token": token,
+            "rows": rows,
+            "message": message,
+            "error": error,
+        },
+        status_code,
+    )
+
+
+@router.get("/o/{token}", response_class=HTMLResponse, include_in_schema=False)
+def order_page(
+    token: str, request: Request, session: SessionDep, lang: str | None = None, msg: str = ""
+) -> Response:
+    order = _order(request, session, token)
+    chosen = language(lang, order.customer.language)
+    message = TEXTS[chosen].get(msg) if msg in ("booked", "cancelled", "callback_sent") else None
+    return _order_page(request, session, order, token, chosen, message=message)
+
+
+def _windows_page(
+    request: Request,
+    session: SessionDep,
+    order: Order,
+    token: str,
+    job: Job,
+    lang: str,
+    found: Windows | None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    zone = _zone(session, order)
+    days: dict[str, list[dict[str, Any]]] = {}
+    if found is not None:
+        for choice in found.choices:
+            start, end = choice.start.astimezone(zone), choice.end.astimezone(zone)
+            days.setdefault(window_label(start, end, lang).rsplit(" ", 1)[0], []).append(
+                {
+                    "value": f"{start.isoformat()}|{end.isoformat()}",
+                    "label": f"{start:%H:%M}–{end:%H:%M}",
+                    "recommended": choice.recommended,
+                }
+            )
+    return _page(
+        request,
+        "windows.html",
+        lang,
+        {
+            "order": order,
+            "token": token,
+            "job": job,
+            "kind": TEXTS[lang].get(str(job.kind), str(job.kind)),
+            "days": days,
+            "found": found,
+            "first_dates": ", ".join(d.isoformat() for d in found.first_dates) if found else "",
+            "key": secrets.token_urlsafe(16),
+            "error": error,
+        },
+        status_code,
+    )
+
+
+@router.get(
+    "/o/{token}/jobs/{job_id}/windows", response_class=HTMLResponse, include_in_schema=False
+)
+def windows_page(
+    token: str, job_id: int, request: Request, session: SessionDep, lang: str | None = None
+) -> Response:
+    order = _order(request, session, token)
+    job = _job(session, order, job_id)
+    state = request.app.state
+    found = offer_windows(session, job, state.travel, today=state.today(), rules=state.rules)
+    chosen = language(lang, order.customer.language)
+    return _windows_page(request, session, order, token, job, chosen, found)
+
+
+@router.post("/o/{token}/jobs/{job_id}/book", include_in_schema=False)
+def book_window(
+    token: str,
+    job_id: int,
+    request: Request,
+    session: SessionDep,
+    tasks: BackgroundTasks,
+    window: Annotated[str, Form(max_length=80)],
+    key: Annotated[str, Form(max_length=80)],
+    lang: Annotated[str, Form(max_length=5)] = "nl",
+) -> Response:
+    """Book (or move to) the chosen window; if it just went, show what is free now."""
+    order = _order(request, session, token)
+    job = _job(session, order, job_id)
+    chosen = language(lang, order.customer.language)
+    start_text, _, end_text = window.partition("|")
+    try:
+        start, end = datetime.fromisoformat(start_text), datetime.fromisoformat(end_text)
+    except ValueError:
+        raise HTTPException(422, detail="window: not a window from the list") from None
+    state = request.app.state
+    actor = f"customer:{order.customer_id}"
+    current = live_appointment(session, job.id)
+    try:
+        if current is None:
+            appointment, made = booking.book(
+                session,
+                job,
+                start,
+                end,
+                travel=state.travel,
+                today=state.today(),
+                rules=state.rules,
+                actor=actor,
+                via=AgreedVia.SELF_SERVICE,
+                idempotency_key=f"page:{order.id}:{key}",
+            )
+        else:
+            appointment, made = (
+                booking.move(
+                    session,
+                    current,
+                    start,
+                    end,
+                    travel=state.travel,
+                    now=state.now(),
+                    today=state.today(),
+                    rules=state.rules,
+                    actor=actor,
+                    reason="moved by the customer",
+                    by_customer=True,
+                ),
+                True,
+            )
+    except SlotTaken as taken:
+        session.rollback()
+        message = TEXTS[chosen]["taken"].format(reason=str(taken))
+        return _windows_page(
+            request, session, order, token, job, chosen, taken.windows, message, 409
+        )
+    except AppointmentError as refused:
+        session.rollback()
+        return _order_page(
+            request, session, order, token, chosen, error=str(refused), status_code=409
+        )
+    if made:
+        send_invite(request, session, appointment, tasks)
+    return RedirectResponse(f"/o/{token}?msg=booked&lang={chosen}", status_code=303)
+
+
+@router.post("/o/{token}/appointments/{appointment_id}/cancel", include_in_schema=False)
+def cancel_appointment(
+    token: str,
+    appointment_id: int,
+    request: Request,
+    session: SessionDep,
+    tasks: BackgroundTasks,
+    lang: Annotated[str, Form(max_length=5)] = "nl",
+) -> Response:
+    order = _order(request, session, token)
+    appointment = _appointment(session, order, appointment_id)
+    chosen = language(lang, order.customer.language)
+    state = request.app.state
+    try:
+        booking.call_off(
+            session,
+            appointment,
+            now=state.now(),
+            today=state.today(),
+            rules=state.rules,
+            actor=f"customer:{order.customer_id}",
+            reason="cancelled by the customer",
+            by_customer=True,
+        )
+    except AppointmentError as refused:
+        session.rollback()
+        return _order_page(
+            request, session, order, token, chosen, error=str(refused), status_code=409
+        )
+    send_invite(request, session, appointment, tasks)
+    return RedirectResponse(f"/o/{token}?msg=cancelled&lang={chosen}", status_code=303)
+
+
+@router.post("/o/{token}/callback", include_in_schema=False)
+def callback(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    phone: Annotated[str, Form(max_length=32)],
+    preferred_time: Annotated[str, Form(max_length=80)] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+    lang: Annotated[str, Form(max_length=5)] = "nl",
+) -> Response:
+    order = _order(request, session, token)
+    chosen = language(lang, order.customer.language)
+    if not PHONE.match(phone.strip()):
+        return _order_page(
+            request,
+            session,
+            order,
+            token,
+            chosen,
+            error=TEXTS[chosen]["bad_phone"],
+            status_code=422,
+        )
+    request_callback(
+        session,
+        order,
+        phone=phone.strip(),
+        preferred_time=preferred_time.strip(),
+        note=note.strip(),
+        actor=f"customer:{order.customer_id}",
+    )
+    return RedirectResponse(f"/o/{token}?msg=callback_sent&lang={chosen}", status_code=303)
+
+
+@router.get("/o/{token}/appointments/{appointment_id}/invite.ics", include_in_schema=False)
+def invite(token: str, appointment_id: int, request: Request, session: SessionDep) -> Response:
+    order = _order(request, session, token)
+    appointment = _appointment(session, order, appointment_id)
+    return Response(
+        invite_for(session, appointment),
+        media_type=CALENDAR,
+        headers={"Content-Disposition": "attachment; filename=afspraak.ics"},
+    )
