@@ -50,8 +50,26 @@ def install_js_clients() -> None:
     _run(npm, "ci", "--prefix", "tests/js", "--no-audit", "--no-fund", "--loglevel=error")
 
 
+def install_browser() -> None:
+    """Debian's Chromium for the page tests (Playwright's own browser download cannot work
+    here). Needs root and apt; without them the browser tests say what is missing."""
+    if shutil.which("chromium") or shutil.which("chromium-browser"):
+        return
+    apt = shutil.which("apt-get")
+    if apt is None or os.geteuid() != 0:
+        print("chromium not found and cannot be installed here: the browser tests will say so")
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    print("+", " ".join(install), flush=True)
+    if subprocess.run(install, cwd=ROOT, env=env, check=False).returncode != 0:
+        subprocess.run([apt, "update", "-q"], cwd=ROOT, env=env, check=True)
+        subprocess.run(install, cwd=ROOT, env=env, check=True)
+
+
 def test(extra: list[str]) -> None:
     install_js_clients()
+    install_browser()
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")

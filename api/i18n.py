@@ -138,3 +138,38 @@ def status_text(status: str, lang: str) -> str:
     """Status words; booked and cancelled share their key with other texts."""
     key = f"{status}_status" if status in ("booked", "cancelled") else status
     return TEXTS[lang].get(key, status)
+
+
+_REASONS: tuple[tuple[str, str, str], ...] = (  # (reason starts with, Dutch, English)
+    ("already planned on", "deze klus staat al ingepland", "this job is already planned"),
+    (
+        "waits for job",
+        "eerst moet de stap ervoor (inmeten of bezorgen) zijn ingepland",
+        "the step before it (measuring or delivery) has to be planned first",
+    ),
+    (
+        "no capacity",
+        "alle tijdvakken in deze periode zijn vol",
+        "every window in this period is taken",
+    ),
+    ("this window is no longer", "dit tijdvak is net vergeven", "this window has just been taken"),
+    ("the part", "het onderdeel is nog niet binnen", "the part has not arrived yet"),
+    ("too early", "het kan pas na de stap ervoor", "it can only follow the step before it"),
+    (
+        "changes less than",
+        "zo kort voor de afspraak wijzigen wij die graag samen met u: "
+        "vraag hieronder of wij u terugbellen",
+        "this close to the appointment we change it together with you: "
+        "please ask us below to call you back",
+    ),
+)
+
+
+def reason_text(reason: str | None, lang: str) -> str:
+    """The engine's reasons in the customer's words; anything else stays as it is."""
+    if not reason:
+        return "-"
+    for prefix, dutch, english in _REASONS:
+        if reason.startswith(prefix):
+            return dutch if lang == "nl" else english
+    return reason

@@ -387,6 +387,16 @@ def book(
     return appointment, True
 
 
+def replayed(session: Session, key: str, job: Job) -> Appointment | None:
+    """The appointment an earlier request with this key made for this job, if any."""
+    earlier = session.scalar(select(BookingRequest).where(BookingRequest.key == key))
+    if earlier is None:
+        return None
+    if earlier.job_id != job.id:
+        raise AppointmentError("this idempotency key was used for another booking")
+    return session.get_one(Appointment, earlier.appointment_id)
+
+
 def _check_cutoff(appointment: Appointment, now: datetime, rules: BookingRules) -> None:
     if appointment.window_start - now < timedelta(hours=rules.customer_cutoff_hours):
         raise AppointmentError(
@@ -408,6 +418,7 @@ def move(
     actor: str,
     reason: str,
     by_customer: bool,
+    idempotency_key: str | None = None,
 ) -> Appointment:
     """Move a promise to another window the plan can keep; the old one holds until then."""
     job = session.get_one(Job, appointment.job_id)
@@ -419,6 +430,11 @@ def move(
     reschedule(session, appointment, start, end, actor=actor, reason=reason)
     if job.status == JobStatus.BOOKED:
         change_status(session, job, JobStatus.PLANNED, actor=actor, reason="moved in the plan")
+    if idempotency_key:
+        session.add(
+            BookingRequest(key=idempotency_key, job_id=job.id, appointment_id=appointment.id)
+        )
+        session.flush()
     return appointment
 
 

@@ -44,13 +44,19 @@ def _all(problem: Problem, plan: Plan) -> Iterator[Violation]:
             if visit.job_id is not None and visit.job_id not in jobs:
                 yield Violation("route", route.technician_day, f"unknown job {visit.job_id}")
     visits = plan.job_visits()
+    breaks = {
+        route.technician_day: visit
+        for route in plan.routes
+        for visit in route.visits
+        if visit.kind is VisitKind.BREAK
+    }
     yield from coverage(problem, plan, visits)
     for job_id, unordered in visits.items():
         job = jobs.get(job_id)
         if job is None:
             continue
         served = sorted(unordered, key=lambda pair: pair[1].start_s)
-        yield from windows(job, served)
+        yield from windows(job, served, breaks)
         yield from skills_and_pins(job, served, vehicles)
         yield from crew(job, served, vehicles)
         yield from part_pickup(job, served, plan)
@@ -77,8 +83,11 @@ def coverage(
 def route_timing(problem: Problem, vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
     """Visits follow each other with the travel time between them (lunch may sit in a gap)."""
     place, free_at = vehicle.start_place, route.start_s
+    previous: Visit | None = None
     for visit in route.visits:
         if visit.kind is VisitKind.BREAK:
+            if previous is not None and _inside(visit, previous):
+                continue  # lunch on site, inside a long job
             if visit.start_s < free_at:
                 yield Violation("timing", route.technician_day, "lunch overlaps work")
             free_at = max(free_at, visit.end_s) if visit.start_s <= free_at else free_at
@@ -97,10 +106,19 @@ def route_timing(problem: Problem, vehicle: TechnicianDay, route: Route) -> Iter
         if visit.start_s < visit.arrival_s:
             yield Violation("timing", route.technician_day, f"{visit.job_id} starts before arrival")
         place, free_at = visit.place, visit.end_s
+        previous = visit
     home = free_at + int(problem.duration_s[place, vehicle.end_place])
     lunch = _break_between(route, free_at, route.end_s)
     if route.end_s < home + (lunch or 0):
         yield Violation("timing", route.technician_day, "ends before the drive home is over")
+
+
+def _inside(lunch: Visit, visit: Visit) -> bool:
+    return (
+        visit.kind is VisitKind.JOB
+        and visit.start_s <= lunch.start_s
+        and lunch.end_s <= visit.end_s
+    )
 
 
 def _break_between(route: Route, after: int, before: int) -> int | None:
@@ -139,6 +157,7 @@ def lunch_break(vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
             visit.kind is not VisitKind.BREAK
             and visit.start_s < lunch.end_s
             and (lunch.start_s < visit.end_s)
+            and not _inside(lunch, visit)
         ):
             yield Violation("lunch", vehicle.id, f"lunch overlaps {visit.job_id}")
 
@@ -174,7 +193,7 @@ def capacity_reserve(
     if vehicle.max_planned_share >= 1.0:
         return
     planned = sum(
-        v.end_s - v.start_s
+        jobs[v.job_id].duration_s
         for v in route.visits
         if v.kind is VisitKind.JOB and v.job_id in jobs and not jobs[v.job_id].is_repair
     )
@@ -183,11 +202,16 @@ def capacity_reserve(
         yield Violation("reserve", vehicle.id, f"{planned} s planned > reserve limit {limit:.0f} s")
 
 
-def windows(job: Job, served: list[tuple[str, Visit]]) -> Iterator[Violation]:
-    """Every visit lasts the job's duration; the first day's start keeps the job's windows."""
+def windows(
+    job: Job, served: list[tuple[str, Visit]], breaks: dict[str, Visit]
+) -> Iterator[Violation]:
+    """Every visit lasts the job's duration (plus a lunch taken inside it); the first day's
+    start keeps the job's windows."""
     first_day = served[0][1].start_s // DAY_S
-    for _, visit in served:
-        if visit.end_s - visit.start_s != job.duration_s:
+    for technician_day, visit in served:
+        lunch = breaks.get(technician_day)
+        inner = lunch.end_s - lunch.start_s if lunch and _inside(lunch, visit) else 0
+        if visit.end_s - visit.start_s != job.duration_s + inner:
             yield Violation("duration", job.id, "visit is not as long as the job")
         if visit.start_s // DAY_S != first_day:
             continue

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from optimizer.model import (
     DAY_S,
+    Break,
     Job,
     PickupSource,
     Plan,
@@ -53,6 +54,21 @@ class Schedule:
     travel_s: int
     distance_m: int
     cost: int
+    # Index of a long job that the lunch break sits inside (the job ends that much later).
+    lunch_inside: int | None = None
+
+    def stop_end(self, index: int, service_s: int, lunch_s: int) -> int:
+        return self.starts[index] + service_s + (lunch_s if index == self.lunch_inside else 0)
+
+
+def _takes_lunch_inside(stop: Stop, start: int, lunch: Break) -> bool:
+    """A job longer than the whole lunch window cannot have lunch before or after it when it
+    spans the window: the technician takes the break on site, and the job ends later."""
+    return (
+        stop.kind is VisitKind.JOB
+        and stop.service_s > lunch.latest_start_s - lunch.earliest_start_s
+        and start <= lunch.latest_start_s
+    )
 
 
 @dataclass
@@ -78,6 +94,7 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
     weights = problem.weights
     lunch = vehicle.lunch
     lunch_start: int | None = None
+    lunch_inside: int | None = None
     t = vehicle.shift.start_s
     place = vehicle.start_place
     starts: list[int] = []
@@ -99,13 +116,22 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
     ):
         return INFEASIBLE
     volume, weight = goods_volume, goods_weight
-    for stop in stops:
+    for index, stop in enumerate(stops):
         leg = int(duration[place, stop.place])
         arrive = t + leg
         start = _first_start(stop.windows, arrive)
         if start is None:
             return INFEASIBLE
+        extra = 0
         if (
+            lunch is not None
+            and lunch_start is None
+            and start + stop.service_s > lunch.latest_start_s
+            and _takes_lunch_inside(stop, start, lunch)
+        ):
+            lunch_start = max(start, lunch.earliest_start_s)
+            lunch_inside, extra = index, lunch.duration_s
+        elif (
             lunch is not None
             and lunch_start is None
             and start + stop.service_s > lunch.latest_start_s
@@ -132,7 +158,7 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
         elif not stop.second_person:
             volume -= stop.job.volume_l + (stop.job.part_volume_l if stop.job.needs_pickup else 0)
             weight -= stop.job.weight_kg + (stop.job.part_weight_kg if stop.job.needs_pickup else 0)
-        t = start + stop.service_s
+        t = start + stop.service_s + extra
         place = stop.place
     leg = int(duration[place, vehicle.end_place])
     end = t + leg
@@ -161,7 +187,9 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
         if stop.kind is VisitKind.JOB and preferred is not None and not stop.second_person:
             outside = max(0, preferred.start_s - start, start - preferred.end_s)
             cost += outside * weights.outside_preferred_per_min // 60
-    return Schedule(tuple(starts), tuple(arrivals), lunch_start, end, travel, metres, cost)
+    return Schedule(
+        tuple(starts), tuple(arrivals), lunch_start, end, travel, metres, cost, lunch_inside
+    )
 
 
 def _pickup_windows(source: PickupSource) -> tuple[TimeWindow, ...]:
@@ -255,9 +283,11 @@ class Builder:
                     continue
                 return None
             state.stops, state.schedule = stops, schedule
-            for stop, start in zip(stops, schedule.starts, strict=True):
+            lunch_s = state.vehicle.lunch.duration_s if state.vehicle.lunch else 0
+            for k, (stop, start) in enumerate(zip(stops, schedule.starts, strict=True)):
                 if stop.kind is VisitKind.JOB and not stop.second_person:
-                    builder.placed[stop.job.id] = (r, start, start + stop.job.duration_s)
+                    end = schedule.stop_end(k, stop.service_s, lunch_s)
+                    builder.placed[stop.job.id] = (r, start, end)
         unplaced = {j.id for j in problem.jobs if j.id not in builder.placed}
         return builder, unplaced
 
@@ -452,11 +482,12 @@ class Builder:
                 ]
             state.stops = stops
             state.schedule = schedule
-            for s, t in zip(stops, schedule.starts, strict=True):
+            lunch_s = state.vehicle.lunch.duration_s if state.vehicle.lunch else 0
+            for k, (s, t) in enumerate(zip(stops, schedule.starts, strict=True)):
                 if s.job.id == job.id and s.kind is VisitKind.JOB and not s.second_person:
                     first = self.placed.get(job.id)
                     if first is None or t < first[1]:
-                        self.placed[job.id] = (r, t, t + job.duration_s)
+                        self.placed[job.id] = (r, t, schedule.stop_end(k, s.service_s, lunch_s))
 
 
 def _order(problem: Problem) -> list[Job]:
@@ -545,7 +576,10 @@ def _route(
         if lunch is not None and schedule.lunch_start is not None
         else None
     )
-    for stop, start, arrival in zip(stops, schedule.starts, schedule.arrivals, strict=True):
+    lunch_s = lunch.duration_s if lunch is not None else 0
+    for index, (stop, start, arrival) in enumerate(
+        zip(stops, schedule.starts, schedule.arrivals, strict=True)
+    ):
         if lunch_visit is not None and lunch_visit.start_s < start and lunch_visit not in visits:
             visits.append(lunch_visit)
         kind = stop.kind
@@ -554,7 +588,7 @@ def _route(
                 kind,
                 arrival,
                 start,
-                start + stop.service_s,
+                schedule.stop_end(index, stop.service_s, lunch_s),
                 stop.job.id,
                 stop.source.site if stop.source else None,
                 stop.place,

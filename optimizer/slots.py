@@ -98,6 +98,7 @@ def route_gaps(problem: Problem, builder: Builder, r: int) -> list[Gap]:
     assert schedule is not None
     duration = problem.duration_s
     n = len(stops)
+    lunch_s = vehicle.lunch.duration_s if vehicle.lunch else 0
     places = [vehicle.start_place, *(s.place for s in stops), vehicle.end_place]
     latest = [0] * (n + 1)
     latest[n] = vehicle.shift.end_s + vehicle.max_overtime_s
@@ -105,13 +106,16 @@ def route_gaps(problem: Problem, builder: Builder, r: int) -> list[Gap]:
         stop = stops[i]
         start = schedule.starts[i]
         window_end = max((w.end_s for w in stop.windows if w.start_s <= start), default=start)
-        follow = latest[i + 1] - int(duration[places[i + 1], places[i + 2]]) - stop.service_s
+        service = stop.service_s + (lunch_s if i == schedule.lunch_inside else 0)
+        follow = latest[i + 1] - int(duration[places[i + 1], places[i + 2]]) - service
         latest[i] = min(window_end, follow)
     fixed = problem.weights.technician_day_fixed if n == 0 else 0
     gaps = []
     for i in range(n + 1):
         depart = (
-            vehicle.shift.start_s if i == 0 else schedule.starts[i - 1] + stops[i - 1].service_s
+            vehicle.shift.start_s
+            if i == 0
+            else schedule.stop_end(i - 1, stops[i - 1].service_s, lunch_s)
         )
         gaps.append((i, places[i], places[i + 1], depart, latest[i], fixed))
     return gaps

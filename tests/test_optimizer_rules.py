@@ -136,6 +136,27 @@ def test_lunch_falls_in_its_window_and_never_overlaps_work() -> None:
     assert 12 * H <= breaks[0].start_s <= 13 * H
 
 
+def test_a_job_longer_than_the_lunch_window_takes_its_lunch_on_site() -> None:
+    # Seven hours of flooring in an eight-to-five shift: lunch cannot fit before or after it.
+    problem = world([Job("floor", 3, 7 * H)], [tech("t", lunch=True)])
+    plan = planned(problem)
+    (route,) = plan.routes
+    job = next(v for v in route.visits if v.kind is VisitKind.JOB)
+    lunch = next(v for v in route.visits if v.kind is VisitKind.BREAK)
+    assert job.start_s <= lunch.start_s
+    assert lunch.end_s <= job.end_s
+    assert job.end_s - job.start_s == 7 * H + 1800
+    assert 12 * H <= lunch.start_s <= 13 * H
+    # Stretching the job by its lunch is checked like any other duration.
+    stretched = replace(
+        route,
+        visits=tuple(
+            replace(v, end_s=v.end_s + 60) if v.kind is VisitKind.JOB else v for v in route.visits
+        ),
+    )
+    assert check(problem, replace(plan, routes=(stretched,)))
+
+
 def test_overtime_is_used_up_to_its_limit_but_not_beyond() -> None:
     fits = world([Job("a", 1, 9 * H)], [tech("t", overtime_s=H)])
     assert where(planned(fits), "a")

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from api.deps import PlannerDep, SessionDep
-from api.i18n import TEXTS, language, status_text, window_label
+from api.i18n import TEXTS, language, reason_text, status_text, window_label
 from api.routers.appointments import send_invite
 from api.routers.calendars import CALENDAR, invite_for
 from api.routers.pages import templates
@@ -183,6 +183,7 @@ def _windows_page(
             "days": days,
             "found": found,
             "first_dates": ", ".join(d.isoformat() for d in found.first_dates) if found else "",
+            "reason": reason_text(found.reason if found else None, lang),
             "key": secrets.token_urlsafe(16),
             "error": error,
         },
@@ -226,6 +227,13 @@ def book_window(
         raise HTTPException(422, detail="window: not a window from the list") from None
     state = request.app.state
     actor = f"customer:{order.customer_id}"
+    idempotency_key = f"page:{order.id}:{key}"
+    done = RedirectResponse(f"/o/{token}?msg=booked&lang={chosen}", status_code=303)
+    try:
+        if booking.replayed(session, idempotency_key, job) is not None:
+            return done  # the same form sent twice: booked once
+    except AppointmentError:
+        raise HTTPException(409, detail="this form was already used for another job") from None
     current = live_appointment(session, job.id)
     try:
         if current is None:
@@ -239,7 +247,7 @@ def book_window(
                 rules=state.rules,
                 actor=actor,
                 via=AgreedVia.SELF_SERVICE,
-                idempotency_key=f"page:{order.id}:{key}",
+                idempotency_key=idempotency_key,
             )
         else:
             appointment, made = (
@@ -255,23 +263,30 @@ def book_window(
                     actor=actor,
                     reason="moved by the customer",
                     by_customer=True,
+                    idempotency_key=idempotency_key,
                 ),
                 True,
             )
     except SlotTaken as taken:
         session.rollback()
-        message = TEXTS[chosen]["taken"].format(reason=str(taken))
+        message = TEXTS[chosen]["taken"].format(reason=reason_text(str(taken), chosen))
         return _windows_page(
             request, session, order, token, job, chosen, taken.windows, message, 409
         )
     except AppointmentError as refused:
         session.rollback()
         return _order_page(
-            request, session, order, token, chosen, error=str(refused), status_code=409
+            request,
+            session,
+            order,
+            token,
+            chosen,
+            error=reason_text(str(refused), chosen),
+            status_code=409,
         )
     if made:
         send_invite(request, session, appointment, tasks)
-    return RedirectResponse(f"/o/{token}?msg=booked&lang={chosen}", status_code=303)
+    return done
 
 
 @router.post("/o/{token}/appointments/{appointment_id}/cancel", include_in_schema=False)
@@ -301,7 +316,13 @@ def cancel_appointment(
     except AppointmentError as refused:
         session.rollback()
         return _order_page(
-            request, session, order, token, chosen, error=str(refused), status_code=409
+            request,
+            session,
+            order,
+            token,
+            chosen,
+            error=reason_text(str(refused), chosen),
+            status_code=409,
         )
     send_invite(request, session, appointment, tasks)
     return RedirectResponse(f"/o/{token}?msg=cancelled&lang={chosen}", status_code=303)

@@ -1,0 +1,62 @@
+"""A real browser for page tests: Debian's Chromium driven by Playwright, against the app
+served by uvicorn on a free local port (no network beyond 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+ARTIFACTS = Path(
+    os.environ.get("FIELDPLAN_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
+)
+
+
+def chromium_path() -> str:
+    """Where Chromium is; skips (or fails under CI=true) when it is not installed."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        message = "Chromium is not installed (python3 tasks.py test installs Debian's chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI=true: a missing browser is a failure, not a skip)")
+        pytest.skip(message)
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def served(app: FastAPI) -> Iterator[str]:
+    """The app on http://127.0.0.1:<free port> for the duration of the block."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def screenshot_path(name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS / f"{name}.png"

@@ -1,0 +1,81 @@
+"""The customer's page in headless Chromium: pick a window, see it confirmed, switch to
+English, ask for a callback, cancel. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, expect, sync_playwright
+from sqlalchemy import select
+
+from api.main import create_app
+from fieldplan.appointments import Appointment, AppointmentStatus
+from fieldplan.callbacks import CallbackRequest
+from fieldplan.settings import Settings
+from tests.browser import chromium_path, screenshot_path, served
+from tests.conftest import pin_clock, seed_database
+from tests.test_self_service import bookable_orders
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield launched
+        launched.close()
+
+
+def test_a_customer_books_switches_language_asks_a_callback_and_cancels(
+    browser: Browser, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    seed_database(url, orders=30, password="pw", plan_days=1)
+    app = pin_clock(create_app(Settings(database_url=url, secret_key="k", outbox_dir=tmp_path)))
+    with TestClient(app) as client:
+        order_id, job_ids = bookable_orders(client)[0]
+    token = app.state.order_links.issue(order_id)
+    with served(app) as base:
+        page = browser.new_page()
+        page.goto(f"{base}/o/{token}")
+        expect(page.locator("h1, header strong")).to_contain_text("Uw bestelling")
+        job = page.locator(f"#job-{job_ids[0]}")
+        job.get_by_role("link", name="Kies een tijdvak").click()
+        expect(page.locator("label.window.recommended").first).to_be_visible()
+        # A window a few days out, so the customer may still cancel it (24-hour cut-off).
+        later = page.locator("fieldset").last.locator("label.window").first
+        chosen = later.locator("input").get_attribute("value")
+        later.click()
+        page.screenshot(path=screenshot_path("customer-windows"), full_page=True)
+        page.get_by_role("button", name="Bevestigen").click()
+        expect(page.get_by_role("status")).to_contain_text("Uw afspraak staat vast")
+        expect(job.locator(".window")).not_to_have_text("nog geen")
+        page.screenshot(path=screenshot_path("customer-booked"), full_page=True)
+
+        page.get_by_role("link", name="English").click()
+        expect(page.locator("header strong")).to_contain_text("Your order")
+        page.get_by_label("When suits you?").fill("after 5 pm")
+        page.get_by_label("What is it about?").fill("Which colour did we pick?")
+        page.get_by_role("button", name="Call me back").click()
+        expect(page.get_by_role("status")).to_contain_text("We will call you back")
+
+        job.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_role("status")).to_contain_text("cancelled")
+        page.screenshot(path=screenshot_path("customer-cancelled"), full_page=True)
+
+    with app.state.sessions() as session:
+        appointment = session.scalars(
+            select(Appointment).where(Appointment.job_id == job_ids[0])
+        ).one()
+        assert appointment.status == AppointmentStatus.CANCELLED
+        assert chosen is not None
+        assert appointment.changes[0].new_start == datetime.fromisoformat(chosen.split("|")[0])
+        callback = session.scalars(
+            select(CallbackRequest).where(CallbackRequest.order_id == order_id)
+        ).one()
+        assert callback.note == "Which colour did we pick?"
+    assert screenshot_path("customer-booked").stat().st_size > 10_000

@@ -1,0 +1,219 @@
+"""The customer's page over HTTP: signed links, windows, booking, callbacks, and neighbours'
+ids that must answer 404."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from icalendar import Calendar
+from sqlalchemy import select
+
+from api.main import create_app
+from fieldplan.appointments import Appointment, AppointmentStatus
+from fieldplan.booking import offer_windows
+from fieldplan.jobs import Job
+from fieldplan.orders import Order
+from fieldplan.settings import Settings
+from fieldplan.timeline import EventKind, TimelineEvent
+from tests.conftest import pin_clock, seed_database
+
+WINDOW_VALUE = re.compile(r'name="window" value="([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    tmp = tmp_path_factory.mktemp("self-service")
+    url = f"sqlite:///{tmp / 'a.db'}"
+    api_key = seed_database(url, orders=30, password="pw", plan_days=1)
+    app = pin_clock(create_app(Settings(database_url=url, secret_key="k", outbox_dir=tmp / "out")))
+    with TestClient(app) as client:
+        yield client, {"Authorization": f"Bearer {api_key}"}
+
+
+def link(client: TestClient, headers: dict[str, str], order_id: int) -> str:
+    response = client.get(f"/orders/{order_id}/customer-link", headers=headers)
+    assert response.status_code == 200
+    return "/" + response.json()["url"].split("://", 1)[1].split("/", 1)[1]
+
+
+def orders_with_jobs(client: TestClient) -> list[tuple[int, list[int]]]:
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        orders = session.scalars(select(Order).order_by(Order.id)).all()
+        return [
+            (o.id, [j.id for j in session.scalars(select(Job).where(Job.order_id == o.id))])
+            for o in orders
+        ]
+
+
+def bookable_orders(client: TestClient) -> list[tuple[int, list[int]]]:
+    """Orders with a job that has windows on offer (jobs already planned for today have
+    none: today's routes are out)."""
+    found = []
+    state = client.app.state  # type: ignore[attr-defined]
+    for order_id, job_ids in orders_with_jobs(client):
+        with state.sessions() as session:
+            offered = [
+                job_id
+                for job_id in job_ids
+                if offer_windows(
+                    session,
+                    session.get_one(Job, job_id),
+                    state.travel,
+                    today=state.today(),
+                    rules=state.rules,
+                ).choices
+            ]
+        if offered:
+            found.append((order_id, offered))
+    return found
+
+
+def bookable(client: TestClient, page: str, job_ids: list[int]) -> tuple[int, list[str]]:
+    """The first job of the order, with the windows its page offers."""
+    response = client.get(f"{page}/jobs/{job_ids[0]}/windows")
+    assert response.status_code == 200
+    windows = WINDOW_VALUE.findall(response.text)
+    assert windows
+    return job_ids[0], windows
+
+
+def test_the_page_is_dutch_by_default_and_english_on_request(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    order_id, _ = orders_with_jobs(client)[0]
+    page = link(client, headers, order_id)
+    dutch = client.get(page)
+    assert dutch.status_code == 200
+    assert "Uw bestelling" in dutch.text
+    assert 'lang="nl"' in dutch.text
+    english = client.get(page + "?lang=en")
+    assert "Your order" in english.text
+    assert "<script" not in dutch.text  # no JavaScript needed, none fetched
+
+
+def test_pick_a_window_book_it_once_and_see_it_on_the_page(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    order_id, job_ids = bookable_orders(client)[0]
+    page = link(client, headers, order_id)
+    job_id, windows = bookable(client, page, job_ids)
+    form = {"window": windows[0], "key": "k-1", "lang": "nl"}
+    first = client.post(f"{page}/jobs/{job_id}/book", data=form, follow_redirects=False)
+    assert first.status_code == 303, first.text
+    retry = client.post(f"{page}/jobs/{job_id}/book", data=form, follow_redirects=False)
+    assert retry.status_code == 303
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        live = session.scalars(
+            select(Appointment).where(
+                Appointment.job_id == job_id, Appointment.status == AppointmentStatus.PROMISED
+            )
+        ).all()
+    assert len(live) == 1
+    shown = client.get(first.headers["location"])
+    assert "Uw afspraak staat vast" in shown.text
+    invite = client.get(f"{page}/appointments/{live[0].id}/invite.ics")
+    event = Calendar.from_ical(invite.content).events[0]
+    assert event.start.isoformat() == windows[0].split("|")[0]
+
+
+def test_neighbours_ids_and_forged_links_answer_404(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    (mine, _), (theirs, their_jobs) = bookable_orders(client)[1:3]
+    page = link(client, headers, mine)
+    assert client.get(f"{page}/jobs/{their_jobs[0]}/windows").status_code == 404
+    response = client.post(
+        f"{page}/jobs/{their_jobs[0]}/book",
+        data={"window": "2026-11-24T09:00:00+01:00|2026-11-24T11:00:00+01:00", "key": "x"},
+    )
+    assert response.status_code == 404
+    their_page = link(client, headers, theirs)
+    job_id, windows = bookable(client, their_page, their_jobs)
+    client.post(
+        f"{their_page}/jobs/{job_id}/book",
+        data={"window": windows[0], "key": "n-1"},
+        follow_redirects=False,
+    )
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        appointment = session.scalars(select(Appointment).where(Appointment.job_id == job_id)).one()
+    assert client.get(f"{page}/appointments/{appointment.id}/invite.ics").status_code == 404
+    assert client.post(f"{page}/appointments/{appointment.id}/cancel").status_code == 404
+    token = page.rsplit("/", 1)[1]
+    assert client.get(f"/o/{token[:-3]}abc").status_code == 404
+    session_token = client.post("/auth/token", data={"username": "planner", "password": "pw"})
+    assert client.get(f"/o/{session_token.json()['access_token']}").status_code == 404
+
+
+def test_a_callback_request_lands_in_the_planners_queue(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    order_id, _ = orders_with_jobs(client)[4]
+    page = link(client, headers, order_id)
+    bad = client.post(f"{page}/callback", data={"phone": "call me"})
+    assert bad.status_code == 422
+    assert "geldig telefoonnummer" in bad.text
+    good = client.post(
+        f"{page}/callback",
+        data={"phone": "+31 6 1234 5678", "preferred_time": "na 17:00", "note": "kraan lekt"},
+        follow_redirects=False,
+    )
+    assert good.status_code == 303
+    queue = client.get("/callbacks", headers=headers).json()
+    mine = [c for c in queue if c["order_id"] == order_id]
+    assert len(mine) == 1
+    assert mine[0]["note"] == "kraan lekt"
+    assert client.get("/callbacks").status_code == 401
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        kinds = session.scalars(
+            select(TimelineEvent.kind).where(TimelineEvent.order_id == order_id)
+        ).all()
+    assert EventKind.CALLBACK_REQUESTED in kinds
+    done = client.post(f"/callbacks/{mine[0]['id']}/done", headers=headers)
+    assert done.json()["status"] == "done"
+
+
+def test_the_customer_cancels_and_the_job_is_open_again(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    order_id, job_ids = bookable_orders(client)[3]
+    page = link(client, headers, order_id)
+    job_id, windows = bookable(client, page, job_ids)
+    client.post(
+        f"{page}/jobs/{job_id}/book",
+        data={"window": windows[-1], "key": "c-1"},
+        follow_redirects=False,
+    )
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        appointment = session.scalars(select(Appointment).where(Appointment.job_id == job_id)).one()
+    cancelled = client.post(
+        f"{page}/appointments/{appointment.id}/cancel", data={"lang": "en"}, follow_redirects=False
+    )
+    assert cancelled.status_code == 303
+    assert "cancelled" in client.get(cancelled.headers["location"]).text
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        assert session.get_one(Appointment, appointment.id).status == AppointmentStatus.CANCELLED
+        assert session.get_one(Job, job_id).status == "new"
+
+
+def test_planners_see_windows_and_a_taken_window_answers_409_with_fresh_ones(
+    world: tuple[TestClient, dict[str, str]], tmp_path: Path
+) -> None:
+    client, headers = world
+    _, job_ids = bookable_orders(client)[4]
+    offered = client.get(f"/jobs/{job_ids[0]}/windows", headers=headers)
+    assert offered.status_code == 200
+    body = offered.json()
+    assert body["windows"] or body["reason"]
+    sunday = {"start": "2026-11-29T09:00:00+01:00", "end": "2026-11-29T11:00:00+01:00"}
+    refused = client.post(f"/jobs/{job_ids[0]}/appointment", json=sunday, headers=headers)
+    assert refused.status_code == 409
+    assert refused.json()["windows"] is not None
