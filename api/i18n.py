@@ -56,6 +56,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed": "niet gelukt",
         "follow_up_needed": "vervolgafspraak nodig",
         "cancelled_status": "geannuleerd",
+        "at_risk": "Wij kunnen dit tijdvak helaas niet waarmaken. Kies een nieuw tijdvak of laat "
+        "u terugbellen; tot dan blijft uw afspraak staan zoals hij is.",
     },
     "en": {
         "title": "Your order {number}",
@@ -106,6 +108,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed": "not completed",
         "follow_up_needed": "follow-up needed",
         "cancelled_status": "cancelled",
+        "at_risk": "We are sorry: we cannot keep this window. Please pick a new one or ask us to "
+        "call you back; until then your appointment stays as it is.",
     },
 }
 

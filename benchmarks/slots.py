@@ -74,6 +74,7 @@ class Scale:
 
 FULL = Scale(technicians=40, days=5, booked_per_day=300, new_jobs=500, solve_s=60.0, setup_s=60.0)
 QUICK = Scale(technicians=16, days=3, booked_per_day=120, new_jobs=100, solve_s=8.0, setup_s=8.0)
+TINY = Scale(technicians=6, days=2, booked_per_day=30, new_jobs=20, solve_s=1.0, setup_s=1.0)
 
 
 def generate(scale: Scale, seed: int) -> tuple[Problem, list[Job]]:
@@ -201,10 +202,11 @@ def percentile(values: list[float], q: float) -> float:
 
 def main(
     quick: Annotated[bool, typer.Option(help="A smaller region, under a minute.")] = False,
+    tiny: Annotated[bool, typer.Option(help="A few seconds, for the test suite.")] = False,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write metric,value rows.")] = None,
     seed: Annotated[int, typer.Option()] = 11,
 ) -> None:
-    scale = QUICK if quick else FULL
+    scale = TINY if tiny else QUICK if quick else FULL
     started = time.perf_counter()
     problem, new = generate(scale, seed)
     problem, plan = earlier_bookings(problem, new, scale)

@@ -184,12 +184,13 @@ class SlotIndex:
                 [
                     job.skills <= s.vehicle.skills and r not in self.builder.blocked
                     for r, s in enumerate(self.builder.routes)
-                ]
+                ],
+                dtype=bool,
             )
             self._skill_masks[job.skills] = mask
         if job.pin is not None:
             mask = mask & np.asarray(
-                [s.vehicle.id == job.pin.technician_day for s in self.builder.routes]
+                [s.vehicle.id == job.pin.technician_day for s in self.builder.routes], dtype=bool
             )
         return mask
 
@@ -464,6 +465,8 @@ class SlotIndex:
 
     def _overall_reason(self, job: Job, options: Sequence[WindowOption]) -> str:
         if not self._eligible(job).any():
+            if not job.skills:
+                return "no technician works in this period"
             return f"no technician has the skill(s) {', '.join(sorted(job.skills))}"
         reasons = {o.reason for o in options if o.reason}
         if "no capacity left" in reasons:

@@ -22,10 +22,10 @@ from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.jobs import Job, JobStatus
 from fieldplan.migrate import upgrade
 from fieldplan.orders import Order
-from fieldplan.planning import build_problem, horizon_for
+from fieldplan.planning import build_problem, horizon_for, plan_region
 from fieldplan.plans import Plan
 from fieldplan.regions import Region
-from fieldplan.technicians import Shift, Technician
+from fieldplan.technicians import Absence, Shift, Technician
 from fieldplan.timeline import EventKind, TimelineEvent
 from fieldplan.travel import GeodesicTravelTimes
 from tests.conftest import drop_postgres_database, make_postgres_database, require_postgres
@@ -238,6 +238,41 @@ def test_customers_cannot_change_within_the_cut_off(session: Session) -> None:
             reason="changed my mind",
             by_customer=True,
         )
+
+
+def test_a_promise_broken_by_illness_is_flagged_not_moved_and_new_windows_are_proposed(
+    session: Session,
+) -> None:
+    region, jobs = tiny_region(session, 1)
+    appointment = book(session, jobs[0], at(MONDAY, 10))
+    technician = session.scalars(select(Technician).where(Technician.region_id == region.id)).one()
+    technician.absences.append(Absence(first_day=MONDAY, last_day=MONDAY, reason="ill"))
+    session.flush()
+    plan_region(session, region, MONDAY, 1, TRAVEL, optimizer.Limits(time_limit_s=0.5))
+    session.refresh(appointment)
+    assert appointment.status == AppointmentStatus.AT_RISK
+    assert appointment.window_start == at(MONDAY, 10)  # never moved silently
+    kinds = session.scalars(
+        select(TimelineEvent.kind).where(TimelineEvent.job_id == jobs[0].id)
+    ).all()
+    assert EventKind.PROMISE_AT_RISK in kinds
+    proposal = offer_windows(session, jobs[0], TRAVEL, today=SUNDAY, rules=RULES)
+    assert proposal.choices == []
+    assert proposal.first_dates == [date(2026, 11, 30)]
+    moved = booking.move(
+        session,
+        appointment,
+        at(date(2026, 11, 30), 10),
+        at(date(2026, 11, 30), 12),
+        travel=TRAVEL,
+        now=datetime(2026, 11, 23, 7, tzinfo=UTC),
+        today=SUNDAY,
+        rules=BookingRules(offer_days=6),
+        actor="planner:test",
+        reason="technician ill, agreed by phone",
+        by_customer=False,
+    )
+    assert moved.status == AppointmentStatus.PROMISED
 
 
 def _race(engine: Engine, region_code: str, clients: int) -> tuple[int, list[str], list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,16 @@ from fastapi.testclient import TestClient
 from icalendar import Calendar
 from sqlalchemy import select
 
+import optimizer
 from api.main import create_app
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.booking import offer_windows
 from fieldplan.jobs import Job
 from fieldplan.orders import Order
+from fieldplan.planning import plan_region
+from fieldplan.regions import Region
 from fieldplan.settings import Settings
+from fieldplan.technicians import Absence, Technician
 from fieldplan.timeline import EventKind, TimelineEvent
 from tests.conftest import pin_clock, seed_database
 
@@ -217,3 +222,33 @@ def test_planners_see_windows_and_a_taken_window_answers_409_with_fresh_ones(
     refused = client.post(f"/jobs/{job_ids[0]}/appointment", json=sunday, headers=headers)
     assert refused.status_code == 409
     assert refused.json()["windows"] is not None
+
+
+def test_a_promise_the_day_cannot_keep_is_listed_with_proposals_and_shown_to_the_customer(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    order_id, job_ids = bookable_orders(client)[5]
+    offered = client.get(f"/jobs/{job_ids[0]}/windows", headers=headers).json()["windows"]
+    window = {"start": offered[-1]["start"], "end": offered[-1]["end"]}
+    booked = client.post(f"/jobs/{job_ids[0]}/appointment", json=window, headers=headers)
+    assert booked.status_code == 201, booked.text
+    day = datetime.fromisoformat(window["start"]).date()
+    state = client.app.state  # type: ignore[attr-defined]
+    with state.sessions() as session:  # everyone is ill that day
+        for technician in session.scalars(select(Technician)):
+            technician.absences.append(Absence(first_day=day, last_day=day, reason="flu"))
+        region = session.scalars(select(Region)).one()
+        plan_region(session, region, day, 1, state.travel, optimizer.Limits(time_limit_s=0.5))
+        session.commit()
+    listed = client.get("/appointments/at-risk", headers=headers).json()
+    mine = [a for a in listed if a["appointment"]["id"] == booked.json()["id"]]
+    assert len(mine) == 1
+    kept = datetime.fromisoformat(mine[0]["appointment"]["window_start"])
+    assert kept == datetime.fromisoformat(booked.json()["window_start"])  # not moved
+    assert mine[0]["proposals"]["windows"]
+    assert all(
+        datetime.fromisoformat(w["start"]).date() != day for w in mine[0]["proposals"]["windows"]
+    )
+    page = client.get(link(client, headers, order_id))
+    assert "niet waarmaken" in page.text

@@ -196,3 +196,10 @@ def test_every_offered_window_is_feasible_and_bookable(problem, data) -> None:  
         index.book(newcomer, option.window)
         booked = promised(problem, "newcomer", option.window)
         assert broken_rules(booked, index.plan()) == []
+
+
+def test_a_region_without_technicians_offers_nothing_and_says_why() -> None:
+    problem = world([Job("a", place=1, duration_s=H)], [])
+    offer = SlotIndex(problem, Plan((), (), 0)).offer(problem.job("a"), GRID_1)
+    assert offer.feasible() == []
+    assert offer.reason == "no technician works in this period"

@@ -9,13 +9,14 @@ from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Query, Re
 from fastapi.responses import PlainTextResponse
 from icalendar import Calendar
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
 from api.routers.calendars import CALENDAR, invite_for
 from api.schemas import Read, WindowsRead
 from calendars.mail import Mailer, invite_email
 from fieldplan import booking
-from fieldplan.appointments import AgreedVia, Appointment
+from fieldplan.appointments import AgreedVia, Appointment, AppointmentStatus
 from fieldplan.booking import offer_windows
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
@@ -124,6 +125,42 @@ def book(
     if made:
         send_invite(request, session, appointment, tasks)
     return AppointmentRead.model_validate(appointment)
+
+
+class AtRiskRead(BaseModel):
+    appointment: AppointmentRead
+    reason: str
+    proposals: WindowsRead
+
+
+@router.get("/appointments/at-risk")
+def at_risk(
+    request: Request, session: SessionDep, _: PlannerDep, region_id: int | None = None
+) -> list[AtRiskRead]:
+    """Promises the plan can no longer keep, each with why and the windows it could move to:
+    to be agreed with the customer, never moved silently."""
+    state = request.app.state
+    query = select(Appointment).where(Appointment.status == AppointmentStatus.AT_RISK)
+    if region_id is not None:
+        query = query.join(Job, Job.id == Appointment.job_id).where(Job.region_id == region_id)
+    found = []
+    for appointment in session.scalars(query.order_by(Appointment.window_start)):
+        job = session.get_one(Job, appointment.job_id)
+        reason = next(
+            (c.reason for c in reversed(appointment.changes) if c.reason.startswith("at risk")),
+            "at risk",
+        )
+        proposals = offer_windows(
+            session, job, state.travel, today=state.today(), rules=state.rules
+        )
+        found.append(
+            AtRiskRead(
+                appointment=AppointmentRead.model_validate(appointment),
+                reason=reason,
+                proposals=WindowsRead.of(proposals),
+            )
+        )
+    return found
 
 
 @router.put("/appointments/{appointment_id}")
