@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from fieldplan.booking import Windows
@@ -116,3 +117,10 @@ class CallbackRead(Read):
     note: str
     status: str
     created_at: datetime
+
+
+# Row ids are 32-bit integers in the database: anything outside is "not found" (422), not an
+# overflow deep in the driver.
+MAX_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+RegionFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]

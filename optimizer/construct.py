@@ -229,6 +229,10 @@ class Builder:
         jobs = {j.id: j for j in problem.jobs}
         index = {v.id: i for i, v in enumerate(problem.technician_days)}
         tied = {d.job_id for j in problem.jobs for d in j.after}
+        first_day = {
+            job_id: min(v.start_s // DAY_S for _, v in served)
+            for job_id, served in plan.job_visits().items()
+        }
         for route in plan.routes:
             r = index.get(route.technician_day)
             if r is None:
@@ -260,11 +264,18 @@ class Builder:
                 # Both ends of a dependency keep their times: the clip that placed the later
                 # one is not in its windows any more.
                 fixed = job.crew_size >= 2 or job.id in tied or bool(job.after)
-                windows = (
-                    (TimeWindow(visit.start_s, visit.start_s),)
-                    if fixed
-                    else job.windows or (TimeWindow(0, problem.horizon_days * DAY_S),)
-                )
+                vehicle = builder.routes[r].vehicle
+                if fixed:
+                    windows: tuple[TimeWindow, ...] = (TimeWindow(visit.start_s, visit.start_s),)
+                elif job.days > 1 and vehicle.day > first_day.get(job.id, vehicle.day):
+                    # A later day of a multi-day job: its windows held for the first day only.
+                    windows = (
+                        TimeWindow(
+                            vehicle.shift.start_s, vehicle.shift.end_s + vehicle.max_overtime_s
+                        ),
+                    )
+                else:
+                    windows = job.windows or (TimeWindow(0, problem.horizon_days * DAY_S),)
                 stops.append(
                     Stop(
                         VisitKind.JOB,

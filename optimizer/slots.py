@@ -129,6 +129,9 @@ class SlotIndex:
         assert prepared is not None  # lenient loading always gives a builder
         self.problem = problem
         self.builder, _ = prepared
+        # Routes that no longer fit are left as they were: never offered, never rewritten.
+        blocked = {self.builder.routes[r].vehicle.id for r in self.builder.blocked}
+        self._kept = tuple(r for r in plan.routes if r.technician_day in blocked)
         self._per_route = [route_gaps(problem, self.builder, r) for r in range(self._n)]
         self._gaps: _Gaps | None = None
         self.promises: dict[str, TimeWindow] = {}  # bookings made through this index
@@ -146,8 +149,12 @@ class SlotIndex:
         return len(self.builder.routes)
 
     def plan(self) -> Plan:
-        unplaced = sorted(j.id for j in self.problem.jobs if j.id not in self.builder.placed)
-        return to_plan(self.problem, self.builder, unplaced)
+        kept = {v.job_id for r in self._kept for v in r.visits if v.job_id}
+        unplaced = sorted(
+            j.id for j in self.problem.jobs if j.id not in self.builder.placed and j.id not in kept
+        )
+        built = to_plan(self.problem, self.builder, unplaced)
+        return replace(built, routes=built.routes + self._kept)
 
     def route(self, technician_day: str) -> Route:
         """The route of a technician-day as it stands, timed."""

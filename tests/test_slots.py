@@ -203,3 +203,27 @@ def test_a_region_without_technicians_offers_nothing_and_says_why() -> None:
     offer = SlotIndex(problem, Plan((), (), 0)).offer(problem.job("a"), GRID_1)
     assert offer.feasible() == []
     assert offer.reason == "no technician works in this period"
+
+
+def test_a_stored_multi_day_installation_keeps_its_later_days() -> None:
+    kitchen = Job("kitchen", place=6, duration_s=7 * H, days=2)
+    problem = world([kitchen], [tech("a", 0, lunch=True), tech("a", 1, lunch=True)], days=2)
+    base = construct(problem)
+    start = base.job_visits()["kitchen"][0][1].start_s
+    window = TimeWindow(max(8 * H, start - H), max(8 * H, start - H) + 2 * H)
+    promised_problem = promised(problem, "kitchen", window)
+    index = SlotIndex(promised_problem, base)
+    assert sorted(v for v, _ in index.plan().job_visits()["kitchen"]) == ["a@0", "a@1"]
+    assert check(promised_problem, index.plan()) == []
+
+
+def test_a_route_that_no_longer_fits_is_kept_as_it_was_and_gets_nothing_new() -> None:
+    job = Job("old", place=5, duration_s=H)
+    problem = world([job], [tech("a")])
+    base = construct(problem)
+    # The promise changed since the plan was made: the stored route cannot keep it.
+    moved = promised(problem, "old", TimeWindow(16 * H + 1800, 16 * H + 1800))
+    newcomer = Job("new", place=5, duration_s=H)
+    index = SlotIndex(with_job(moved, newcomer), base)
+    assert index.plan().routes == base.routes
+    assert index.offer(newcomer, GRID_1).feasible() == []

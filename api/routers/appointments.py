@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
 from api.routers.calendars import CALENDAR, invite_for
-from api.schemas import Read, WindowsRead
+from api.schemas import Read, RegionFilter, RowId, WindowsRead
 from calendars.mail import Mailer, invite_email
 from fieldplan import booking
 from fieldplan.appointments import AgreedVia, Appointment, AppointmentStatus
@@ -53,7 +53,7 @@ class CustomerLink(BaseModel):
     invite_url: str
 
 
-def _appointment(session: SessionDep, appointment_id: int) -> Appointment:
+def _appointment(session: SessionDep, appointment_id: RowId) -> Appointment:
     appointment = session.get(Appointment, appointment_id)
     if appointment is None:
         raise HTTPException(404, detail=f"no appointment {appointment_id}")
@@ -78,7 +78,7 @@ def send_invite(
     tasks.add_task(mailer.send, message)
 
 
-def _job(session: SessionDep, job_id: int) -> Job:
+def _job(session: SessionDep, job_id: RowId) -> Job:
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(404, detail=f"no job {job_id}")
@@ -86,7 +86,7 @@ def _job(session: SessionDep, job_id: int) -> Job:
 
 
 @router.get("/jobs/{job_id}/windows")
-def windows(job_id: int, request: Request, session: SessionDep, _: PlannerDep) -> WindowsRead:
+def windows(job_id: RowId, request: Request, session: SessionDep, _: PlannerDep) -> WindowsRead:
     """Windows the plan can keep for this job, cheapest marked; or why none, and when."""
     state = request.app.state
     found = offer_windows(
@@ -97,7 +97,7 @@ def windows(job_id: int, request: Request, session: SessionDep, _: PlannerDep) -
 
 @router.post("/jobs/{job_id}/appointment", status_code=201)
 def book(
-    job_id: int,
+    job_id: RowId,
     window: AppointmentIn,
     request: Request,
     session: SessionDep,
@@ -135,7 +135,7 @@ class AtRiskRead(BaseModel):
 
 @router.get("/appointments/at-risk")
 def at_risk(
-    request: Request, session: SessionDep, _: PlannerDep, region_id: int | None = None
+    request: Request, session: SessionDep, _: PlannerDep, region_id: RegionFilter = None
 ) -> list[AtRiskRead]:
     """Promises the plan can no longer keep, each with why and the windows it could move to:
     to be agreed with the customer, never moved silently."""
@@ -165,7 +165,7 @@ def at_risk(
 
 @router.put("/appointments/{appointment_id}")
 def move(
-    appointment_id: int,
+    appointment_id: RowId,
     window: AppointmentIn,
     request: Request,
     session: SessionDep,
@@ -192,7 +192,7 @@ def move(
 
 @router.delete("/appointments/{appointment_id}")
 def call_off(
-    appointment_id: int,
+    appointment_id: RowId,
     request: Request,
     session: SessionDep,
     planner: PlannerDep,
@@ -216,7 +216,7 @@ def call_off(
 
 @router.get("/appointments/{appointment_id}/customer-link")
 def customer_link(
-    appointment_id: int, request: Request, session: SessionDep, _: PlannerDep
+    appointment_id: RowId, request: Request, session: SessionDep, _: PlannerDep
 ) -> CustomerLink:
     """A signed, expiring link through which the customer downloads the invite."""
     appointment = _appointment(session, appointment_id)

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
+from api.schemas import RowId
 from calendars.feeds import FeedContext, plan_day_feed, technician_feed
 from calendars.invites import ServiceDesk, invite
 from fieldplan.appointments import Appointment
@@ -77,7 +78,7 @@ def feed_context(session: SessionDep, routes: list[Route]) -> FeedContext:
 
 
 @router.get("/plans/{plan_id}/calendar.ics", response_class=PlainTextResponse)
-def plan_day_calendar(plan_id: int, session: SessionDep, _: PlannerDep) -> Response:
+def plan_day_calendar(plan_id: RowId, session: SessionDep, _: PlannerDep) -> Response:
     """One plan version's day as a calendar: every technician's stops, for planners."""
     plan = session.get(Plan, plan_id)
     if plan is None:
@@ -104,7 +105,7 @@ def _not_modified(request: Request, etag: str, modified: datetime) -> bool:
 
 @router.post("/technicians/{technician_id}/feed", status_code=201)
 def rotate_feed(
-    technician_id: int, request: Request, session: SessionDep, _: PlannerDep
+    technician_id: RowId, request: Request, session: SessionDep, _: PlannerDep
 ) -> FeedLinks:
     """A new secret feed link for the technician; the previous one stops working."""
     technician = session.get(Technician, technician_id)
@@ -116,7 +117,7 @@ def rotate_feed(
 
 
 @router.delete("/technicians/{technician_id}/feed", status_code=204)
-def revoke_feed(technician_id: int, session: SessionDep, _: PlannerDep) -> Response:
+def revoke_feed(technician_id: RowId, session: SessionDep, _: PlannerDep) -> Response:
     technician = session.get(Technician, technician_id)
     if technician is None:
         raise HTTPException(404, detail=f"no technician {technician_id}")
@@ -126,7 +127,7 @@ def revoke_feed(technician_id: int, session: SessionDep, _: PlannerDep) -> Respo
 
 @router.get("/appointments/{appointment_id}/invite.ics", response_class=PlainTextResponse)
 def appointment_invite(
-    appointment_id: int, request: Request, session: SessionDep, _: PlannerDep
+    appointment_id: RowId, request: Request, session: SessionDep, _: PlannerDep
 ) -> Response:
     appointment = session.get(Appointment, appointment_id)
     if appointment is None:

@@ -5,20 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from api.deps import PlannerDep, SessionDep
-from api.schemas import CallbackRead
+from api.schemas import CallbackRead, RegionFilter, RowId
 from fieldplan.callbacks import CallbackRequest, CallbackStatus, waiting
 
 router = APIRouter(tags=["callbacks"])
 
 
 @router.get("/callbacks")
-def queue(session: SessionDep, _: PlannerDep, region_id: int | None = None) -> list[CallbackRead]:
+def queue(session: SessionDep, _: PlannerDep, region_id: RegionFilter = None) -> list[CallbackRead]:
     """Waiting callback requests, oldest first."""
     return [CallbackRead.model_validate(c) for c in waiting(session, region_id)]
 
 
 @router.post("/callbacks/{callback_id}/done")
-def done(callback_id: int, session: SessionDep, planner: PlannerDep) -> CallbackRead:
+def done(callback_id: RowId, session: SessionDep, planner: PlannerDep) -> CallbackRead:
     callback = session.get(CallbackRequest, callback_id)
     if callback is None:
         raise HTTPException(404, detail=f"no callback request {callback_id}")

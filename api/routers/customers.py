@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from api.deps import PlannerDep, SessionDep
-from api.schemas import TimelineEventRead
+from api.schemas import RowId, TimelineEventRead
 from fieldplan.customers import Customer
 from fieldplan.timeline import for_customer
 
@@ -12,7 +12,7 @@ router = APIRouter(prefix="/customers", tags=["customers"])
 
 @router.get("/{customer_id}/timeline")
 def customer_timeline(
-    customer_id: int, session: SessionDep, _: PlannerDep
+    customer_id: RowId, session: SessionDep, _: PlannerDep
 ) -> list[TimelineEventRead]:
     """Everything that happened with one customer, oldest first."""
     if session.get(Customer, customer_id) is None:

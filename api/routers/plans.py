@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select
 
 from api.deps import PlannerDep, SessionDep
-from api.schemas import PlanRead, PlanSummary, RegionRead
+from api.schemas import PlanRead, PlanSummary, RegionFilter, RegionRead, RowId
 from fieldplan.plans import Plan
 from fieldplan.regions import Region
 
@@ -24,7 +24,7 @@ def list_regions(session: SessionDep, _: PlannerDep) -> list[RegionRead]:
 def list_plans(
     session: SessionDep,
     _: PlannerDep,
-    region_id: int | None = None,
+    region_id: RegionFilter = None,
     day: date | None = None,
     latest_only: bool = Query(True, description="only the newest version of each day"),
 ) -> list[PlanSummary]:
@@ -49,7 +49,7 @@ def list_plans(
 
 
 @router.get("/plans/{plan_id}")
-def read_plan(plan_id: int, session: SessionDep, _: PlannerDep) -> PlanRead:
+def read_plan(plan_id: RowId, session: SessionDep, _: PlannerDep) -> PlanRead:
     plan = session.get(Plan, plan_id)
     if plan is None:
         raise HTTPException(404, detail=f"no plan {plan_id}")

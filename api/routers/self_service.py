@@ -22,6 +22,7 @@ from api.i18n import TEXTS, language, reason_text, status_text, window_label
 from api.routers.appointments import send_invite
 from api.routers.calendars import CALENDAR, invite_for
 from api.routers.pages import templates
+from api.schemas import RowId
 from fieldplan import booking
 from fieldplan.appointments import AgreedVia, Appointment, AppointmentError, live_appointment
 from fieldplan.booking import SlotTaken, Windows, offer_windows, order_jobs
@@ -39,7 +40,7 @@ class OrderLink(BaseModel):
 
 
 @router.get("/orders/{order_id}/customer-link")
-def order_link(order_id: int, request: Request, session: SessionDep, _: PlannerDep) -> OrderLink:
+def order_link(order_id: RowId, request: Request, session: SessionDep, _: PlannerDep) -> OrderLink:
     """The signed, expiring link to the customer's page for this order."""
     if session.get(Order, order_id) is None:
         raise HTTPException(404, detail=f"no order {order_id}")
@@ -55,14 +56,14 @@ def _order(request: Request, session: SessionDep, token: str) -> Order:
     return order
 
 
-def _job(session: SessionDep, order: Order, job_id: int) -> Job:
+def _job(session: SessionDep, order: Order, job_id: RowId) -> Job:
     job = session.get(Job, job_id)
     if job is None or job.order_id != order.id:
         raise HTTPException(404, detail="not found")
     return job
 
 
-def _appointment(session: SessionDep, order: Order, appointment_id: int) -> Appointment:
+def _appointment(session: SessionDep, order: Order, appointment_id: RowId) -> Appointment:
     appointment = session.get(Appointment, appointment_id)
     if appointment is None or session.get_one(Job, appointment.job_id).order_id != order.id:
         raise HTTPException(404, detail="not found")
@@ -195,7 +196,7 @@ def _windows_page(
     "/o/{token}/jobs/{job_id}/windows", response_class=HTMLResponse, include_in_schema=False
 )
 def windows_page(
-    token: str, job_id: int, request: Request, session: SessionDep, lang: str | None = None
+    token: str, job_id: RowId, request: Request, session: SessionDep, lang: str | None = None
 ) -> Response:
     order = _order(request, session, token)
     job = _job(session, order, job_id)
@@ -208,7 +209,7 @@ def windows_page(
 @router.post("/o/{token}/jobs/{job_id}/book", include_in_schema=False)
 def book_window(
     token: str,
-    job_id: int,
+    job_id: RowId,
     request: Request,
     session: SessionDep,
     tasks: BackgroundTasks,
@@ -292,7 +293,7 @@ def book_window(
 @router.post("/o/{token}/appointments/{appointment_id}/cancel", include_in_schema=False)
 def cancel_appointment(
     token: str,
-    appointment_id: int,
+    appointment_id: RowId,
     request: Request,
     session: SessionDep,
     tasks: BackgroundTasks,
@@ -362,7 +363,7 @@ def callback(
 
 
 @router.get("/o/{token}/appointments/{appointment_id}/invite.ics", include_in_schema=False)
-def invite(token: str, appointment_id: int, request: Request, session: SessionDep) -> Response:
+def invite(token: str, appointment_id: RowId, request: Request, session: SessionDep) -> Response:
     order = _order(request, session, token)
     appointment = _appointment(session, order, appointment_id)
     return Response(
