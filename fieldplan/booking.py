@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, String, select, update
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
 import optimizer
@@ -37,7 +37,7 @@ from fieldplan.planning import (
     horizon_for,
 )
 from fieldplan.plans import Plan, Route, Stop, StopKind, latest_plan, next_version
-from fieldplan.regions import Region
+from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Technician
 from fieldplan.travel import TravelTimes
 from fieldplan.workdays import next_working_day
@@ -106,13 +106,6 @@ class _Context:
 def first_offer_day(today: date) -> date:
     """Windows start on the next working day: today's routes are already out."""
     return next_working_day(today + timedelta(days=1))
-
-
-def _lock_region(session: Session, region_id: int) -> None:
-    """Serialise the region's bookings: a no-op UPDATE of its row takes PostgreSQL's row lock
-    and SQLite's write lock before the plan is read, so the next booker waits and then reads
-    what this one wrote."""
-    session.execute(update(Region).where(Region.id == region_id).values(code=Region.code))
 
 
 def _context(
@@ -363,7 +356,7 @@ def book(
 ) -> tuple[Appointment, bool]:
     """Book a window for a job, once: the window is re-checked against the plan of now.
     Returns the appointment and whether this call made it (False: a retried request)."""
-    _lock_region(session, job.region_id)
+    lock_region(session, job.region_id)
     if idempotency_key:
         earlier = session.scalar(
             select(BookingRequest).where(BookingRequest.key == idempotency_key)
@@ -422,7 +415,7 @@ def move(
 ) -> Appointment:
     """Move a promise to another window the plan can keep; the old one holds until then."""
     job = session.get_one(Job, appointment.job_id)
-    _lock_region(session, job.region_id)
+    lock_region(session, job.region_id)
     session.refresh(appointment)
     if by_customer:
         _check_cutoff(appointment, now, rules)
@@ -451,7 +444,7 @@ def call_off(
 ) -> Appointment:
     """Cancel the promise and free its place in the plan."""
     job = session.get_one(Job, appointment.job_id)
-    _lock_region(session, job.region_id)
+    lock_region(session, job.region_id)
     session.refresh(appointment)
     if by_customer:
         _check_cutoff(appointment, now, rules)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -94,6 +95,12 @@ class Job(Base):
     latest_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What a planner fixed: the technician and day, optionally the start (local wall time).
+    pinned_technician_id: Mapped[int | None] = mapped_column(
+        ForeignKey("technicians.id"), nullable=True
+    )
+    pinned_day: Mapped[date | None] = mapped_column(Date, nullable=True)
+    pinned_start: Mapped[time | None] = mapped_column(Time, nullable=True)
 
     customer: Mapped[Customer] = relationship()
     parts: Mapped[list[JobPart]] = relationship(back_populates="job", cascade="all, delete-orphan")

@@ -23,7 +23,7 @@ from fieldplan.catalogue import JobKind, Part
 from fieldplan.jobs import Job, JobPart, JobStatus, change_status
 from fieldplan.locations import Location
 from fieldplan.plans import Plan, Route, Stop, StopKind, UnassignedJob, next_version
-from fieldplan.regions import Region
+from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Technician
 from fieldplan.travel import Coordinate, TravelTimes
 from fieldplan.workdays import working_days_between
@@ -161,6 +161,7 @@ def build_problem(
             )
             vehicle_technician[vehicle_id] = technician
 
+    technician_by_id = {t.id: t for t in technicians}
     sites: dict[str, Location] = {}
     left_out: dict[int, str] = {
         job_id: f"already planned on {day}"
@@ -216,6 +217,17 @@ def build_problem(
                 is not None
             )
             sites.update({location.code: location for location in locations})
+        pin: optimizer.Pin | None = None
+        if job.pinned_technician_id is not None and job.pinned_day is not None:
+            pinned_to = technician_by_id.get(job.pinned_technician_id)
+            if job.pinned_day not in horizon.days or pinned_to is None:
+                left_out[job.id] = f"pinned to {job.pinned_day}, outside this horizon"
+                continue
+            d = horizon.days.index(job.pinned_day)
+            pin = optimizer.Pin(
+                f"{pinned_to.code}@{job.pinned_day.isoformat()}",
+                d * DAY_S + _seconds(job.pinned_start) if job.pinned_start else None,
+            )
         customer = job.customer
         engine_jobs.append(
             optimizer.Job(
@@ -238,6 +250,7 @@ def build_problem(
                 crew_size=job.crew_size,
                 days=job.days,
                 is_repair=job.kind == JobKind.REPAIR,
+                pin=pin,
                 after=tuple(
                     optimizer.model.Dependency(
                         str(dep.prerequisite_id),
@@ -462,6 +475,15 @@ def plan_region(
     on_progress: Callable[[optimizer.Progress], None] | None = None,
 ) -> SavedPlans:
     horizon = horizon_for(region, first_day, working_days)
+    started_at = session.scalar(select(Region.revision).where(Region.id == region.id))
     translation = build_problem(session, region, horizon, travel)
     engine_plan = optimizer.solve(translation.problem, limits, on_progress=on_progress)
+    if lock_region(session, region.id) != (started_at or 0) + 1:
+        raise PlanOutdated(
+            "bookings or planners changed the plan while it was optimised: run it again"
+        )
     return save_plan(session, region, translation, engine_plan, planner="ortools", actor=actor)
+
+
+class PlanOutdated(RuntimeError):
+    """The region changed during a long optimisation; saving would overwrite those changes."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Integer, String, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fieldplan.db import Base
 
@@ -15,3 +15,21 @@ class Region(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    # Bumped by every booking and every saved re-plan: a long optimisation that started from
+    # an older revision must not overwrite what was booked meanwhile.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+def lock_region(session: Session, region_id: int) -> int:
+    """Serialise the region's plan changes and return its new revision. The UPDATE takes
+    PostgreSQL's row lock and SQLite's write lock before anything is read, so the next writer
+    waits and then reads what this one wrote."""
+    revision = session.scalar(
+        update(Region)
+        .where(Region.id == region_id)
+        .values(revision=Region.revision + 1)
+        .returning(Region.revision)
+    )
+    if revision is None:
+        raise LookupError(f"no region {region_id}")
+    return int(revision)
