@@ -22,7 +22,9 @@ from api.routers import (
     pages,
     plans,
     self_service,
+    steering,
 )
+from api.runs import Runs
 from api.schemas import WindowsRead
 from api.security import Signer
 from calendars.mail import Mailer
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.today = lambda: app.state.now().astimezone(ZoneInfo(settings.timezone)).date()
     app.state.order_links = app.state.signer.derive("order-links", settings.order_link_days * 86400)
     app.state.travel = travel_times(settings.osrm_url)
+    app.state.runs = Runs(app.state.sessions, app.state.travel)
     app.state.rules = BookingRules(
         window_minutes=settings.window_minutes,
         step_minutes=settings.window_step_minutes,
@@ -108,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         calendars.router,
         callbacks.router,
         self_service.router,
+        steering.router,
         pages.router,
     )
     for router in routers:

@@ -159,11 +159,12 @@ def stored_plan(session: Session, region: Region, translation: Translation) -> o
                     service, place = source.service_s, source.place
                 else:
                     service, place = engine_job.duration_s, engine_job.place
+                begins = horizon.to_seconds(stop.start) if stop.start is not None else None
                 visits.append(
                     optimizer.Visit(
                         optimizer.VisitKind(str(stop.kind)),
                         arrival,
-                        end - service,
+                        begins if begins is not None else end - service,
                         end,
                         key,
                         site,
@@ -284,7 +285,14 @@ def _insert(
         raise SlotTaken(
             str(refused), offer_windows(session, job, travel, today=today, rules=rules)
         ) from None
-    _write_routes(session, context, context.touched | context.index.changed)
+    drop_from_plans(session, job, today)  # from any other day it was planned on
+    write_routes(
+        session,
+        context.region,
+        context.translation,
+        context.index,
+        context.touched | context.index.changed,
+    )
     return context
 
 
@@ -296,19 +304,24 @@ def _working_days_until(first: date, last: date) -> list[date]:
     return days
 
 
-def _write_routes(session: Session, context: _Context, technician_days: set[str]) -> None:
+def write_routes(
+    session: Session,
+    region: Region,
+    translation: Translation,
+    index: SlotIndex,
+    technician_days: set[str],
+) -> None:
     """Rewrite the stored routes of the changed technician-days in each day's newest plan."""
-    translation = context.translation
     by_day: dict[date, list[str]] = {}
     for vehicle_id in technician_days:
         by_day.setdefault(date.fromisoformat(vehicle_id.split("@")[1]), []).append(vehicle_id)
     for day, vehicle_ids in sorted(by_day.items()):
-        plan = latest_plan(session, context.region.id, day)
+        plan = latest_plan(session, region.id, day)
         if plan is None:
             plan = Plan(
-                region_id=context.region.id,
+                region_id=region.id,
                 day=day,
-                version=next_version(session, context.region.id, day),
+                version=next_version(session, region.id, day),
                 planner="booking",
                 kpis={},
             )
@@ -317,7 +330,7 @@ def _write_routes(session: Session, context: _Context, technician_days: set[str]
         rows = {r.technician_id: r for r in plan.routes}
         for vehicle_id in sorted(vehicle_ids):
             technician: Technician = translation.vehicle_technician[vehicle_id]
-            route = context.index.route(vehicle_id)
+            route = index.route(vehicle_id)
             row = rows.get(technician.id)
             if row is not None:
                 row.stops.clear()
@@ -449,11 +462,11 @@ def call_off(
     if by_customer:
         _check_cutoff(appointment, now, rules)
     cancel(session, appointment, actor=actor, reason=reason)
-    _drop_from_plans(session, job, today)
+    drop_from_plans(session, job, today)
     return appointment
 
 
-def _drop_from_plans(session: Session, job: Job, today: date) -> None:
+def drop_from_plans(session: Session, job: Job, today: date) -> None:
     """Take the job's stops out of the newest plan of each day; the rest keep their times."""
     days = session.scalars(
         select(Plan.day).where(Plan.region_id == job.region_id, Plan.day >= today).distinct()
@@ -486,6 +499,7 @@ def _copy_stop(stop: Stop, position: int) -> Stop:
         part_sku=stop.part_sku,
         second_person=stop.second_person,
         arrival=stop.arrival,
+        start=stop.start,
         departure=stop.departure,
     )
 

@@ -86,8 +86,8 @@ def build_problem(
     *,
     unpromised: int | None = None,
 ) -> Translation:
-    """The engine's problem for a region and horizon; `unpromised` names a job to translate
-    as if its promise were not there (to find it a new window)."""
+    """The engine's problem for a region and horizon; `unpromised` names a job being placed
+    anew: translated as if its promise and its place in other days' plans were not there."""
     technicians = list(
         session.scalars(
             select(Technician)
@@ -168,6 +168,7 @@ def build_problem(
         for job_id, day in _planned_elsewhere(
             session, region, horizon, [j.id for j in jobs]
         ).items()
+        if job_id != unpromised
     }
     engine_jobs: list[optimizer.Job] = []
     in_problem = {j.id for j in jobs}
@@ -378,6 +379,7 @@ def fill_route(route_row: Route, translation: Translation, engine_route: optimiz
                 else None,
                 second_person=visit.second_person,
                 arrival=horizon.to_datetime(visit.arrival_s),
+                start=horizon.to_datetime(visit.start_s),
                 departure=horizon.to_datetime(visit.end_s),
             )
         )

@@ -89,6 +89,9 @@ class Stop(Base):
     # The helper's visit of a two-person job: same job, same minute, carries no goods.
     second_person: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     arrival: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When work starts (after waiting for a window); a lunch taken inside a long job lies
+    # between start and departure. Null on rows written before it was stored.
+    start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     departure: Mapped[datetime] = mapped_column(UTCDateTime)
 
     route: Mapped[Route] = relationship(back_populates="stops")

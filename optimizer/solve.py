@@ -195,15 +195,18 @@ def search(
     """OR-Tools routing search, from `start` when given."""
     model = build(problem)
     routing = model.routing
-    if on_progress is not None:
-        solver = routing.solver()
-        counter = [0]
+    solver = routing.solver()
+    counter = [0]
+    deadline = limits.clock() + limits.time_limit_s
 
-        def report() -> None:
-            counter[0] += 1
+    def report() -> None:
+        counter[0] += 1
+        if on_progress is not None:
             on_progress(Progress(counter[0], int(routing.CostVar().Value()), solver.WallTime()))
+        if limits.clock() >= deadline:  # the caller's clock says stop (a cancelled run)
+            solver.FinishCurrentSearch()
 
-        routing.AddAtSolutionCallback(report)
+    routing.AddAtSolutionCallback(report)
     params = search_parameters(
         SearchSettings(
             time_limit_s=limits.time_limit_s,

@@ -23,7 +23,7 @@ from fieldplan.jobs import Job, JobStatus
 from fieldplan.migrate import upgrade
 from fieldplan.orders import Order
 from fieldplan.planning import build_problem, horizon_for, plan_region
-from fieldplan.plans import Plan
+from fieldplan.plans import Plan, Route, Stop
 from fieldplan.regions import Region
 from fieldplan.technicians import Absence, Shift, Technician
 from fieldplan.timeline import EventKind, TimelineEvent
@@ -273,6 +273,21 @@ def test_a_promise_broken_by_illness_is_flagged_not_moved_and_new_windows_are_pr
         by_customer=False,
     )
     assert moved.status == AppointmentStatus.PROMISED
+
+
+def test_booking_takes_the_job_off_the_day_it_was_planned_on(session: Session) -> None:
+    region, jobs = tiny_region(session, 1)
+    next_monday = MONDAY + timedelta(days=7)
+    plan_region(session, region, next_monday, 1, TRAVEL, optimizer.Limits(time_limit_s=0.5))
+    assert jobs[0].status == JobStatus.PLANNED
+    book(session, jobs[0], at(MONDAY, 9))
+    on_plans = session.scalars(
+        select(Plan.day)
+        .join(Route, Route.plan_id == Plan.id)
+        .join(Stop)
+        .where(Stop.job_id == jobs[0].id)
+    ).all()
+    assert on_plans == [MONDAY]
 
 
 def _race(engine: Engine, region_code: str, clients: int) -> tuple[int, list[str], list[str]]:

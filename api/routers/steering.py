@@ -1,0 +1,315 @@
+"""Planners steer the plan: background optimisations, pins, moves, unassignments, KPIs."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from api.deps import PlannerDep, SessionDep
+from api.routers.appointments import AppointmentRead, send_invite
+from api.runs import Run, Runs
+from api.schemas import MAX_ID, RegionFilter, RowId
+from fieldplan import steering
+from fieldplan.appointments import Appointment, AppointmentStatus
+from fieldplan.callbacks import CallbackRequest, CallbackStatus
+from fieldplan.jobs import Job, JobStatus
+from fieldplan.plans import Plan, UnassignedJob, latest_plan
+from fieldplan.regions import Region
+from fieldplan.technicians import Technician
+
+router = APIRouter(tags=["steering"])
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class OptimisationIn(BaseModel):
+    region_id: Id
+    first_day: date
+    days: int = Field(1, ge=1, le=20)
+    time_limit_s: float = Field(10.0, gt=0, le=600)
+
+
+class OptimisationRead(BaseModel):
+    id: str
+    status: str
+    progress: float
+    elapsed_s: float
+    best_cost: int | None
+    improvements: int
+    plan_ids: list[int]
+    unplanned: int
+    error: str | None
+
+    @classmethod
+    def of(cls, run: Run) -> OptimisationRead:
+        return cls(
+            id=run.id,
+            status=run.status,
+            progress=round(run.progress, 3),
+            elapsed_s=round(run.elapsed_s, 2),
+            best_cost=min(run.best_costs) if run.best_costs else None,
+            improvements=len(run.best_costs),
+            plan_ids=run.plan_ids,
+            unplanned=run.unplanned,
+            error=run.error,
+        )
+
+
+def _runs(request: Request) -> Runs:
+    runs: Runs = request.app.state.runs
+    return runs
+
+
+@router.post("/plans/optimisations", status_code=202)
+def start_optimisation(
+    body: OptimisationIn, request: Request, session: SessionDep, _: PlannerDep
+) -> OptimisationRead:
+    """Plan a region's days in the background; poll for progress, DELETE to cancel."""
+    if session.get(Region, body.region_id) is None:
+        raise HTTPException(404, detail=f"no region {body.region_id}")
+    run = _runs(request).start(body.region_id, body.first_day, body.days, body.time_limit_s)
+    return OptimisationRead.of(run)
+
+
+@router.get("/plans/optimisations/{run_id}")
+def read_optimisation(run_id: str, request: Request, _: PlannerDep) -> OptimisationRead:
+    run = _runs(request).get(run_id)
+    if run is None:
+        raise HTTPException(404, detail="no such optimisation")
+    return OptimisationRead.of(run)
+
+
+@router.delete("/plans/optimisations/{run_id}")
+def cancel_optimisation(run_id: str, request: Request, _: PlannerDep) -> OptimisationRead:
+    """Stop a run; nothing of a cancelled run is saved."""
+    run = _runs(request).cancel(run_id)
+    if run is None:
+        raise HTTPException(404, detail="no such optimisation")
+    return OptimisationRead.of(run)
+
+
+class PinIn(BaseModel):
+    technician_id: Id
+    day: date
+    start: time | None = None
+
+
+class MoveIn(BaseModel):
+    technician_id: Id
+    day: date
+    position: int | None = Field(None, ge=0, le=200)
+    renegotiate: bool = False
+
+
+class UnassignIn(BaseModel):
+    renegotiate: bool = False
+
+
+class JobRead(BaseModel):
+    id: int
+    status: str
+    pinned_technician_id: int | None
+    pinned_day: date | None
+    pinned_start: time | None
+
+
+class MovedRead(BaseModel):
+    job: JobRead
+    appointment: AppointmentRead | None
+    renegotiated: bool
+
+
+def _job(session: SessionDep, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(404, detail=f"no job {job_id}")
+    return job
+
+
+def _technician(session: SessionDep, technician_id: int) -> Technician:
+    technician = session.get(Technician, technician_id)
+    if technician is None:
+        raise HTTPException(404, detail=f"no technician {technician_id}")
+    return technician
+
+
+def _job_read(job: Job) -> JobRead:
+    return JobRead(
+        id=job.id,
+        status=job.status,
+        pinned_technician_id=job.pinned_technician_id,
+        pinned_day=job.pinned_day,
+        pinned_start=job.pinned_start,
+    )
+
+
+@router.put("/jobs/{job_id}/pin")
+def pin_job(job_id: RowId, body: PinIn, session: SessionDep, planner: PlannerDep) -> JobRead:
+    """Fix the job to a technician and day (and start); the next optimisation keeps it there."""
+    job = _job(session, job_id)
+    steering.pin(
+        session,
+        job,
+        _technician(session, body.technician_id),
+        body.day,
+        body.start,
+        actor=f"planner:{planner.username}",
+    )
+    return _job_read(job)
+
+
+@router.delete("/jobs/{job_id}/pin")
+def unpin_job(job_id: RowId, session: SessionDep, _: PlannerDep) -> JobRead:
+    job = _job(session, job_id)
+    steering.unpin(session, job)
+    return _job_read(job)
+
+
+@router.post("/jobs/{job_id}/move")
+def move_job(
+    job_id: RowId,
+    body: MoveIn,
+    request: Request,
+    session: SessionDep,
+    planner: PlannerDep,
+    tasks: BackgroundTasks,
+) -> MovedRead:
+    """Put the job on a technician's day, re-checked by the engine's rules; a move that breaks
+    a promise is refused unless `renegotiate` (then the customer gets an updated invite)."""
+    state = request.app.state
+    moved = steering.move(
+        session,
+        _job(session, job_id),
+        _technician(session, body.technician_id),
+        body.day,
+        body.position,
+        travel=state.travel,
+        rules=state.rules,
+        today=state.today(),
+        actor=f"planner:{planner.username}",
+        renegotiate=body.renegotiate,
+    )
+    if moved.renegotiated and moved.appointment is not None:
+        send_invite(request, session, moved.appointment, tasks)
+    return MovedRead(
+        job=_job_read(moved.job),
+        appointment=AppointmentRead.model_validate(moved.appointment)
+        if moved.appointment
+        else None,
+        renegotiated=moved.renegotiated,
+    )
+
+
+@router.post("/jobs/{job_id}/unassign")
+def unassign_job(
+    job_id: RowId, body: UnassignIn, request: Request, session: SessionDep, planner: PlannerDep
+) -> JobRead:
+    job = _job(session, job_id)
+    steering.unassign(
+        session,
+        job,
+        actor=f"planner:{planner.username}",
+        renegotiate=body.renegotiate,
+        today=request.app.state.today(),
+    )
+    return _job_read(job)
+
+
+class KpisRead(BaseModel):
+    region_id: int
+    day: date
+    jobs_planned: int
+    travel_h: float
+    travel_min_per_job: float | None
+    technician_days_used: int
+    promises: int
+    promises_kept_pct: float | None
+    promises_at_risk: int
+    first_time_fix_pct: float | None
+    unplanned: dict[str, int]
+    callbacks_waiting: int
+
+
+@router.get("/kpis")
+def kpis(
+    session: SessionDep, _: PlannerDep, day: date, region_id: RegionFilter = None
+) -> list[KpisRead]:
+    """The day's figures per region: promises planned inside their window, first-time fixes,
+    travel per job, unplanned jobs by reason, callbacks waiting."""
+    regions = (
+        [session.get(Region, region_id)]
+        if region_id is not None
+        else list(session.scalars(select(Region)))
+    )
+    found = []
+    for region in regions:
+        if region is None:
+            raise HTTPException(404, detail=f"no region {region_id}")
+        plan = latest_plan(session, region.id, day)
+        found.append(_kpis(session, region, day, plan))
+    return found
+
+
+def _kpis(session: SessionDep, region: Region, day: date, plan: Plan | None) -> KpisRead:
+    stops = [s for r in (plan.routes if plan else []) for s in r.stops]
+    job_stops = {s.job_id: s for s in stops if s.kind == "job" and s.job_id and not s.second_person}
+    travel_s = sum(r.travel_s for r in (plan.routes if plan else []))
+    appointments = list(
+        session.scalars(
+            select(Appointment)
+            .join(Job, Job.id == Appointment.job_id)
+            .where(
+                Job.region_id == region.id,
+                Appointment.status.in_([AppointmentStatus.PROMISED, AppointmentStatus.AT_RISK]),
+            )
+        )
+    )
+    zone = ZoneInfo(region.timezone)
+    on_day = [a for a in appointments if a.window_start.astimezone(zone).date() == day]
+    kept = 0
+    for appointment in on_day:
+        stop = job_stops.get(appointment.job_id)
+        job = session.get_one(Job, appointment.job_id)
+        if stop is not None:
+            start = stop.departure - timedelta(minutes=job.duration_min)
+            kept += appointment.window_start <= start <= appointment.window_end
+    finished = session.scalar(
+        select(func.count()).where(
+            Job.region_id == region.id, Job.status.in_([JobStatus.DONE, JobStatus.FAILED])
+        )
+    )
+    fixed = session.scalar(
+        select(func.count()).where(Job.region_id == region.id, Job.status == JobStatus.DONE)
+    )
+    unplanned: dict[str, int] = {}
+    for row in plan.unassigned if plan else []:
+        key = _reason_group(row)
+        unplanned[key] = unplanned.get(key, 0) + 1
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(CallbackRequest)
+        .where(CallbackRequest.status == CallbackStatus.WAITING)
+    )
+    return KpisRead(
+        region_id=region.id,
+        day=day,
+        jobs_planned=len(job_stops),
+        travel_h=round(travel_s / 3600, 2),
+        travel_min_per_job=round(travel_s / 60 / len(job_stops), 1) if job_stops else None,
+        technician_days_used=len(plan.routes) if plan else 0,
+        promises=len(on_day),
+        promises_kept_pct=round(100 * kept / len(on_day), 1) if on_day else None,
+        promises_at_risk=sum(1 for a in on_day if a.status == AppointmentStatus.AT_RISK),
+        first_time_fix_pct=round(100 * (fixed or 0) / finished, 1) if finished else None,
+        unplanned=unplanned,
+        callbacks_waiting=waiting or 0,
+    )
+
+
+def _reason_group(row: UnassignedJob) -> str:
+    """Reasons grouped by their kind: the text up to the first detail."""
+    return row.reason.split(":")[0].split(" (")[0][:60]
