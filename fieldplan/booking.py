@@ -227,18 +227,16 @@ def offer_windows(
     if choices:
         return Windows(job.id, choices)
     later: list[date] = []
-    start = first
     for _ in range(rules.look_ahead_periods):
         start = next_working_day(context.translation.horizon.days[-1] + timedelta(days=1))
-        ahead = _context(session, job, start, rules.offer_days, travel)
-        if ahead.engine_job is None:
+        context = _context(session, job, start, rules.offer_days, travel)
+        if context.engine_job is None:
             continue
         found = _choices(
-            ahead.translation.horizon,
-            ahead.index.offer(ahead.engine_job, _grid(ahead.translation, rules)),
+            context.translation.horizon,
+            context.index.offer(context.engine_job, _grid(context.translation, rules)),
         )
         later = sorted({c.start.date() for c in found})[:3]
-        context = ahead
         if later:
             break
     return Windows(job.id, [], reason=offer.reason, first_dates=later)

@@ -69,6 +69,8 @@ class Translation:
     vehicle_technician: dict[str, Technician]
     sites: dict[str, Location]
     left_out: dict[int, str] = field(default_factory=dict)  # job id -> why not in the problem
+    # Jobs the newest plan of another day holds: not in this problem, and not unplanned either.
+    planned_elsewhere: set[int] = field(default_factory=set)
     promised: set[int] = field(default_factory=set)  # jobs with a live appointment
 
 
@@ -163,12 +165,15 @@ def build_problem(
 
     technician_by_id = {t.id: t for t in technicians}
     sites: dict[str, Location] = {}
-    left_out: dict[int, str] = {
-        job_id: f"already planned on {day}"
+    elsewhere = {
+        job_id: day
         for job_id, day in _planned_elsewhere(
             session, region, horizon, [j.id for j in jobs]
         ).items()
         if job_id != unpromised
+    }
+    left_out: dict[int, str] = {
+        job_id: f"already planned on {day}" for job_id, day in elsewhere.items()
     }
     engine_jobs: list[optimizer.Job] = []
     in_problem = {j.id for j in jobs}
@@ -279,6 +284,7 @@ def build_problem(
         vehicle_technician=vehicle_technician,
         sites=sites,
         left_out=left_out,
+        planned_elsewhere=set(elsewhere),
         promised=set(promises),
     )
 
@@ -442,7 +448,11 @@ def save_plan(
             appointment = live_appointment(session, job_id)
             if appointment is not None:
                 flag_at_risk(session, appointment, actor=actor, reason=reason)
-    unplanned.update(translation.left_out)
+    unplanned.update(
+        (job_id, reason)
+        for job_id, reason in translation.left_out.items()
+        if job_id not in translation.planned_elsewhere
+    )
     if plans:
         plans[0].kpis = {**plans[0].kpis, "horizon": kpis}
         for job_id, reason in sorted(unplanned.items()):

@@ -5,17 +5,35 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
+import optimizer
+from api.board import (
+    COLOURS,
+    DAY_END,
+    DAY_START,
+    MAP_H,
+    MAP_W,
+    Block,
+    Projection,
+    outline,
+    position,
+)
 from api.deps import SESSION_COOKIE, MaybePlannerDep, SessionDep
+from api.schemas import MAX_ID, RowId
+from fieldplan import steering
 from fieldplan.accounts import authenticate
+from fieldplan.appointments import Appointment, AppointmentError, AppointmentStatus
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
+from fieldplan.planning import PlanOutdated, plan_region
 from fieldplan.plans import Plan
 from fieldplan.technicians import Technician
 
@@ -61,7 +79,12 @@ def logout() -> Response:
 
 @router.get("/board", response_class=HTMLResponse)
 def board(
-    request: Request, session: SessionDep, planner: MaybePlannerDep, day: date | None = None
+    request: Request,
+    session: SessionDep,
+    planner: MaybePlannerDep,
+    day: date | None = None,
+    msg: Annotated[str, Query(max_length=300)] = "",
+    error: Annotated[str, Query(max_length=300)] = "",
 ) -> Response:
     if planner is None:
         return RedirectResponse("/login", status_code=303)
@@ -72,12 +95,82 @@ def board(
         plan = session.scalar(
             select(Plan).where(Plan.day == chosen).order_by(Plan.version.desc()).limit(1)
         )
-    technicians = {t.id: t for t in session.scalars(select(Technician))}
+    zone = ZoneInfo(plan.region.timezone if plan else "Europe/Amsterdam")
+    technicians = {t.id: t for t in session.scalars(select(Technician).order_by(Technician.code))}
     locations = {loc.id: loc for loc in session.scalars(select(Location))}
     job_ids = {s.job_id for r in (plan.routes if plan else []) for s in r.stops if s.job_id}
     job_ids |= {u.job_id for u in (plan.unassigned if plan else [])}
-    jobs = {j.id: j for j in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
-    open_jobs = session.scalar(select(func.count()).select_from(Job))
+    jobs = {
+        j.id: j
+        for j in session.scalars(
+            select(Job).where(Job.id.in_(job_ids)).options(selectinload(Job.customer))
+        )
+    }
+    promises = {
+        a.job_id: a
+        for a in session.scalars(
+            select(Appointment).where(
+                Appointment.job_id.in_(job_ids),
+                Appointment.status.in_([AppointmentStatus.PROMISED, AppointmentStatus.AT_RISK]),
+            )
+        )
+    }
+    rows, lines, stops_xy = [], [], []
+    settings = request.app.state.settings
+    hull = list(outline(settings.sample_data_dir / "places.csv"))
+    points = list(hull)
+    for route in plan.routes if plan else []:
+        tech = technicians[route.technician_id]
+        points.append((tech.home_latitude, tech.home_longitude))
+    projection = Projection.fit(points)
+    for n, route in enumerate(plan.routes if plan else []):
+        tech = technicians[route.technician_id]
+        colour = COLOURS[n % len(COLOURS)]
+        blocks = []
+        path = [(tech.home_latitude, tech.home_longitude)]
+        for stop in route.stops:
+            begins = stop.start or stop.arrival
+            left, width = position(begins, stop.departure, zone)
+            job = jobs.get(stop.job_id) if stop.job_id else None
+            if stop.kind == "job" and job is not None:
+                promise = promises.get(job.id)
+                p_left, p_width = (
+                    position(promise.window_start, promise.window_end, zone)
+                    if promise
+                    else (None, None)
+                )
+                label = f"{job.kind} · {job.customer.city}"
+                if stop.second_person:
+                    label += " (2nd)"
+                blocks.append(
+                    Block(
+                        "job",
+                        left,
+                        width,
+                        label,
+                        job.id,
+                        p_left,
+                        p_width,
+                        pinned=job.pinned_technician_id is not None,
+                    )
+                )
+                path.append((job.customer.latitude, job.customer.longitude))
+                if not stop.second_person:
+                    stops_xy.append(
+                        (*projection.xy(job.customer.latitude, job.customer.longitude), colour)
+                    )
+            elif stop.kind == "pickup" and stop.location_id in locations:
+                site = locations[stop.location_id]
+                blocks.append(
+                    Block("pickup", left, width, f"pick up {stop.part_sku} · {site.name}")
+                )
+                path.append((site.latitude, site.longitude))
+            else:
+                blocks.append(Block("break", left, width, "lunch"))
+        path.append((tech.home_latitude, tech.home_longitude))
+        lines.append((projection.path(path), colour, tech.code))
+        rows.append({"route": route, "tech": tech, "blocks": blocks, "colour": colour})
+    working = [t for t in technicians.values() if chosen is not None and t.shift_on(chosen)]
     return templates.TemplateResponse(
         request,
         "board.html",
@@ -86,10 +179,97 @@ def board(
             "days": days,
             "day": chosen,
             "plan": plan,
-            "technicians": technicians,
-            "locations": locations,
+            "rows": rows,
             "jobs": jobs,
-            "open_jobs": open_jobs,
-            "tz": ZoneInfo(plan.region.timezone if plan else "Europe/Amsterdam"),
+            "working": working,
+            "hours": list(range(DAY_START.hour, DAY_END.hour)),
+            "outline": projection.path(hull),
+            "lines": lines,
+            "stops_xy": stops_xy,
+            "map_size": (MAP_W, MAP_H),
+            "tz": zone,
+            "msg": msg,
+            "error": error,
         },
     )
+
+
+def _back(day: date, **query: str) -> Response:
+    return RedirectResponse(f"/board?{urlencode({'day': day.isoformat(), **query})}", 303)
+
+
+@router.post("/board/jobs/{job_id}/move")
+def board_move(
+    job_id: RowId,
+    request: Request,
+    session: SessionDep,
+    planner: MaybePlannerDep,
+    day: Annotated[date, Form()],
+    technician_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    action: Annotated[str, Form(pattern="^(move|pin|unassign)$")] = "move",
+    renegotiate: Annotated[bool, Form()] = False,
+) -> Response:
+    """The board's job actions; the same domain services as the API, results on the board."""
+    if planner is None:
+        return RedirectResponse("/login", status_code=303)
+    job = session.get(Job, job_id)
+    technician = session.get(Technician, technician_id)
+    if job is None or technician is None:
+        return _back(day, error="no such job or technician")
+    actor = f"planner:{planner.username}"
+    state = request.app.state
+    try:
+        if action == "pin":
+            steering.pin(session, job, technician, day, None, actor=actor)
+            return _back(day, msg=f"job {job.id} pinned to {technician.code} on {day}")
+        if action == "unassign":
+            steering.unassign(
+                session, job, actor=actor, renegotiate=renegotiate, today=state.today()
+            )
+            return _back(day, msg=f"job {job.id} unassigned")
+        steering.move(
+            session,
+            job,
+            technician,
+            day,
+            None,
+            travel=state.travel,
+            rules=state.rules,
+            today=state.today(),
+            actor=actor,
+            renegotiate=renegotiate,
+        )
+    except AppointmentError as refused:
+        session.rollback()
+        return _back(day, error=str(refused))
+    return _back(day, msg=f"job {job.id} moved to {technician.code}")
+
+
+@router.post("/board/reoptimise")
+def board_reoptimise(
+    request: Request,
+    session: SessionDep,
+    planner: MaybePlannerDep,
+    day: Annotated[date, Form()],
+    seconds: Annotated[float, Form(gt=0, le=60)] = 3.0,
+) -> Response:
+    """Re-plan the day around what planners fixed (pins and promises stay)."""
+    if planner is None:
+        return RedirectResponse("/login", status_code=303)
+    plan = session.scalar(select(Plan).where(Plan.day == day).limit(1))
+    if plan is None:
+        return _back(day, error="no plan for this day")
+    try:
+        saved = plan_region(
+            session,
+            plan.region,
+            day,
+            1,
+            request.app.state.travel,
+            optimizer.Limits(time_limit_s=seconds),
+            actor=f"planner:{planner.username}",
+        )
+    except PlanOutdated as outdated:
+        session.rollback()
+        return _back(day, error=str(outdated))
+    return _back(day, msg=f"re-optimised: version {saved.plans[0].version}")

@@ -1,0 +1,86 @@
+"""The planner board in headless Chromium: sign in, move a job to another technician, pin it,
+re-optimise the day, and see the pinned job stay. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, expect, sync_playwright
+from sqlalchemy import select
+
+from api.main import create_app
+from fieldplan.jobs import Job
+from fieldplan.settings import Settings
+from fieldplan.technicians import Technician
+from tests.browser import chromium_path, screenshot_path, served
+from tests.conftest import pin_clock, seed_database
+from tests.test_steering import stored_plan_violations, tuesday_routes
+
+TUESDAY = date(2026, 11, 24)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield launched
+        launched.close()
+
+
+def test_move_pin_and_reoptimise_on_the_board(browser: Browser, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    seed_database(url, orders=40, password="pw", plan_days=2)
+    app = pin_clock(create_app(Settings(database_url=url, secret_key="k", outbox_dir=tmp_path)))
+    with TestClient(app) as client:
+        routes = tuesday_routes(client)
+        with app.state.sessions() as session:
+            technicians = {t.id: t for t in session.scalars(select(Technician))}
+            # A short job, to the technician with the lightest day, so that it fits.
+            lightest = sorted(routes, key=lambda t: len(routes[t]))
+            job_id, target = next(
+                (job_id, technicians[other])
+                for other in lightest
+                for tech_id, jobs in routes.items()
+                for job_id in jobs
+                if other != tech_id
+                and set(session.get_one(Job, job_id).skills) <= set(technicians[other].skills)
+                and session.get_one(Job, job_id).crew_size == 1
+                and session.get_one(Job, job_id).duration_min <= 45
+            )
+        with served(app) as base:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(f"{base}/board?day={TUESDAY}")
+            page.get_by_label("Username").fill("planner")
+            page.get_by_label("Password").fill("pw")
+            page.get_by_role("button", name="Sign in").click()
+            page.goto(f"{base}/board?day={TUESDAY}")
+            expect(page.locator(".timeline .row").first).to_be_visible()
+            expect(page.locator(".map polyline").first).to_be_attached()
+            page.screenshot(path=screenshot_path("board-before"), full_page=True)
+
+            block = page.locator(f'details.block.job[data-job="{job_id}"]').first
+            block.locator("summary").click()
+            block.get_by_label("Technician").select_option(str(target.id))
+            block.get_by_role("button", name="Move").click()
+            expect(page.get_by_role("status")).to_contain_text(f"moved to {target.code}")
+            row = page.locator(f"#route-{target.id}")
+            expect(row.locator(f'details[data-job="{job_id}"]')).to_have_count(1)
+
+            moved = row.locator(f'details.block.job[data-job="{job_id}"]')
+            moved.locator("summary").click()
+            moved.get_by_role("button", name="Pin").click()
+            expect(page.get_by_role("status")).to_contain_text("pinned")
+
+            page.get_by_role("button", name="Re-optimise this day").click()
+            expect(page.get_by_role("status")).to_contain_text("re-optimised")
+            pinned = page.locator(f'#route-{target.id} details.block.job[data-job="{job_id}"]')
+            expect(pinned).to_have_count(1)
+            expect(pinned).to_have_class("block job pinned")
+            page.screenshot(path=screenshot_path("board-after"), full_page=True)
+        assert job_id in tuesday_routes(client)[target.id]
+        assert stored_plan_violations(client) == []
