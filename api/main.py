@@ -19,6 +19,7 @@ from api.routers import (
     calendars,
     callbacks,
     customers,
+    day,
     pages,
     plans,
     self_service,
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         callbacks.router,
         self_service.router,
         steering.router,
+        day.router,
         pages.router,
     )
     for router in routers:

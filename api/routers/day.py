@@ -1,0 +1,122 @@
+"""The day as it happens: reports from technicians (through their own feed token) or from
+planners on their behalf, and illness."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import select
+
+from api.deps import PlannerDep, SessionDep
+from api.schemas import RowId
+from fieldplan.day_events import ReportKind, ReportOutcome, ReportRefused, report, report_ill
+from fieldplan.feeds import technician_for_token
+from fieldplan.jobs import Job
+from fieldplan.plans import Route, Stop
+from fieldplan.technicians import Technician
+
+router = APIRouter(tags=["the day"])
+
+
+class ReportIn(BaseModel):
+    kind: ReportKind
+    eta: AwareDatetime | None = None
+    part_sku: str | None = Field(None, max_length=40)
+    note: str = Field("", max_length=1000)
+
+
+class ReportRead(BaseModel):
+    job_id: int
+    status: str
+    follow_up_job_id: int | None
+    promises_at_risk: list[int]  # appointment ids, for the planner to renegotiate
+
+
+class IllIn(BaseModel):
+    day: date
+
+
+def _read(outcome: ReportOutcome) -> ReportRead:
+    return ReportRead(
+        job_id=outcome.job.id,
+        status=outcome.job.status,
+        follow_up_job_id=outcome.follow_up.id if outcome.follow_up else None,
+        promises_at_risk=[a.id for a in outcome.at_risk],
+    )
+
+
+def _report(
+    request: Request, session: SessionDep, job: Job, body: ReportIn, actor: str
+) -> ReportRead:
+    try:
+        outcome = report(
+            session,
+            job,
+            body.kind,
+            actor=actor,
+            today=request.app.state.today(),
+            eta=body.eta,
+            part_sku=body.part_sku,
+            note=body.note,
+        )
+    except ReportRefused as refused:
+        raise HTTPException(409, detail=str(refused)) from None
+    return _read(outcome)
+
+
+@router.post("/jobs/{job_id}/reports")
+def planner_report(
+    job_id: RowId, body: ReportIn, request: Request, session: SessionDep, planner: PlannerDep
+) -> ReportRead:
+    """A report taken by a planner (the technician phoned in)."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(404, detail=f"no job {job_id}")
+    return _report(request, session, job, body, f"planner:{planner.username}")
+
+
+@router.post("/feeds/technicians/{token}/jobs/{job_id}/reports")
+def technician_report(
+    token: str, job_id: RowId, body: ReportIn, request: Request, session: SessionDep
+) -> ReportRead:
+    """A technician's own report, authorised by their feed token: only jobs on their routes;
+    anything else answers 404 as an unknown token does."""
+    technician = technician_for_token(session, token)
+    job = session.get(Job, job_id)
+    if technician is None or job is None or not _on_routes_of(session, technician, job):
+        raise HTTPException(404, detail="not found")
+    return _report(request, session, job, body, f"technician:{technician.code}")
+
+
+def _on_routes_of(session: SessionDep, technician: Technician, job: Job) -> bool:
+    found = session.scalar(
+        select(Stop.id)
+        .join(Route, Stop.route_id == Route.id)
+        .where(Route.technician_id == technician.id, Stop.job_id == job.id)
+        .limit(1)
+    )
+    return found is not None
+
+
+@router.post("/technicians/{technician_id}/ill")
+def technician_ill(
+    technician_id: RowId, body: IllIn, request: Request, session: SessionDep, planner: PlannerDep
+) -> list[int]:
+    """Take the technician's day out and re-plan it; returns the appointments now at risk
+    (flagged, listed at /appointments/at-risk with proposals)."""
+    technician = session.get(Technician, technician_id)
+    if technician is None:
+        raise HTTPException(404, detail=f"no technician {technician_id}")
+    try:
+        flagged = report_ill(
+            session,
+            technician,
+            body.day,
+            request.app.state.travel,
+            actor=f"planner:{planner.username}",
+        )
+    except ReportRefused as refused:
+        raise HTTPException(409, detail=str(refused)) from None
+    return [a.id for a in flagged]

@@ -1,0 +1,232 @@
+"""The day as it happens: technician reports and illness, and what they do to the promises.
+
+A report moves the job's status and lands on the customer's timeline. Running late pushes the
+rest of the technician's day back (waiting time absorbs what it can); a customer not home, a
+part missing on site or unfinished work creates a follow-up job (with the missing part to be
+picked up on the way), so the history of the first visit is never rewritten. An illness takes
+the technician's day out and re-plans it; every promise the new plan cannot keep is flagged
+for the planner, never moved silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import optimizer
+from fieldplan.appointments import Appointment, flag_at_risk, live_appointment
+from fieldplan.jobs import Job, JobPart, JobStatus, change_status, record_created
+from fieldplan.planning import plan_region
+from fieldplan.plans import Stop, StopKind, latest_plan
+from fieldplan.regions import Region, lock_region
+from fieldplan.technicians import Absence, Technician
+from fieldplan.timeline import EventKind, record
+from fieldplan.travel import TravelTimes
+from fieldplan.workdays import next_working_day
+
+
+class ReportKind(StrEnum):
+    ON_THE_WAY = "on_the_way"
+    STARTED = "started"
+    DONE = "done"
+    RUNNING_LATE = "running_late"
+    NOT_HOME = "not_home"
+    PART_MISSING = "part_missing"
+    NEEDS_FOLLOW_UP = "needs_follow_up"
+
+
+class ReportRefused(ValueError):
+    """A report that does not fit the job's state; the message says why."""
+
+
+@dataclass
+class ReportOutcome:
+    job: Job
+    follow_up: Job | None = None
+    at_risk: list[Appointment] = field(default_factory=list)  # promises now in danger
+
+
+_STATUS = {
+    ReportKind.ON_THE_WAY: (JobStatus.EN_ROUTE, EventKind.TECHNICIAN_EN_ROUTE),
+    ReportKind.STARTED: (JobStatus.IN_PROGRESS, EventKind.JOB_STARTED),
+    ReportKind.DONE: (JobStatus.DONE, EventKind.JOB_DONE),
+    ReportKind.NOT_HOME: (JobStatus.FAILED, EventKind.JOB_FAILED),
+    ReportKind.PART_MISSING: (JobStatus.FOLLOW_UP_NEEDED, EventKind.PART_MISSING),
+    ReportKind.NEEDS_FOLLOW_UP: (JobStatus.FOLLOW_UP_NEEDED, EventKind.JOB_FAILED),
+}
+
+
+def report(
+    session: Session,
+    job: Job,
+    kind: ReportKind,
+    *,
+    actor: str,
+    today: date,
+    eta: datetime | None = None,
+    part_sku: str | None = None,
+    note: str = "",
+) -> ReportOutcome:
+    lock_region(session, job.region_id)
+    outcome = ReportOutcome(job)
+    if kind is ReportKind.RUNNING_LATE:
+        if eta is None:
+            raise ReportRefused("running late needs the new ETA")
+        outcome.at_risk = _running_late(session, job, eta, today, actor)
+        _timeline(session, job, EventKind.TECHNICIAN_EN_ROUTE, actor, f"running late, ETA {eta}")
+        return outcome
+    status, event = _STATUS[kind]
+    if status is JobStatus.FOLLOW_UP_NEEDED and job.status is JobStatus.EN_ROUTE:
+        change_status(session, job, JobStatus.IN_PROGRESS, actor=actor, reason="on site")
+    try:
+        change_status(session, job, status, actor=actor, reason=note or kind.value)
+    except ValueError as illegal:
+        raise ReportRefused(str(illegal)) from None
+    text = kind.value.replace("_", " ") + (f": {note}" if note else "")
+    _timeline(session, job, event, actor, text)
+    if kind in (ReportKind.NOT_HOME, ReportKind.PART_MISSING, ReportKind.NEEDS_FOLLOW_UP):
+        outcome.follow_up = _follow_up(
+            session, job, today, actor, part_sku if kind is ReportKind.PART_MISSING else None
+        )
+    return outcome
+
+
+def _timeline(session: Session, job: Job, kind: EventKind, actor: str, text: str) -> None:
+    record(
+        session,
+        customer_id=job.customer_id,
+        order_id=job.order_id,
+        job_id=job.id,
+        kind=kind,
+        actor=actor,
+        text=text,
+    )
+
+
+def _follow_up(session: Session, job: Job, today: date, actor: str, part_sku: str | None) -> Job:
+    """The work still owed, as a new job of the same order: high priority, from tomorrow."""
+    follow = Job(
+        order_id=job.order_id,
+        order_line_id=job.order_line_id,
+        customer_id=job.customer_id,
+        region_id=job.region_id,
+        kind=job.kind,
+        status=JobStatus.NEW,
+        duration_min=job.duration_min,
+        days=1,
+        crew_size=job.crew_size,
+        skills=list(job.skills),
+        volume_m3=job.volume_m3,
+        weight_kg=job.weight_kg,
+        priority=max(job.priority, 4),
+        earliest_date=next_working_day(today + timedelta(days=1)),
+        description=f"follow-up of job {job.id}: {job.description}".strip(),
+    )
+    for part in job.parts:
+        follow.parts.append(
+            JobPart(part_sku=part.part_sku, quantity=part.quantity, missing=part.missing)
+        )
+    if part_sku is not None:
+        existing = next((p for p in follow.parts if p.part_sku == part_sku), None)
+        if existing is not None:
+            existing.missing = True
+        else:
+            follow.parts.append(JobPart(part_sku=part_sku, quantity=1, missing=True))
+    record_created(follow, actor=actor)
+    session.add(follow)
+    session.flush()
+    _timeline(session, follow, EventKind.JOB_CREATED, actor, f"follow-up of job {job.id}")
+    return follow
+
+
+def _running_late(
+    session: Session, job: Job, eta: datetime, today: date, actor: str
+) -> list[Appointment]:
+    """Push the technician's remaining stops back by the delay, less the waiting they had;
+    flag every promise whose window the new start misses."""
+    plan = latest_plan(session, job.region_id, today)
+    route = None
+    if plan is not None:
+        route = next((r for r in plan.routes if any(s.job_id == job.id for s in r.stops)), None)
+    if route is None:
+        raise ReportRefused(f"job {job.id} is not on today's plan")
+    at_risk: list[Appointment] = []
+    stops = list(route.stops)
+    late = next(i for i, s in enumerate(stops) if s.job_id == job.id and s.kind == StopKind.JOB)
+    delay = max(timedelta(0), eta - stops[late].arrival)
+    old_departure = stops[late].departure
+    first = stops[late]
+    first.arrival += delay
+    if first.start is not None:
+        first.start += delay
+    first.departure += delay
+    new_departure = first.departure
+    _check_promise(session, first, first.start or first.arrival, actor, at_risk)
+    for stop in stops[late + 1 :]:
+        drive = stop.arrival - old_departure  # the original drive (and any gap) stays
+        arrival = max(stop.arrival, new_departure + drive)
+        begins = stop.start or stop.arrival
+        starts = max(begins, arrival)  # waiting for a window absorbs what it can
+        old_departure = stop.departure
+        stop.arrival = arrival
+        if stop.start is not None:
+            stop.start = starts
+        stop.departure += starts - begins
+        new_departure = stop.departure
+        _check_promise(session, stop, starts, actor, at_risk)
+    session.flush()
+    return at_risk
+
+
+def _check_promise(
+    session: Session, stop: Stop, starts: datetime, actor: str, at_risk: list[Appointment]
+) -> None:
+    if stop.kind != StopKind.JOB or stop.job_id is None or stop.second_person:
+        return
+    appointment = live_appointment(session, stop.job_id)
+    if appointment is not None and starts > appointment.window_end:
+        flag_at_risk(
+            session,
+            appointment,
+            actor=actor,
+            reason=f"technician running late: new start {starts:%H:%M} UTC",
+        )
+        at_risk.append(appointment)
+
+
+def report_ill(
+    session: Session,
+    technician: Technician,
+    day: date,
+    travel: TravelTimes,
+    *,
+    actor: str,
+    time_limit_s: float = 5.0,
+) -> list[Appointment]:
+    """Take the technician's day out and re-plan it; returns the promises now at risk."""
+    if any(a.first_day <= day <= a.last_day for a in technician.absences):
+        raise ReportRefused(f"{technician.code} is already off on {day}")
+    technician.absences.append(Absence(first_day=day, last_day=day, reason="ill"))
+    session.flush()
+    region = session.get_one(Region, technician.region_id)
+    saved = plan_region(
+        session,
+        region,
+        day,
+        1,
+        travel,
+        optimizer.Limits(time_limit_s=time_limit_s),
+        actor=actor,
+    )
+    flagged = list(
+        session.scalars(
+            select(Appointment).where(
+                Appointment.job_id.in_(list(saved.unplanned)), Appointment.status == "at_risk"
+            )
+        )
+    )
+    return flagged
