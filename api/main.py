@@ -22,6 +22,7 @@ from api.routers import (
     day,
     pages,
     plans,
+    resources,
     self_service,
     steering,
 )
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         self_service.router,
         steering.router,
         day.router,
+        resources.router,
         pages.router,
     )
     for router in routers:

@@ -1,0 +1,368 @@
+"""The domain's resources for planners and integrations: one customer whole, orders (import
+with the same validation as the CLI), jobs, technicians and their absences, stores and parts."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from api.deps import PlannerDep, SessionDep
+from api.schemas import CallbackRead, Read, RegionFilter, RowId, TimelineEventRead
+from fieldplan import importing
+from fieldplan.appointments import Appointment
+from fieldplan.callbacks import CallbackRequest
+from fieldplan.catalogue import Part
+from fieldplan.customers import Customer
+from fieldplan.gazetteer import Gazetteer
+from fieldplan.jobs import Job
+from fieldplan.locations import Location
+from fieldplan.orders import Order
+from fieldplan.regions import Region, lock_region
+from fieldplan.technicians import Absence, Technician
+from fieldplan.timeline import for_customer
+
+router = APIRouter(tags=["resources"])
+
+
+class CustomerRead(Read):
+    id: int
+    name: str
+    address: str
+    postcode: str
+    city: str
+    phone: str
+    email: str
+    contact_channel: str
+    language: str
+    notes: str
+
+
+class OrderLineRead(Read):
+    line_number: int
+    product_sku: str
+    quantity: int
+    services: list[str]
+
+
+class OrderRead(Read):
+    id: int
+    number: str
+    customer_id: int
+    region_id: int
+    ordered_on: date
+    wanted_from: date
+    lines: list[OrderLineRead]
+
+
+class JobPartRead(Read):
+    part_sku: str
+    quantity: int
+    missing: bool
+
+
+class StatusChangeRead(Read):
+    from_status: str | None
+    to_status: str
+    at: datetime
+    actor: str
+    reason: str
+
+
+class AppointmentBrief(Read):
+    id: int
+    window_start: datetime
+    window_end: datetime
+    status: str
+    sequence: int
+
+
+class JobRead(Read):
+    id: int
+    order_id: int
+    customer_id: int
+    kind: str
+    status: str
+    duration_min: int
+    days: int
+    crew_size: int
+    skills: list[str]
+    priority: int
+    earliest_date: date
+    latest_date: date | None
+    description: str
+    parts: list[JobPartRead]
+    history: list[StatusChangeRead]
+    appointments: list[AppointmentBrief] = Field(default_factory=list)
+
+
+class CustomerView(BaseModel):
+    """Everything about one customer, so nobody asks them to repeat it."""
+
+    customer: CustomerRead
+    orders: list[OrderRead]
+    jobs: list[JobRead]
+    callbacks: list[CallbackRead]
+    timeline: list[TimelineEventRead]
+
+
+def _job_read(session: SessionDep, job: Job) -> JobRead:
+    read = JobRead.model_validate(job)
+    read.appointments = [
+        AppointmentBrief.model_validate(a)
+        for a in session.scalars(
+            select(Appointment).where(Appointment.job_id == job.id).order_by(Appointment.id)
+        )
+    ]
+    return read
+
+
+@router.get("/customers/{customer_id}", tags=["customers"])
+def customer_view(customer_id: RowId, session: SessionDep, _: PlannerDep) -> CustomerView:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise HTTPException(404, detail=f"no customer {customer_id}")
+    orders = session.scalars(
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.id)
+        .options(selectinload(Order.lines))
+    )
+    jobs = session.scalars(
+        select(Job)
+        .where(Job.customer_id == customer_id)
+        .order_by(Job.id)
+        .options(selectinload(Job.parts), selectinload(Job.history))
+    )
+    callbacks = session.scalars(
+        select(CallbackRequest)
+        .where(CallbackRequest.customer_id == customer_id)
+        .order_by(CallbackRequest.id)
+    )
+    return CustomerView(
+        customer=CustomerRead(
+            id=customer.id,
+            name=customer.name,
+            address=customer.address,
+            postcode=customer.postcode,
+            city=customer.city,
+            phone=customer.phone,
+            email=customer.email,
+            contact_channel=customer.contact_channel,
+            language=customer.language,
+            notes=customer.notes,
+        ),
+        orders=[OrderRead.model_validate(o) for o in orders],
+        jobs=[_job_read(session, j) for j in jobs],
+        callbacks=[CallbackRead.model_validate(c) for c in callbacks],
+        timeline=[TimelineEventRead.model_validate(e) for e in for_customer(session, customer_id)],
+    )
+
+
+@router.get("/orders/{order_id}", tags=["orders"])
+def read_order(order_id: RowId, session: SessionDep, _: PlannerDep) -> OrderRead:
+    order = session.get(Order, order_id)
+    if order is None:
+        raise HTTPException(404, detail=f"no order {order_id}")
+    return OrderRead.model_validate(order)
+
+
+class ImportErrorRead(BaseModel):
+    row: str
+    field: str
+    reason: str
+
+
+class ImportRead(BaseModel):
+    orders_created: int
+    orders_unchanged: int
+    jobs_created: int
+
+
+@lru_cache(maxsize=2)
+def _gazetteer(folder: Path) -> Gazetteer:
+    return Gazetteer.from_directory(folder)
+
+
+@router.post("/regions/{region_id}/orders/import", tags=["orders"], status_code=201)
+def import_orders(
+    region_id: RowId,
+    request: Request,
+    session: SessionDep,
+    planner: PlannerDep,
+    body: Annotated[
+        dict[str, object],
+        Body(examples=[{"orders": [{"order_number": "W-1", "lines": [{"product_sku": "…"}]}]}]),
+    ],
+) -> ImportRead:
+    """Orders as in the JSON import file (`{"orders": [...]}`), validated like the CLI does:
+    all or nothing, every error with its row and field (422)."""
+    region = session.get(Region, region_id)
+    if region is None:
+        raise HTTPException(404, detail=f"no region {region_id}")
+    try:
+        rows = importing.rows_from_json(json.dumps(body))
+    except importing.UnreadableFile as unreadable:
+        raise HTTPException(
+            422, detail=[{"row": "", "field": "body", "reason": str(unreadable)}]
+        ) from None
+    lock_region(session, region.id)
+    try:
+        report = importing.import_rows(
+            session,
+            rows,
+            region=region,
+            gazetteer=_gazetteer(request.app.state.settings.sample_data_dir),
+            today=request.app.state.today(),
+            actor=f"planner:{planner.username}",
+        )
+    except importing.ImportFailed as failed:
+        raise HTTPException(
+            422,
+            detail=[
+                ImportErrorRead(row=e.row, field=e.field, reason=e.reason).model_dump()
+                for e in failed.report.errors
+            ],
+        ) from None
+    return ImportRead(
+        orders_created=report.orders_created,
+        orders_unchanged=report.orders_unchanged,
+        jobs_created=report.jobs_created,
+    )
+
+
+@router.get("/jobs/{job_id}", tags=["jobs"])
+def read_job(job_id: RowId, session: SessionDep, _: PlannerDep) -> JobRead:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise HTTPException(404, detail=f"no job {job_id}")
+    return _job_read(session, job)
+
+
+class ShiftRead(Read):
+    weekday: int
+    start: time
+    end: time
+
+
+class AbsenceRead(Read):
+    id: int
+    first_day: date
+    last_day: date
+    reason: str
+
+
+class TechnicianRead(Read):
+    id: int
+    code: str
+    name: str
+    region_id: int
+    skills: list[str]
+    home_address: str
+    van_volume_m3: float
+    van_weight_kg: float
+    max_overtime_min: int
+    lunch_minutes: int
+    shifts: list[ShiftRead]
+    absences: list[AbsenceRead]
+
+
+@router.get("/technicians", tags=["technicians"])
+def list_technicians(
+    session: SessionDep, _: PlannerDep, region_id: RegionFilter = None
+) -> list[TechnicianRead]:
+    query = select(Technician).order_by(Technician.code)
+    if region_id is not None:
+        query = query.where(Technician.region_id == region_id)
+    return [TechnicianRead.model_validate(t) for t in session.scalars(query)]
+
+
+@router.get("/technicians/{technician_id}", tags=["technicians"])
+def read_technician(technician_id: RowId, session: SessionDep, _: PlannerDep) -> TechnicianRead:
+    technician = session.get(Technician, technician_id)
+    if technician is None:
+        raise HTTPException(404, detail=f"no technician {technician_id}")
+    return TechnicianRead.model_validate(technician)
+
+
+class AbsenceIn(BaseModel):
+    first_day: date
+    last_day: date
+    reason: str = Field("", max_length=80)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AbsenceIn:
+        if self.last_day < self.first_day:
+            raise ValueError("last_day must not be before first_day")
+        return self
+
+
+@router.post("/technicians/{technician_id}/absences", tags=["technicians"], status_code=201)
+def add_absence(
+    technician_id: RowId, body: AbsenceIn, session: SessionDep, _: PlannerDep
+) -> AbsenceRead:
+    """Planned leave (illness on the day goes through /technicians/{id}/ill, which re-plans);
+    the next optimisation plans around it."""
+    technician = session.get(Technician, technician_id)
+    if technician is None:
+        raise HTTPException(404, detail=f"no technician {technician_id}")
+    lock_region(session, technician.region_id)
+    absence = Absence(first_day=body.first_day, last_day=body.last_day, reason=body.reason)
+    technician.absences.append(absence)
+    session.flush()
+    return AbsenceRead.model_validate(absence)
+
+
+class StockRead(Read):
+    part_sku: str
+    quantity: int
+    available_from: date | None
+
+
+class OpeningRead(Read):
+    weekday: int
+    opens: time
+    closes: time
+
+
+class LocationRead(Read):
+    id: int
+    code: str
+    kind: str
+    name: str
+    street: str
+    postcode: str
+    city: str
+    phone: str
+    email: str
+    opening_hours: list[OpeningRead]
+    stock: list[StockRead]
+
+
+@router.get("/locations", tags=["stores and parts"])
+def list_locations(
+    session: SessionDep, _: PlannerDep, region_id: RegionFilter = None
+) -> list[LocationRead]:
+    query = select(Location).order_by(Location.code)
+    if region_id is not None:
+        query = query.where(Location.region_id == region_id)
+    return [LocationRead.model_validate(loc) for loc in session.scalars(query)]
+
+
+class PartRead(Read):
+    sku: str
+    name: str
+    volume_m3: float
+    weight_kg: float
+
+
+@router.get("/parts", tags=["stores and parts"])
+def list_parts(session: SessionDep, _: PlannerDep) -> list[PartRead]:
+    return [PartRead.model_validate(p) for p in session.scalars(select(Part).order_by(Part.sku))]
