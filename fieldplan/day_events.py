@@ -13,20 +13,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import optimizer
 from fieldplan.appointments import Appointment, flag_at_risk, live_appointment
+from fieldplan.booking import stored_plan, write_routes
+from fieldplan.catalogue import JobKind
 from fieldplan.jobs import Job, JobPart, JobStatus, change_status, record_created
-from fieldplan.planning import plan_region
+from fieldplan.orders import Order
+from fieldplan.planning import build_problem, horizon_for, plan_region
 from fieldplan.plans import Stop, StopKind, latest_plan
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Absence, Technician
 from fieldplan.timeline import EventKind, record
 from fieldplan.travel import TravelTimes
 from fieldplan.workdays import next_working_day
+from optimizer.model import DAY_S, TimeWindow
+from optimizer.slots import SlotIndex, Unbookable
 
 
 class ReportKind(StrEnum):
@@ -230,3 +236,73 @@ def report_ill(
         )
     )
     return flagged
+
+
+@dataclass
+class UrgentRepair:
+    job: Job
+    technician_day: str | None  # where it was fitted in today, if anywhere
+    start: datetime | None
+    reason: str | None  # why not today, when not
+
+
+def urgent_repair(
+    session: Session,
+    order: Order,
+    *,
+    description: str,
+    duration_min: int,
+    skills: list[str],
+    travel: TravelTimes,
+    now: datetime,
+    actor: str,
+) -> UrgentRepair:
+    """A repair that cannot wait: fitted into today's routes from half an hour from now on,
+    where it costs least and every promise still holds; otherwise first in line for the next
+    optimisation (highest priority, due today)."""
+    region = session.get_one(Region, order.region_id)
+    zone = ZoneInfo(region.timezone)
+    today = now.astimezone(zone).date()
+    job = Job(
+        order_id=order.id,
+        customer_id=order.customer_id,
+        region_id=order.region_id,
+        kind=JobKind.REPAIR,
+        status=JobStatus.NEW,
+        duration_min=duration_min,
+        skills=list(skills),
+        priority=5,
+        earliest_date=today,
+        latest_date=today,
+        description=description,
+    )
+    record_created(job, actor=actor)
+    session.add(job)
+    session.flush()
+    _timeline(session, job, EventKind.JOB_CREATED, actor, f"urgent repair: {description}")
+    lock_region(session, region.id)
+    translation = build_problem(session, region, horizon_for(region, today, 1), travel)
+    if translation.horizon.days[0] != today:
+        return UrgentRepair(job, None, None, "nobody works today")
+    engine_job = next((j for j in translation.problem.jobs if j.id == str(job.id)), None)
+    if engine_job is None:
+        return UrgentRepair(job, None, None, translation.left_out.get(job.id, "not plannable"))
+    index = SlotIndex(translation.problem, stored_plan(session, region, translation))
+    soon = translation.horizon.to_seconds(now + timedelta(minutes=30))
+    if soon is None:
+        return UrgentRepair(job, None, None, "too late in the day")
+    window = TimeWindow(soon, DAY_S - 1)
+    offer = index.offer(engine_job, [window])
+    if not offer.feasible():
+        why = offer.reason or "no room left today"
+        return UrgentRepair(job, None, None, f"{why}; first in line for the next plan")
+    try:
+        option = index.book(engine_job, window)
+    except Unbookable as refused:
+        return UrgentRepair(job, None, None, f"{refused}; first in line for the next plan")
+    write_routes(session, region, translation, index, index.changed)
+    change_status(session, job, JobStatus.PLANNED, actor=actor, reason="urgent repair fitted in")
+    assert option.start_s is not None
+    return UrgentRepair(
+        job, option.technician_day, translation.horizon.to_datetime(option.start_s), None
+    )

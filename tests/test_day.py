@@ -5,7 +5,7 @@ illness re-plans and flags; technicians report only on their own jobs."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,10 +18,11 @@ from fieldplan.catalogue import Part
 from fieldplan.day_events import ReportKind, ReportRefused, report, report_ill
 from fieldplan.jobs import Job, JobStatus
 from fieldplan.plans import Route, Stop
+from fieldplan.regions import Region
 from fieldplan.settings import Settings
 from fieldplan.technicians import Technician
 from fieldplan.timeline import EventKind, TimelineEvent
-from tests.conftest import pin_clock, seed_database
+from tests.conftest import NOW, pin_clock, seed_database
 from tests.test_booking import MONDAY, TRAVEL, at, book, tiny_region, violations
 
 
@@ -149,3 +150,37 @@ def test_technicians_report_through_their_token_on_their_own_jobs_only(
     assert bad.status_code == 422
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
         assert session.get_one(Job, my_job).status == JobStatus.EN_ROUTE
+
+
+def test_an_urgent_repair_is_fitted_into_today_or_says_why_not(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    fitted = client.post(
+        "/orders/1/repairs",
+        json={"description": "tap leaking under the new sink", "duration_min": 30},
+        headers=headers,
+    )
+    assert fitted.status_code == 201, fitted.text
+    body = fitted.json()
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        job = session.get_one(Job, body["job_id"])
+        assert job.priority == 5
+        on_today = session.scalars(select(Stop).where(Stop.job_id == job.id)).all()
+        region = session.scalars(select(Region)).one()
+        problems = violations(session, region, MONDAY)
+    if body["technician_day"] is not None:
+        assert body["technician_day"].endswith("2026-11-23")
+        assert len(on_today) == 1
+        assert datetime.fromisoformat(body["start"]) >= NOW + timedelta(minutes=30)
+    else:
+        assert body["reason"]
+        assert on_today == []
+    assert problems == []
+    skill_less = client.post(
+        "/orders/1/repairs",
+        json={"description": "x", "skills": ["rocket-science"]},
+        headers=headers,
+    ).json()
+    assert skill_less["technician_day"] is None
+    assert "rocket-science" in skill_less["reason"]

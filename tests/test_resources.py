@@ -73,9 +73,10 @@ def test_a_bad_batch_is_refused_whole_with_row_and_field(
     refused = client.post("/regions/1/orders/import", json=body, headers=headers)
     assert refused.status_code == 422
     errors = refused.json()["detail"]
-    assert {
-        k: errors[0][k] for k in ("row", "field")
-    } == {"row": "orders[1].lines[0]", "field": "sku"}
+    assert {k: errors[0][k] for k in ("row", "field")} == {
+        "row": "orders[1].lines[0]",
+        "field": "sku",
+    }
     assert count_orders(client) == before  # the good order of the batch was not imported
     broken = client.post("/regions/1/orders/import", json={"orders": "x"}, headers=headers)
     assert broken.status_code == 422

@@ -3,7 +3,8 @@ planners on their behalf, and illness."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, Field
@@ -11,9 +12,17 @@ from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
 from api.schemas import RowId
-from fieldplan.day_events import ReportKind, ReportOutcome, ReportRefused, report, report_ill
+from fieldplan.day_events import (
+    ReportKind,
+    ReportOutcome,
+    ReportRefused,
+    report,
+    report_ill,
+    urgent_repair,
+)
 from fieldplan.feeds import technician_for_token
 from fieldplan.jobs import Job
+from fieldplan.orders import Order
 from fieldplan.plans import Route, Stop
 from fieldplan.technicians import Technician
 
@@ -120,3 +129,46 @@ def technician_ill(
     except ReportRefused as refused:
         raise HTTPException(409, detail=str(refused)) from None
     return [a.id for a in flagged]
+
+
+class RepairIn(BaseModel):
+    description: str = Field(..., min_length=1, max_length=1000)
+    duration_min: int = Field(60, ge=5, le=600)
+    skills: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=10
+    )
+
+
+class RepairRead(BaseModel):
+    job_id: int
+    technician_day: str | None
+    start: datetime | None
+    reason: str | None
+
+
+@router.post("/orders/{order_id}/repairs", status_code=201)
+def urgent(
+    order_id: RowId, body: RepairIn, request: Request, session: SessionDep, planner: PlannerDep
+) -> RepairRead:
+    """An urgent repair: fitted into today's routes if it can be without breaking a promise,
+    else first in line for the next optimisation; the answer says which."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise HTTPException(404, detail=f"no order {order_id}")
+    state = request.app.state
+    fitted = urgent_repair(
+        session,
+        order,
+        description=body.description,
+        duration_min=body.duration_min,
+        skills=body.skills,
+        travel=state.travel,
+        now=state.now(),
+        actor=f"planner:{planner.username}",
+    )
+    return RepairRead(
+        job_id=fitted.job.id,
+        technician_day=fitted.technician_day,
+        start=fitted.start,
+        reason=fitted.reason,
+    )
