@@ -34,7 +34,10 @@ APP = pin_clock(
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 CLIENT = TestClient(APP, raise_server_exceptions=False)
 API_KEY: dict[str, str] = {}
-pytestmark = pytest.mark.filterwarnings("ignore:Setting per-request cookies:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Setting per-request cookies:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw:DeprecationWarning"),
+]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -311,5 +312,5 @@ def _kpis(session: SessionDep, region: Region, day: date, plan: Plan | None) -> 
 
 
 def _reason_group(row: UnassignedJob) -> str:
-    """Reasons grouped by their kind: the text up to the first detail."""
-    return row.reason.split(":")[0].split(" (")[0][:60]
+    """Reasons grouped by kind: ids and dates left out ("waits for job …")."""
+    return re.sub(r"\d[\d-]*", "…", row.reason.split(" (")[0])[:80]
