@@ -33,7 +33,9 @@ class StopRead(Read):
     job_id: int | None
     location_id: int | None
     part_sku: str | None
+    second_person: bool
     arrival: datetime
+    start: datetime | None
     departure: datetime
 
 

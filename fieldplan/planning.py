@@ -117,6 +117,7 @@ def build_problem(
         )
     )
     promises = _promises(session, [j.id for j in jobs])
+    previous = _previous_places(session, region, horizon)
     promises.pop(unpromised, None)  # type: ignore[arg-type]
     parts = {p.sku: p for p in session.scalars(select(Part))}
 
@@ -257,6 +258,7 @@ def build_problem(
                 days=job.days,
                 is_repair=job.kind == JobKind.REPAIR,
                 pin=pin,
+                previous_technician_day=previous.get(job.id),
                 after=tuple(
                     optimizer.model.Dependency(
                         str(dep.prerequisite_id),
@@ -308,6 +310,36 @@ def _planned_elsewhere(
         .where(Plan.region_id == region.id, Stop.job_id.in_(job_ids))
     )
     return {job_id: day for job_id, day in rows if job_id is not None}
+
+
+def _previous_places(session: Session, region: Region, horizon: Horizon) -> dict[int, str]:
+    """Where the newest plan of each horizon day has each job (technician-day id): moving a
+    job away from there costs `Weights.moved_from_previous`, so a re-plan changes little."""
+    newest = (
+        select(Plan.day, func.max(Plan.version).label("version"))
+        .where(Plan.region_id == region.id, Plan.day.in_(horizon.days))
+        .group_by(Plan.day)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Stop.job_id, Technician.code, Plan.day)
+        .join(Route, Stop.route_id == Route.id)
+        .join(Plan, Route.plan_id == Plan.id)
+        .join(Technician, Technician.id == Route.technician_id)
+        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
+        .where(
+            Plan.region_id == region.id,
+            Stop.kind == StopKind.JOB,
+            Stop.second_person.is_(False),
+            Stop.job_id.is_not(None),
+        )
+        .order_by(Plan.day)
+    )
+    found: dict[int, str] = {}
+    for job_id, code, day in rows:
+        if job_id is not None:
+            found.setdefault(job_id, f"{code}@{day.isoformat()}")
+    return found
 
 
 def _promises(session: Session, job_ids: list[int]) -> dict[int, Appointment]:

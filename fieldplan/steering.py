@@ -26,6 +26,7 @@ from fieldplan.planning import build_problem, horizon_for
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Technician
 from fieldplan.travel import TravelTimes
+from optimizer.check import check
 from optimizer.construct import Stop, simulate
 from optimizer.model import TimeWindow, VisitKind
 from optimizer.slots import SlotIndex, without_job
@@ -156,6 +157,16 @@ def move(
         )
         renegotiated = True
     state.stops, state.schedule = stops, schedule
+    index.builder.placed[key] = (r, start_s, schedule.stop_end(at, free.duration_s, 0))
+    # The independent validator has the last word on the day as it would be saved.
+    route_jobs = {s.job.id for s in stops}
+    broken = [
+        v
+        for v in check(translation.problem, index.plan())
+        if v.subject == vehicle_id or v.subject in route_jobs
+    ]
+    if broken:
+        raise ChangeRefused(f"job {job.id} cannot go there: {broken[0]}")
     drop_from_plans(session, job, today)  # wherever it was, on this day or another
     write_routes(session, region, translation, index, touched | {vehicle_id})
     if job.status != JobStatus.PLANNED:

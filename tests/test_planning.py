@@ -107,3 +107,24 @@ def region_technicians(session: Session, region: Region) -> list:  # type: ignor
     from fieldplan.technicians import Technician
 
     return list(session.scalars(select(Technician).where(Technician.region_id == region.id)))
+
+
+def test_a_replan_knows_where_each_job_was_so_moving_it_costs(
+    session: Session, region: Region, gazetteer: Gazetteer
+) -> None:
+    rows = importing.read_rows(SAMPLE / "orders.csv")[:30]
+    importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
+    limits = optimizer.Limits(time_limit_s=0.3)
+    first = plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits)
+    where = {
+        job_id: next(vehicle for vehicle, visit in served if not visit.second_person)
+        for job_id, served in first.engine_plan.job_visits().items()
+    }
+    translation = build_problem(
+        session, region, horizon_for(region, MONDAY, 1), GeodesicTravelTimes()
+    )
+    previous = {j.id: j.previous_technician_day for j in translation.problem.jobs}
+    assert where
+    # The engine's stability weight (Weights.moved_from_previous) now applies to every job.
+    assert {job_id: previous[job_id] for job_id in where} == where
+    assert all(previous[j] is None for j in previous if j not in where)

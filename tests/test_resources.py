@@ -126,3 +126,19 @@ def test_technicians_absences_stores_and_parts(world: tuple[TestClient, dict[str
     parts = client.get("/parts", headers=headers).json()
     assert parts
     assert client.get("/jobs/1", headers=headers).json()["history"]
+
+
+def test_a_technicians_days_from_the_newest_plans(world: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = world
+    plan = client.get("/plans", params={"day": "2026-11-23"}, headers=headers).json()[0]
+    technician_id = client.get(f"/plans/{plan['id']}", headers=headers).json()["routes"][0][
+        "technician_id"
+    ]
+    days = client.get(
+        f"/technicians/{technician_id}/routes",
+        params={"first_day": "2026-11-23", "days": 3},
+        headers=headers,
+    ).json()
+    assert [d["day"] for d in days] == ["2026-11-23"]  # only Monday was planned
+    assert days[0]["route"]["stops"]
+    assert all(s["start"] is not None for s in days[0]["route"]["stops"])

@@ -128,7 +128,12 @@ def board(
         colour = COLOURS[n % len(COLOURS)]
         blocks = []
         path = [(tech.home_latitude, tech.home_longitude)]
+        free_at = route.start_at
         for stop in route.stops:
+            if stop.arrival > free_at:
+                t_left, t_width = position(free_at, stop.arrival, zone)
+                blocks.append(Block("travel", t_left, t_width, "driving"))
+            free_at = max(free_at, stop.departure)
             begins = stop.start or stop.arrival
             left, width = position(begins, stop.departure, zone)
             job = jobs.get(stop.job_id) if stop.job_id else None

@@ -4,18 +4,25 @@ with the same validation as the CLI), jobs, technicians and their absences, stor
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from api.deps import PlannerDep, SessionDep
-from api.schemas import CallbackRead, Read, RegionFilter, RowId, TimelineEventRead
+from api.schemas import (
+    CallbackRead,
+    Read,
+    RegionFilter,
+    RouteRead,
+    RowId,
+    TimelineEventRead,
+)
 from fieldplan import importing
 from fieldplan.appointments import Appointment
 from fieldplan.callbacks import CallbackRequest
@@ -25,6 +32,7 @@ from fieldplan.gazetteer import Gazetteer
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.orders import Order
+from fieldplan.plans import latest_plan
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Absence, Technician
 from fieldplan.timeline import for_customer
@@ -366,3 +374,43 @@ class PartRead(Read):
 @router.get("/parts", tags=["stores and parts"])
 def list_parts(session: SessionDep, _: PlannerDep) -> list[PartRead]:
     return [PartRead.model_validate(p) for p in session.scalars(select(Part).order_by(Part.sku))]
+
+
+class TechnicianDayRead(BaseModel):
+    day: date
+    plan_id: int
+    plan_version: int
+    route: RouteRead
+
+
+@router.get("/technicians/{technician_id}/routes", tags=["technicians"])
+def technician_routes(
+    technician_id: RowId,
+    session: SessionDep,
+    _: PlannerDep,
+    first_day: date,
+    days: Annotated[int, Query(ge=1, le=31)] = 7,
+) -> list[TechnicianDayRead]:
+    """One technician's days from the newest plan of each day: the plan per technician."""
+    technician = session.get(Technician, technician_id)
+    if technician is None:
+        raise HTTPException(404, detail=f"no technician {technician_id}")
+    found = []
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        plan = latest_plan(session, technician.region_id, day)
+        route = (
+            next((r for r in plan.routes if r.technician_id == technician.id), None)
+            if plan
+            else None
+        )
+        if plan is not None and route is not None:
+            found.append(
+                TechnicianDayRead(
+                    day=day,
+                    plan_id=plan.id,
+                    plan_version=plan.version,
+                    route=RouteRead.model_validate(route),
+                )
+            )
+    return found

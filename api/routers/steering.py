@@ -227,6 +227,7 @@ class KpisRead(BaseModel):
     travel_h: float
     travel_min_per_job: float | None
     technician_days_used: int
+    utilisation_pct: float | None  # route time over the shift time of everyone working
     promises: int
     promises_kept_pct: float | None
     promises_at_risk: int
@@ -295,6 +296,16 @@ def _kpis(session: SessionDep, region: Region, day: date, plan: Plan | None) -> 
         .select_from(CallbackRequest)
         .where(CallbackRequest.status == CallbackStatus.WAITING)
     )
+    shifts = [
+        t.shift_on(day)
+        for t in session.scalars(select(Technician).where(Technician.region_id == region.id))
+    ]
+    available_s = sum(
+        (s.end.hour * 60 + s.end.minute - s.start.hour * 60 - s.start.minute) * 60
+        for s in shifts
+        if s is not None
+    )
+    worked_s = sum((r.end_at - r.start_at).total_seconds() for r in (plan.routes if plan else []))
     return KpisRead(
         region_id=region.id,
         day=day,
@@ -302,6 +313,7 @@ def _kpis(session: SessionDep, region: Region, day: date, plan: Plan | None) -> 
         travel_h=round(travel_s / 3600, 2),
         travel_min_per_job=round(travel_s / 60 / len(job_stops), 1) if job_stops else None,
         technician_days_used=len(plan.routes) if plan else 0,
+        utilisation_pct=round(100 * worked_s / available_s, 1) if available_s else None,
         promises=len(on_day),
         promises_kept_pct=round(100 * kept / len(on_day), 1) if on_day else None,
         promises_at_risk=sum(1 for a in on_day if a.status == AppointmentStatus.AT_RISK),
