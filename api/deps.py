@@ -22,7 +22,10 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# "function" scope: the transaction commits before the response leaves, so a client that
+# follows a redirect (or retries) at once sees what this request wrote, and a failed commit
+# is an error response, never a success the database does not hold.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _account(request: Request, session: Session, token: str | None) -> Account | None:
