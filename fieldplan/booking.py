@@ -44,6 +44,8 @@ from fieldplan.workdays import next_working_day
 from optimizer.model import DAY_S
 from optimizer.slots import SlotIndex, Unbookable, day_grid, without_job
 
+MAX_DAYS_AHEAD = 180  # a booking further out is refused (and would plan a huge horizon)
+
 
 @dataclass(frozen=True)
 class BookingRules:
@@ -269,6 +271,8 @@ def _insert(
             "windows can be booked from the next working day on",
             offer_windows(session, job, travel, today=today, rules=rules),
         )
+    if local > first + timedelta(days=MAX_DAYS_AHEAD):
+        raise SlotTaken(f"windows can be booked up to {MAX_DAYS_AHEAD} days ahead", None)
     days = max(rules.offer_days, len(_working_days_until(first, local)) + job.days)
     context = _context(session, job, first, days, travel)
     window = _window(context.translation, start, end)

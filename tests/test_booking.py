@@ -359,3 +359,9 @@ def test_fifty_clients_racing_for_ten_places_on_postgresql() -> None:
     assert successes == 10
     assert len(refused) == 40
     assert all("no longer available" in r and "with fresh windows" in r for r in refused)
+
+
+def test_a_window_years_ahead_is_refused_quickly(session: Session) -> None:
+    _, jobs = tiny_region(session, 1)
+    with pytest.raises(SlotTaken, match="180 days ahead"):
+        book(session, jobs[0], at(date(2031, 6, 2), 9))
