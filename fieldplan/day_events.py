@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 import optimizer
 from fieldplan.appointments import Appointment, flag_at_risk, live_appointment
 from fieldplan.booking import stored_plan, write_routes
-from fieldplan.catalogue import JobKind
+from fieldplan.catalogue import JobKind, Part
 from fieldplan.jobs import Job, JobPart, JobStatus, change_status, record_created
 from fieldplan.orders import Order
 from fieldplan.planning import build_problem, horizon_for, plan_region
@@ -85,8 +85,10 @@ def report(
         outcome.at_risk = _running_late(session, job, eta, today, actor)
         _timeline(session, job, EventKind.TECHNICIAN_EN_ROUTE, actor, f"running late, ETA {eta}")
         return outcome
+    if part_sku is not None and session.get(Part, part_sku) is None:
+        raise ReportRefused(f"part_sku: no part {part_sku} in the catalogue")
     status, event = _STATUS[kind]
-    if status is JobStatus.FOLLOW_UP_NEEDED and job.status is JobStatus.EN_ROUTE:
+    if status is JobStatus.FOLLOW_UP_NEEDED and job.status == JobStatus.EN_ROUTE:
         change_status(session, job, JobStatus.IN_PROGRESS, actor=actor, reason="on site")
     try:
         change_status(session, job, status, actor=actor, reason=note or kind.value)

@@ -108,8 +108,11 @@ def move(
     if not engine_job.skills <= vehicle.skills:
         missing = ", ".join(sorted(engine_job.skills - vehicle.skills))
         raise ChangeRefused(f"{technician.code} lacks the skill(s) {missing}")
-    if engine_job.days > 1 or engine_job.crew_size > 1:
-        raise ChangeRefused("multi-day and two-person jobs are moved by re-optimising with a pin")
+    if engine_job.days > 1 or engine_job.crew_size > 1 or engine_job.needs_pickup:
+        raise ChangeRefused(
+            "multi-day and two-person jobs, and jobs with a part to pick up, are moved by "
+            "pinning them and re-optimising (the engine places their other stops)"
+        )
     plan, touched = without_job(stored_plan(session, region, translation), key)
     index = SlotIndex(translation.problem, plan)
     r = next(i for i, s in enumerate(index.builder.routes) if s.vehicle.id == vehicle_id)

@@ -206,7 +206,9 @@ def search(
         if limits.clock() >= deadline:  # the caller's clock says stop (a cancelled run)
             solver.FinishCurrentSearch()
 
-    routing.AddAtSolutionCallback(report)
+    # A callback costs a little on every solution: only when someone listens or may cancel.
+    if on_progress is not None or limits.clock is not time.monotonic:
+        routing.AddAtSolutionCallback(report)
     params = search_parameters(
         SearchSettings(
             time_limit_s=limits.time_limit_s,

@@ -184,3 +184,36 @@ def test_an_urgent_repair_is_fitted_into_today_or_says_why_not(
     ).json()
     assert skill_less["technician_day"] is None
     assert "rocket-science" in skill_less["reason"]
+
+
+def test_a_part_missing_report_through_the_api_creates_the_follow_up_with_the_part(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        stop = session.scalars(select(Stop).where(Stop.kind == "job")).first()
+        assert stop is not None
+        job_id = stop.job_id
+        sku = session.scalars(select(Part.sku)).first()
+    assert (
+        client.post(f"/jobs/{job_id}/reports", json={"kind": "on_the_way"}, headers=headers).json()[
+            "status"
+        ]
+        == "en_route"
+    )
+    unknown = client.post(
+        f"/jobs/{job_id}/reports",
+        json={"kind": "part_missing", "part_sku": "NO-SUCH-PART"},
+        headers=headers,
+    )
+    assert unknown.status_code == 409
+    assert "NO-SUCH-PART" in unknown.json()["detail"]
+    missing = client.post(
+        f"/jobs/{job_id}/reports",
+        json={"kind": "part_missing", "part_sku": sku, "note": "wrong size"},
+        headers=headers,
+    )
+    assert missing.status_code == 200, missing.text
+    assert missing.json()["status"] == "follow_up_needed"
+    follow_up = client.get(f"/jobs/{missing.json()['follow_up_job_id']}", headers=headers).json()
+    assert any(p["part_sku"] == sku and p["missing"] for p in follow_up["parts"])
