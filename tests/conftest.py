@@ -27,6 +27,9 @@ from fieldplan.region_setup import load_region
 from fieldplan.regions import Region
 
 ROOT = Path(__file__).resolve().parent.parent
+# The headless browser fixture for the page tests lives with its helpers.
+pytest_plugins = ["tests.browser"]
+
 SAMPLE = ROOT / "sample_data"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TODAY = date(2026, 11, 22)

@@ -3,33 +3,22 @@ re-optimise the day, and see the pinned job stay. Screenshots go to test-artifac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from api.main import create_app
 from fieldplan.jobs import Job
 from fieldplan.settings import Settings
 from fieldplan.technicians import Technician
-from tests.browser import chromium_path, screenshot_path, served
+from tests.browser import screenshot_path, served
 from tests.conftest import pin_clock, seed_database
 from tests.test_steering import stored_plan_violations, tuesday_routes
 
 TUESDAY = date(2026, 11, 24)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield launched
-        launched.close()
 
 
 def test_move_pin_and_reoptimise_on_the_board(browser: Browser, tmp_path: Path) -> None:

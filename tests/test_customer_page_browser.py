@@ -3,31 +3,20 @@ English, ask for a callback, cancel. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from api.main import create_app
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.callbacks import CallbackRequest
 from fieldplan.settings import Settings
-from tests.browser import chromium_path, screenshot_path, served
+from tests.browser import screenshot_path, served
 from tests.conftest import pin_clock, seed_database
 from tests.test_self_service import bookable_orders
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield launched
-        launched.close()
 
 
 def test_a_customer_books_switches_language_asks_a_callback_and_cancels(
