@@ -92,7 +92,7 @@ def live_appointment(session: Session, job_id: int) -> Appointment | None:
     )
 
 
-def _check_window(start: datetime, end: datetime) -> None:
+def check_window(start: datetime, end: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise AppointmentError("give the window with its time zone")
     if end <= start:
@@ -112,7 +112,7 @@ def promise(
     reason: str = "",
 ) -> Appointment:
     """Promise the customer a window for a job; one live promise per job."""
-    _check_window(start, end)
+    check_window(start, end)
     if live_appointment(session, job.id) is not None:
         raise AppointmentError(f"job {job.id} already has an appointment: reschedule it instead")
     if job.status in (JobStatus.NEW, JobStatus.OFFERED):
@@ -150,7 +150,7 @@ def reschedule(
     actor: str,
     reason: str,
 ) -> Appointment:
-    _check_window(start, end)
+    check_window(start, end)
     if appointment.status == AppointmentStatus.CANCELLED:
         raise AppointmentError("a cancelled appointment cannot be moved: book a new one")
     appointment.changes.append(

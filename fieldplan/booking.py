@@ -23,6 +23,7 @@ from fieldplan.appointments import (
     Appointment,
     AppointmentError,
     cancel,
+    check_window,
     live_appointment,
     promise,
     reschedule,
@@ -263,6 +264,7 @@ def _insert(
     rules: BookingRules,
 ) -> _Context:
     """Re-check the window against the plan as it is now and write the job into it."""
+    check_window(start, end)
     first = first_offer_day(today)
     region = session.get_one(Region, job.region_id)
     local = start.astimezone(ZoneInfo(region.timezone)).date()

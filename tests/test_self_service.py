@@ -252,3 +252,31 @@ def test_a_promise_the_day_cannot_keep_is_listed_with_proposals_and_shown_to_the
     )
     page = client.get(link(client, headers, order_id))
     assert "niet waarmaken" in page.text
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        "2026-11-25T09:00:00|2026-11-25T11:00:00",  # no time zone
+        "2026-11-25T11:00:00+01:00|2026-11-25T09:00:00+01:00",  # ends before it starts
+        "2026-11-25T09:00:00+01:00|2026-11-26T11:00:00+01:00",  # no promise at all
+        "tomorrow morning",
+    ],
+)
+def test_a_malformed_window_gets_422_and_books_nothing(
+    world: tuple[TestClient, dict[str, str]], window: str
+) -> None:
+    client, headers = world
+    order_id, job_ids = bookable_orders(client)[0]
+    page = link(client, headers, order_id)
+
+    def events() -> int:
+        with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+            return len(session.scalars(select(TimelineEvent.id)).all())
+
+    before = events()
+    response = client.post(
+        f"{page}/jobs/{job_ids[0]}/book", data={"window": window, "key": f"bad-{window[:12]}"}
+    )
+    assert response.status_code == 422
+    assert events() == before  # nothing booked, moved or recorded

@@ -24,7 +24,13 @@ from api.routers.calendars import CALENDAR, invite_for
 from api.routers.pages import templates
 from api.schemas import RowId
 from fieldplan import booking
-from fieldplan.appointments import AgreedVia, Appointment, AppointmentError, live_appointment
+from fieldplan.appointments import (
+    AgreedVia,
+    Appointment,
+    AppointmentError,
+    check_window,
+    live_appointment,
+)
 from fieldplan.booking import SlotTaken, Windows, offer_windows, order_jobs
 from fieldplan.callbacks import request_callback
 from fieldplan.jobs import Job
@@ -224,7 +230,8 @@ def book_window(
     start_text, _, end_text = window.partition("|")
     try:
         start, end = datetime.fromisoformat(start_text), datetime.fromisoformat(end_text)
-    except ValueError:
+        check_window(start, end)
+    except ValueError:  # AppointmentError included: naive, reversed or endless windows
         raise HTTPException(422, detail="window: not a window from the list") from None
     state = request.app.state
     actor = f"customer:{order.customer_id}"
