@@ -20,10 +20,9 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from benchmarks.places import RandomPlaces
 from benchmarks.report import console
-from fieldplan.gazetteer import Gazetteer
-from fieldplan.sample_region import SKILL_SETS, STORE_SITES, WAREHOUSE_SITE
-from fieldplan.settings import get_settings
+from fieldplan.sample_region import SKILL_SETS
 from fieldplan.travel import GeodesicTravelTimes
 from optimizer import (
     Break,
@@ -53,26 +52,10 @@ KINDS = (  # (skills, minutes, weight, volume_l, share)
 
 def generate(jobs: int, technicians: int, seed: int) -> Problem:
     rng = random.Random(seed)
-    gazetteer = Gazetteer.from_directory(get_settings().sample_data_dir)
-    pc4 = gazetteer.pc4_numbers()
-
-    def somewhere() -> tuple[float, float]:
-        located = gazetteer.locate(f"{rng.choice(pc4)} AB")
-        return (
-            located.latitude + rng.uniform(-0.01, 0.01),
-            located.longitude + rng.uniform(-0.015, 0.015),
-        )
-
-    points: list[tuple[float, float]] = []
-    sites = []
-    for code, _, _, _, postcode in (*STORE_SITES, WAREHOUSE_SITE):
-        located = gazetteer.locate(postcode)
-        sites.append((code, len(points)))
-        points.append((located.latitude, located.longitude))
+    places = RandomPlaces(rng)
     vehicles = []
     for t in range(technicians):
-        home = len(points)
-        points.append(somewhere())
+        home = places.add()
         start = rng.choice((7 * H + 1800, 8 * H, 8 * H, 8 * H + 1800))
         vehicles.append(
             TechnicianDay(
@@ -93,8 +76,7 @@ def generate(jobs: int, technicians: int, seed: int) -> Problem:
     engine_jobs = []
     for j in range(jobs):
         skills, minutes, weight, volume, _ = rng.choices(KINDS, shares)[0]
-        place = len(points)
-        points.append(somewhere())
+        place = places.add()
         windows: tuple[TimeWindow, ...] = ()
         if rng.random() < 0.3:
             windows = (rng.choice((TimeWindow(8 * H, 12 * H), TimeWindow(12 * H, 17 * H))),)
@@ -114,7 +96,7 @@ def generate(jobs: int, technicians: int, seed: int) -> Problem:
                 part_weight_kg=5 if pickup else 0,
                 pickup_sources=tuple(
                     PickupSource(code, index, (TimeWindow(7 * H, 21 * H),))
-                    for code, index in rng.sample(sites, 2)
+                    for code, index in rng.sample(places.sites, 2)
                 )
                 if pickup
                 else (),
@@ -122,7 +104,7 @@ def generate(jobs: int, technicians: int, seed: int) -> Problem:
                 waiting_days=rng.randint(0, 6),
             )
         )
-    matrices = GeodesicTravelTimes().matrices(points)
+    matrices = GeodesicTravelTimes().matrices(places.points)
     problem = Problem(
         engine_jobs,
         vehicles,

@@ -28,10 +28,9 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from benchmarks.places import RandomPlaces
 from benchmarks.report import console, finish
-from fieldplan.gazetteer import Gazetteer
-from fieldplan.sample_region import SKILL_SETS, STORE_SITES, WAREHOUSE_SITE
-from fieldplan.settings import get_settings
+from fieldplan.sample_region import SKILL_SETS
 from fieldplan.travel import GeodesicTravelTimes
 from optimizer import (
     Break,
@@ -80,26 +79,10 @@ TINY = Scale(technicians=6, days=2, booked_per_day=30, new_jobs=20, solve_s=1.0,
 def generate(scale: Scale, seed: int) -> tuple[Problem, list[Job]]:
     """The region, its earlier bookings, and the new jobs (in the problem, not in any plan)."""
     rng = random.Random(seed)
-    gazetteer = Gazetteer.from_directory(get_settings().sample_data_dir)
-    pc4 = gazetteer.pc4_numbers()
-
-    def somewhere() -> tuple[float, float]:
-        located = gazetteer.locate(f"{rng.choice(pc4)} AB")
-        return (
-            located.latitude + rng.uniform(-0.01, 0.01),
-            located.longitude + rng.uniform(-0.015, 0.015),
-        )
-
-    points: list[tuple[float, float]] = []
-    sites = []
-    for code, _, _, _, postcode in (*STORE_SITES, WAREHOUSE_SITE):
-        located = gazetteer.locate(postcode)
-        sites.append((code, len(points)))
-        points.append((located.latitude, located.longitude))
+    places = RandomPlaces(rng)
     vehicles = []
     for t in range(scale.technicians):
-        home = len(points)
-        points.append(somewhere())
+        home = places.add()
         skills = frozenset(SKILL_SETS[t % len(SKILL_SETS)])
         for d in range(scale.days):
             base = d * DAY_S
@@ -122,8 +105,7 @@ def generate(scale: Scale, seed: int) -> tuple[Problem, list[Job]]:
 
     def job(name: str) -> Job:
         skills, minutes, volume, crew, days, _ = rng.choices(KINDS, shares)[0]
-        place = len(points)
-        points.append(somewhere())
+        place = places.add()
         pickup = bool(skills) and days == 1 and rng.random() < 0.1
         return Job(
             id=name,
@@ -145,7 +127,7 @@ def generate(scale: Scale, seed: int) -> tuple[Problem, list[Job]]:
                         TimeWindow(d * DAY_S + 8 * H, d * DAY_S + 18 * H) for d in range(scale.days)
                     ),
                 )
-                for code, index in rng.sample(sites, 2)
+                for code, index in rng.sample(places.sites, 2)
             )
             if pickup
             else (),
@@ -154,7 +136,7 @@ def generate(scale: Scale, seed: int) -> tuple[Problem, list[Job]]:
 
     booked = [job(f"B{k:04d}") for k in range(scale.booked_per_day * scale.days)]
     new = [job(f"N{k:03d}") for k in range(scale.new_jobs)]
-    matrices = GeodesicTravelTimes().matrices(points)
+    matrices = GeodesicTravelTimes().matrices(places.points)
     problem = Problem(
         [*booked, *new],
         vehicles,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from fieldplan.db import Base, UTCDateTime, utcnow
 from fieldplan.jobs import Job, JobStatus, change_status
-from fieldplan.timeline import EventKind, record
+from fieldplan.timeline import EventKind, record_for_job
 
 
 class AgreedVia(StrEnum):
@@ -72,18 +72,6 @@ class AppointmentError(ValueError):
     """A change to a promise that cannot be made, with the reason in words."""
 
 
-def _on_timeline(session: Session, job: Job, kind: EventKind, actor: str, text: str) -> None:
-    record(
-        session,
-        customer_id=job.customer_id,
-        order_id=job.order_id,
-        job_id=job.id,
-        kind=kind,
-        actor=actor,
-        text=text,
-    )
-
-
 def live_appointment(session: Session, job_id: int) -> Appointment | None:
     return session.scalar(
         select(Appointment).where(
@@ -131,7 +119,7 @@ def promise(
     )
     session.add(appointment)
     session.flush()
-    _on_timeline(
+    record_for_job(
         session,
         job,
         EventKind.SLOT_BOOKED,
@@ -167,7 +155,7 @@ def reschedule(
     appointment.status = AppointmentStatus.PROMISED
     session.flush()
     job = session.get_one(Job, appointment.job_id)
-    _on_timeline(
+    record_for_job(
         session,
         job,
         EventKind.APPOINTMENT_MOVED,
@@ -194,7 +182,7 @@ def cancel(session: Session, appointment: Appointment, *, actor: str, reason: st
     job = session.get_one(Job, appointment.job_id)
     if job.status in (JobStatus.BOOKED, JobStatus.PLANNED):
         change_status(session, job, JobStatus.NEW, actor=actor, reason="appointment cancelled")
-    _on_timeline(session, job, EventKind.APPOINTMENT_CANCELLED, actor, reason)
+    record_for_job(session, job, EventKind.APPOINTMENT_CANCELLED, actor, reason)
     return appointment
 
 
@@ -207,4 +195,4 @@ def flag_at_risk(session: Session, appointment: Appointment, *, actor: str, reas
     appointment.changes.append(AppointmentChange(actor=actor, reason=f"at risk: {reason}"))
     session.flush()
     job = session.get_one(Job, appointment.job_id)
-    _on_timeline(session, job, EventKind.PROMISE_AT_RISK, actor, reason)
+    record_for_job(session, job, EventKind.PROMISE_AT_RISK, actor, reason)

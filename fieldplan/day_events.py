@@ -28,7 +28,7 @@ from fieldplan.planning import build_problem, horizon_for, plan_region
 from fieldplan.plans import Stop, StopKind, latest_plan
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Absence, Technician
-from fieldplan.timeline import EventKind, record
+from fieldplan.timeline import EventKind, record_for_job
 from fieldplan.travel import TravelTimes
 from fieldplan.workdays import next_working_day
 from optimizer.model import DAY_S, TimeWindow
@@ -83,7 +83,9 @@ def report(
         if eta is None:
             raise ReportRefused("running late needs the new ETA")
         outcome.at_risk = _running_late(session, job, eta, today, actor)
-        _timeline(session, job, EventKind.TECHNICIAN_EN_ROUTE, actor, f"running late, ETA {eta}")
+        record_for_job(
+            session, job, EventKind.TECHNICIAN_EN_ROUTE, actor, f"running late, ETA {eta}"
+        )
         return outcome
     if part_sku is not None and session.get(Part, part_sku) is None:
         raise ReportRefused(f"part_sku: no part {part_sku} in the catalogue")
@@ -95,24 +97,12 @@ def report(
     except ValueError as illegal:
         raise ReportRefused(str(illegal)) from None
     text = kind.value.replace("_", " ") + (f": {note}" if note else "")
-    _timeline(session, job, event, actor, text)
+    record_for_job(session, job, event, actor, text)
     if kind in (ReportKind.NOT_HOME, ReportKind.PART_MISSING, ReportKind.NEEDS_FOLLOW_UP):
         outcome.follow_up = _follow_up(
             session, job, today, actor, part_sku if kind is ReportKind.PART_MISSING else None
         )
     return outcome
-
-
-def _timeline(session: Session, job: Job, kind: EventKind, actor: str, text: str) -> None:
-    record(
-        session,
-        customer_id=job.customer_id,
-        order_id=job.order_id,
-        job_id=job.id,
-        kind=kind,
-        actor=actor,
-        text=text,
-    )
 
 
 def _follow_up(session: Session, job: Job, today: date, actor: str, part_sku: str | None) -> Job:
@@ -147,7 +137,7 @@ def _follow_up(session: Session, job: Job, today: date, actor: str, part_sku: st
     record_created(follow, actor=actor)
     session.add(follow)
     session.flush()
-    _timeline(session, follow, EventKind.JOB_CREATED, actor, f"follow-up of job {job.id}")
+    record_for_job(session, follow, EventKind.JOB_CREATED, actor, f"follow-up of job {job.id}")
     return follow
 
 
@@ -281,7 +271,7 @@ def urgent_repair(
     record_created(job, actor=actor)
     session.add(job)
     session.flush()
-    _timeline(session, job, EventKind.JOB_CREATED, actor, f"urgent repair: {description}")
+    record_for_job(session, job, EventKind.JOB_CREATED, actor, f"urgent repair: {description}")
     lock_region(session, region.id)
     translation = build_problem(session, region, horizon_for(region, today, 1), travel)
     if translation.horizon.days[0] != today:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -68,6 +68,30 @@ def record(
     )
     session.add(event)
     return event
+
+
+class _OfAJob(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def customer_id(self) -> int: ...
+    @property
+    def order_id(self) -> int: ...
+
+
+def record_for_job(
+    session: Session, job: _OfAJob, kind: EventKind, actor: str, text: str
+) -> TimelineEvent:
+    """An event about one job, on its customer's timeline and its order's."""
+    return record(
+        session,
+        customer_id=job.customer_id,
+        order_id=job.order_id,
+        job_id=job.id,
+        kind=kind,
+        actor=actor,
+        text=text,
+    )
 
 
 def for_customer(session: Session, customer_id: int) -> list[TimelineEvent]:

@@ -145,6 +145,21 @@ def _order_page(
     )
 
 
+def _refused(
+    request: Request,
+    session: SessionDep,
+    order: Order,
+    token: str,
+    lang: str,
+    refused: AppointmentError,
+) -> Response:
+    """Nothing of the refused change is kept; the order page says why, in the customer's words."""
+    session.rollback()
+    return _order_page(
+        request, session, order, token, lang, error=reason_text(str(refused), lang), status_code=409
+    )
+
+
 @router.get("/o/{token}", response_class=HTMLResponse, include_in_schema=False)
 def order_page(
     token: str, request: Request, session: SessionDep, lang: str | None = None, msg: str = ""
@@ -282,16 +297,7 @@ def book_window(
             request, session, order, token, job, chosen, taken.windows, message, 409
         )
     except AppointmentError as refused:
-        session.rollback()
-        return _order_page(
-            request,
-            session,
-            order,
-            token,
-            chosen,
-            error=reason_text(str(refused), chosen),
-            status_code=409,
-        )
+        return _refused(request, session, order, token, chosen, refused)
     if made:
         send_invite(request, session, appointment, tasks)
     return done
@@ -322,16 +328,7 @@ def cancel_appointment(
             by_customer=True,
         )
     except AppointmentError as refused:
-        session.rollback()
-        return _order_page(
-            request,
-            session,
-            order,
-            token,
-            chosen,
-            error=reason_text(str(refused), chosen),
-            status_code=409,
-        )
+        return _refused(request, session, order, token, chosen, refused)
     send_invite(request, session, appointment, tasks)
     return RedirectResponse(f"/o/{token}?msg=cancelled&lang={chosen}", status_code=303)
 
