@@ -33,7 +33,10 @@ class Signer:
 
     def verify(self, token: str, now: float | None = None) -> int | None:
         payload, _, signature = token.partition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+        # Bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError,
+        # so a 500) and a token arrives straight from a URL or cookie.
+        expected = self._sign(payload).encode()
+        if not payload or not hmac.compare_digest(signature.encode(), expected):
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -128,6 +128,8 @@ def test_the_customer_downloads_the_invite_through_a_signed_link(
     planner_token = client.post("/auth/token", data={"username": "planner", "password": "pw"})
     as_planner = planner_token.json()["access_token"]
     assert client.get(f"/c/invites/{as_planner}.ics").status_code == 404
+    # Found by the schema fuzzer: a signature with a non-ASCII character was a 500.
+    assert client.get("/c/invites/0.%C2%80.ics").status_code == 404
 
 
 def test_anonymous_callers_cannot_touch_appointments(
