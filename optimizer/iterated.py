@@ -1,0 +1,372 @@
+"""Iterated ruin and recreate around OR-Tools' local search.
+
+Guided local search on its own stalls on time-window instances: after a few seconds it keeps
+circling one basin (on Solomon's R1/RC1 sets it sat 4-6 % above the best known distance whatever
+the extra time). Slack induction by string removals (Christiaens and Vanden Berghe, 2020) is
+what moves such plans: take short strings of consecutive visits out of a few routes that lie
+close together, so their neighbours get room, and let the jobs back in where they fit best. Here
+the ruin is ours and the recreate is OR-Tools' own local search run to its local optimum (it
+puts the removed jobs back through their disjunctions and polishes around them), so every rule
+of the routing model holds in every candidate. Candidates are accepted by simulated annealing on
+the model's objective. OR-Tools 9.15 carries an iterated local search of its own, but its
+Python build ends at the first local optimum, hence this loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util import optional_boolean_pb2
+
+from optimizer.routing import Model, NodeRole
+
+# Operators that cost far more per pass than they find once the plan is good: the insertion
+# LNS family re-inserts whole paths, the chain and shortest-path ones scan long sequences.
+# Without them one pass over a 100-job plan takes ~4 ms instead of ~50 ms, and the loop below
+# needs many passes; the pair, exchange and activity operators stay.
+HEAVY_OPERATORS = (
+    "use_global_cheapest_insertion_path_lns",
+    "use_local_cheapest_insertion_path_lns",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+    "use_global_cheapest_insertion_visit_types_lns",
+    "use_local_cheapest_insertion_visit_types_lns",
+    "use_lin_kernighan",
+    "use_relocate_subtrip",
+    "use_exchange_subtrip",
+    "use_shortest_path_swap_active",
+    "use_swap_active_chain",
+    "use_shortest_path_two_opt",
+    "use_make_chain_inactive",
+    "use_relocate_expensive_chain",
+)
+
+# String removal as the paper sets it: strings of at most 10 visits, 10 visits on average.
+MAX_STRING = 10
+MEAN_REMOVED = 10
+# The share of rounds that also empty one of the shortest routes.
+WHOLE_ROUTE = 0.0
+# Annealing from about one average leg of the start plan down to a twentieth of it.
+START_TEMPERATURE_LEGS = 1.0
+END_TEMPERATURE_RATIO = 0.05
+
+
+def lighten(params: Any) -> None:
+    for name in HEAVY_OPERATORS:
+        setattr(params.local_search_operators, name, optional_boolean_pb2.BOOL_FALSE)
+
+
+@dataclass(frozen=True)
+class Found:
+    """The best solution of the loop, already read into plain data by the caller's reader."""
+
+    cost: int
+    value: Any
+
+
+Routes = list[list[int]]  # routing nodes per vehicle, depots excluded
+
+
+def routes_of(model: Model, solution: Any) -> Routes:
+    routing, manager = model.routing, model.manager
+    routes: Routes = []
+    for v in range(routing.vehicles()):
+        nodes: list[int] = []
+        index = solution.Value(routing.NextVar(routing.Start(v)))
+        while not routing.IsEnd(index):
+            nodes.append(manager.IndexToNode(index))
+            index = solution.Value(routing.NextVar(index))
+        routes.append(nodes)
+    return routes
+
+
+def mean_leg_cost(model: Model, routes: Routes) -> float:
+    routing, manager = model.routing, model.manager
+    total = legs = 0
+    for v, nodes in enumerate(routes):
+        if not nodes:
+            continue
+        indices = [routing.Start(v), *(manager.NodeToIndex(n) for n in nodes), routing.End(v)]
+        for a, b in itertools.pairwise(indices):
+            total += routing.GetArcCostForVehicle(a, b, v)
+            legs += 1
+    return total / legs if legs else 1.0
+
+
+class StringRemoval:
+    """The ruin: strings of consecutive visits from routes near a random seed job.
+
+    A job leaves with all its nodes (its pickup options and its second person), so what is left
+    still satisfies the pairing constraints and OR-Tools can read it back.
+    """
+
+    def __init__(self, model: Model, movable: set[int], rng: random.Random) -> None:
+        layout = model.layout
+        self._rng = rng
+        self._job_of = layout.job_index
+        self._seeds = sorted(movable)
+        places = np.asarray(layout.place, dtype=np.int64)
+        travel = model.problem.duration_s[np.ix_(places, places)]
+        # Nodes by increasing travel time from each node, for "routes close to the seed".
+        self._near: npt.NDArray[np.int64] = np.argsort(travel, axis=1, kind="stable")
+        self._movable = movable
+
+    def ruin(self, routes: Routes) -> Routes:
+        rng = self._rng
+        where = {node: (r, k) for r, nodes in enumerate(routes) for k, node in enumerate(nodes)}
+        used = [nodes for nodes in routes if nodes]
+        if not used or not self._seeds:
+            return routes
+        average = sum(len(nodes) for nodes in used) / len(used)
+        longest = min(MAX_STRING, average)
+        most_routes = 4 * MEAN_REMOVED / (1 + longest) - 1
+        wanted = int(rng.uniform(1, most_routes + 1))
+        removed_jobs: set[int] = set()
+        ruined: set[int] = set()
+        if rng.random() < WHOLE_ROUTE:
+            # Now and then a short route goes entirely, so its jobs may end up in the others.
+            shortest = min(len(nodes) for nodes in used)
+            r = rng.choice([r for r, nodes in enumerate(routes) if len(nodes) == shortest])
+            removed_jobs.update(self._job_of[n] for n in routes[r] if n in self._movable)
+            ruined.add(r)
+        for node in self._near[rng.choice(self._seeds)]:
+            if len(ruined) >= wanted:
+                break
+            if node not in where or int(node) not in self._movable:
+                continue
+            r, k = where[int(node)]
+            if r in ruined:
+                continue
+            nodes = routes[r]
+            size = int(rng.uniform(1, min(len(nodes), longest) + 1))
+            first = max(0, min(k - rng.randrange(size), len(nodes) - size))
+            for taken in nodes[first : first + size]:
+                if taken in self._movable:
+                    removed_jobs.add(self._job_of[taken])
+            ruined.add(r)
+        return [[n for n in nodes if self._job_of[n] not in removed_jobs] for nodes in routes]
+
+
+class BestInsertion:
+    """The recreate's first half: put removed jobs back at their cheapest feasible position, in
+    a random order with the odd position skipped (the paper's "blinks"), so OR-Tools' descent
+    starts from a complete plan and only has to polish.
+
+    Feasibility here is the time-window and load arithmetic of the paper: earliest arrival
+    forwards, latest start backwards, within each node's window bounds. The model holds more
+    rules than that, so a proposal is only a proposal: OR-Tools reads it back under every
+    constraint, and the caller falls back to letting OR-Tools insert when it is refused. Jobs
+    with a pickup or a second person are always left to OR-Tools.
+    """
+
+    def __init__(self, model: Model, rng: random.Random, blink: float = 0.01) -> None:
+        problem, layout, routing = model.problem, model.layout, model.routing
+        manager, time = model.manager, model.time
+        self._rng = rng
+        self._blink = blink
+        places = np.asarray(layout.place, dtype=np.int64)
+        weights = problem.weights
+        self._travel = problem.duration_s[np.ix_(places, places)]
+        self._cost = (
+            self._travel * weights.travel_per_s
+            + problem.distance_m[np.ix_(places, places)] * weights.per_km // 1000
+        )
+        self._service = np.asarray(layout.service_s, dtype=np.int64)
+        size = len(layout.place)
+        self._ready = np.zeros(size, dtype=np.int64)
+        self._due = np.zeros(size, dtype=np.int64)
+        for node in range(size):
+            if layout.role[node] != NodeRole.DEPOT:
+                var = time.CumulVar(manager.NodeToIndex(node))
+                self._ready[node], self._due[node] = var.Min(), var.Max()
+        vehicles = problem.technician_days
+        self._starts = [manager.IndexToNode(routing.Start(v)) for v in range(len(vehicles))]
+        self._ends = [manager.IndexToNode(routing.End(v)) for v in range(len(vehicles))]
+        self._shift = [
+            (time.CumulVar(routing.Start(v)).Min(), time.CumulVar(routing.End(v)).Max())
+            for v in range(len(vehicles))
+        ]
+        self._fixed = weights.technician_day_fixed
+        jobs = problem.jobs
+        self._load = np.zeros(size, dtype=np.int64)
+        self._weight = np.zeros(size, dtype=np.int64)
+        self._simple: set[int] = set()
+        for node, role in enumerate(layout.role):
+            if role != NodeRole.JOB:
+                continue
+            job = jobs[layout.job_index[node]]
+            self._load[node] = job.volume_l + job.part_volume_l
+            self._weight[node] = job.weight_kg + job.part_weight_kg
+            if job.crew_size < 2 and not job.needs_pickup:
+                self._simple.add(node)
+        self._volume_cap = [v.volume_capacity_l for v in vehicles]
+        self._weight_cap = [v.weight_capacity_kg for v in vehicles]
+        self._alike = [
+            (
+                self._starts[v],
+                self._ends[v],
+                *self._shift[v],
+                self._volume_cap[v],
+                self._weight_cap[v],
+            )
+            for v in range(len(vehicles))
+        ]
+        vehicle_ids = range(len(vehicles))
+        self._allowed = {
+            node: [routing.VehicleVar(manager.NodeToIndex(node)).Contains(v) for v in vehicle_ids]
+            for node in self._simple
+        }
+
+    def insert(self, routes: Routes, removed: Sequence[int]) -> Routes:
+        rng = self._rng
+        routes = [list(nodes) for nodes in routes]
+        order = [n for n in removed if n in self._simple]
+        rng.shuffle(order)
+        for node in order:
+            best: tuple[int, int, int] | None = None  # cost, route, position
+            tried_empty: set[tuple[int, ...]] = set()
+            for v, nodes in enumerate(routes):
+                if not self._allowed[node][v]:
+                    continue
+                if not nodes:  # empty technician-days alike are one candidate, not dozens
+                    if self._alike[v] in tried_empty:
+                        continue
+                    tried_empty.add(self._alike[v])
+                found = self._cheapest(v, nodes, node)
+                if found is not None and (best is None or found[0] < best[0]):
+                    best = (found[0], v, found[1])
+            if best is not None:
+                routes[best[1]].insert(best[2], node)
+        return routes
+
+    def _cheapest(self, v: int, nodes: list[int], node: int) -> tuple[int, int] | None:
+        if self._load[nodes].sum() + self._load[node] > self._volume_cap[v] or (
+            self._weight[nodes].sum() + self._weight[node] > self._weight_cap[v]
+        ):
+            return None
+        path = np.asarray([self._starts[v], *nodes, self._ends[v]], dtype=np.int64)
+        ready, due = self._ready[path].copy(), self._due[path].copy()
+        ready[0], due[0] = self._shift[v][0], self._shift[v][1]
+        ready[-1], due[-1] = self._shift[v][0], self._shift[v][1]
+        service, travel = self._service, self._travel
+        leg = travel[path[:-1], path[1:]] + service[path[:-1]]
+        earliest = ready.copy()
+        for k in range(1, len(path)):
+            earliest[k] = max(ready[k], earliest[k - 1] + leg[k - 1])
+        latest = due.copy()
+        for k in range(len(path) - 2, -1, -1):
+            latest[k] = min(due[k], latest[k + 1] - leg[k])
+        before, after = path[:-1], path[1:]
+        arrival = np.maximum(
+            self._ready[node], earliest[:-1] + service[before] + travel[before, node]
+        )
+        fits = (arrival <= self._due[node]) & (
+            arrival + service[node] + travel[node, after] <= latest[1:]
+        )
+        if not fits.any():
+            return None
+        added = self._cost[before, node] + self._cost[node, after] - self._cost[before, after]
+        if not nodes:
+            added = added + self._fixed
+        candidates = np.flatnonzero(fits)
+        ranked = candidates[np.argsort(added[candidates], kind="stable")]
+        for k in ranked:
+            if self._rng.random() >= self._blink:
+                return int(added[k]), int(k)
+        return int(added[ranked[0]]), int(ranked[0])
+
+
+def movable_nodes(model: Model) -> set[int]:
+    """Nodes of jobs a ruin may take out: not pinned, not tied to another job's timing."""
+    layout, problem = model.layout, model.problem
+    tied = {d.job_id for j in problem.jobs for d in j.after} | {
+        j.id for j in problem.jobs if j.after
+    }
+    return {
+        node
+        for node, role in enumerate(layout.role)
+        if role != NodeRole.DEPOT
+        and (job := problem.jobs[layout.job_index[node]]).pin is None
+        and job.id not in tied
+    }
+
+
+def iterate(
+    model: Model,
+    start: Any,
+    closed_with: Any,
+    *,
+    deadline: float,
+    clock: Callable[[], float],
+    seed: int,
+    rounds: int | None,
+    read: Callable[[Any], Any],
+    descent_limit_s: Callable[[], float],
+) -> Found:
+    """Ruin-and-recreate rounds from `start` (a solution of `model`) until the deadline or the
+    round limit; returns the best solution seen, read by `read` as soon as it is found (a
+    solution object is only valid until the next solve)."""
+    routing = model.routing
+    rng = random.Random(seed)
+    current = routes_of(model, start)
+    current_cost = best_cost = int(start.ObjectiveValue())
+    best = Found(best_cost, read(start))
+    movable = movable_nodes(model)
+    if not movable:
+        return best
+    removal = StringRemoval(model, movable, rng)
+    insertion = BestInsertion(model, rng)
+    hot = START_TEMPERATURE_LEGS * mean_leg_cost(model, current)
+    cold = hot * END_TEMPERATURE_RATIO
+    # The model's own parameters (a solve with other operators would build them anew), but a
+    # plain descent to the local optimum and no solution limit.
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.CopyFrom(closed_with)
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    params.solution_limit = 2**63 - 1
+    began = clock()
+    done = 0
+    while (rounds is None or done < rounds) and clock() < deadline:
+        done += 1
+        if rounds is not None:
+            progress = done / rounds
+        else:
+            progress = min(1.0, (clock() - began) / max(1e-9, deadline - began))
+        temperature = hot * (cold / hot) ** progress
+        ruined = removal.ruin(current)
+        kept = _flat(ruined)
+        gone = [n for nodes in current for n in nodes if n not in kept]
+        # Our proposal first; when the model refuses it, OR-Tools inserts the jobs itself.
+        candidate = routing.ReadAssignmentFromRoutes(
+            _indices(model, insertion.insert(ruined, gone)), True
+        ) or routing.ReadAssignmentFromRoutes(_indices(model, ruined), True)
+        if candidate is None:
+            continue
+        params.time_limit.FromMilliseconds(max(1, int(descent_limit_s() * 1000)))
+        solution = routing.SolveFromAssignmentWithParameters(candidate, params)
+        if solution is None:
+            continue
+        cost = int(solution.ObjectiveValue())
+        # Accept a worse plan with the annealing probability (log of a uniform draw).
+        if cost < current_cost - temperature * math.log(1.0 - rng.random()):
+            current, current_cost = routes_of(model, solution), cost
+            if cost < best_cost:
+                best_cost = cost
+                best = Found(cost, read(solution))
+    return best
+
+
+def _flat(routes: Routes) -> set[int]:
+    return {node for nodes in routes for node in nodes}
+
+
+def _indices(model: Model, routes: Sequence[Sequence[int]]) -> list[list[int]]:
+    manager = model.manager
+    return [[manager.NodeToIndex(node) for node in nodes] for nodes in routes]
