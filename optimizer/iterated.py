@@ -1,15 +1,16 @@
 """Iterated ruin and recreate around OR-Tools' local search.
 
 Guided local search on its own stalls on time-window instances: after a few seconds it keeps
-circling one basin (on Solomon's R1/RC1 sets it sat 4-6 % above the best known distance whatever
-the extra time). Slack induction by string removals (Christiaens and Vanden Berghe, 2020) is
-what moves such plans: take short strings of consecutive visits out of a few routes that lie
-close together, so their neighbours get room, and let the jobs back in where they fit best. Here
-the ruin is ours and the recreate is OR-Tools' own local search run to its local optimum (it
-puts the removed jobs back through their disjunctions and polishes around them), so every rule
-of the routing model holds in every candidate. Candidates are accepted by simulated annealing on
-the model's objective. OR-Tools 9.15 carries an iterated local search of its own, but its
-Python build ends at the first local optimum, hence this loop.
+circling one basin (on Solomon's R1 and RC1 sets it sat 4-6 % above the best known distance
+whatever the extra time). Slack induction by string removals (Christiaens and Vanden Berghe,
+2020) is what moves such plans: take short strings of consecutive visits out of a few routes
+that lie close together, so their neighbours get room, and put the jobs back where they fit
+best. Here the ruin and a cheapest-insertion proposal are ours; OR-Tools then reads the proposal
+back under every rule of the routing model (or, when it refuses it, inserts the jobs itself)
+and its descent polishes the result to a local optimum. Simulated annealing on the model's
+objective decides which plan the next round starts from. OR-Tools 9.15 has an iterated local
+search of its own, but in its Python build the search ends at the first local optimum, hence
+this loop.
 """
 
 from __future__ import annotations
@@ -51,8 +52,6 @@ HEAVY_OPERATORS = (
 # String removal as the paper sets it: strings of at most 10 visits, 10 visits on average.
 MAX_STRING = 10
 MEAN_REMOVED = 10
-# The share of rounds that also empty one of the shortest routes.
-WHOLE_ROUTE = 0.0
 # Annealing from about one average leg of the start plan down to a twentieth of it.
 START_TEMPERATURE_LEGS = 1.0
 END_TEMPERATURE_RATIO = 0.05
@@ -130,12 +129,6 @@ class StringRemoval:
         wanted = int(rng.uniform(1, most_routes + 1))
         removed_jobs: set[int] = set()
         ruined: set[int] = set()
-        if rng.random() < WHOLE_ROUTE:
-            # Now and then a short route goes entirely, so its jobs may end up in the others.
-            shortest = min(len(nodes) for nodes in used)
-            r = rng.choice([r for r, nodes in enumerate(routes) if len(nodes) == shortest])
-            removed_jobs.update(self._job_of[n] for n in routes[r] if n in self._movable)
-            ruined.add(r)
         for node in self._near[rng.choice(self._seeds)]:
             if len(ruined) >= wanted:
                 break
