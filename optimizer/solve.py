@@ -69,9 +69,8 @@ def solve(
     passes `check`); OR-Tools' guided local search then improves it, and iterated ruin and
     recreate (`optimizer.iterated`) takes it further for the remaining time. With `workers=2`
     the same search from OR-Tools' own first solution, with another seed, runs on the other
-    core. A
-    result is only taken if the independent validator accepts it, so a modelling slip in the
-    search can cost quality but never correctness.
+    core. A result is only taken if the independent validator accepts it, so a modelling slip
+    in the search can cost quality but never correctness.
     """
     limits = limits or Limits()
     deadline = limits.clock() + limits.time_limit_s
