@@ -53,7 +53,7 @@ def improve(
     if not problem.jobs or not any(r.stops for r in builder.routes):
         return to_plan(problem, builder, sorted(unplaced))
     rng = random.Random(budget.seed)
-    movable = _movable(problem)
+    movable = movable_jobs(problem)
     duration = problem.duration_s
     order = {job.id: i for i, job in enumerate(_order(problem))}
     current = total_cost(builder, unplaced)
@@ -89,7 +89,7 @@ def improve(
     return to_plan(problem, builder, sorted(unplaced))
 
 
-def _movable(problem: Problem) -> set[str]:
+def movable_jobs(problem: Problem) -> set[str]:
     """Jobs a round may take out: not pinned, not tied to others by a dependency."""
     tied = {d.job_id for j in problem.jobs for d in j.after} | {
         j.id for j in problem.jobs if j.after

@@ -27,7 +27,8 @@ import numpy.typing as npt
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.util import optional_boolean_pb2
 
-from optimizer.routing import Model, NodeRole
+from optimizer.improve import movable_jobs
+from optimizer.routing import Model, NodeRole, arc_cost
 
 # Operators that cost far more per pass than they find once the plan is good: the insertion
 # LNS family re-inserts whole paths, the chain and shortest-path ones scan long sequences.
@@ -167,10 +168,7 @@ class BestInsertion:
         places = np.asarray(layout.place, dtype=np.int64)
         weights = problem.weights
         self._travel = problem.duration_s[np.ix_(places, places)]
-        self._cost = (
-            self._travel * weights.travel_per_s
-            + problem.distance_m[np.ix_(places, places)] * weights.per_km // 1000
-        )
+        self._cost = arc_cost(problem, self._travel, problem.distance_m[np.ix_(places, places)])
         self._service = np.asarray(layout.service_s, dtype=np.int64)
         size = len(layout.place)
         self._ready = np.zeros(size, dtype=np.int64)
@@ -277,17 +275,13 @@ class BestInsertion:
 
 
 def movable_nodes(model: Model) -> set[int]:
-    """Nodes of jobs a ruin may take out: not pinned, not tied to another job's timing."""
-    layout, problem = model.layout, model.problem
-    tied = {d.job_id for j in problem.jobs for d in j.after} | {
-        j.id for j in problem.jobs if j.after
-    }
+    """Nodes of the jobs a ruin may take out (see `movable_jobs`)."""
+    layout, jobs = model.layout, model.problem.jobs
+    movable = movable_jobs(model.problem)
     return {
         node
         for node, role in enumerate(layout.role)
-        if role != NodeRole.DEPOT
-        and (job := problem.jobs[layout.job_index[node]]).pin is None
-        and job.id not in tied
+        if role != NodeRole.DEPOT and jobs[layout.job_index[node]].id in movable
     }
 
 

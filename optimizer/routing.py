@@ -123,9 +123,17 @@ def minimise_travel_and_distance(
     problem: Problem, routing: Any, travel: npt.NDArray[np.int64], distance: npt.NDArray[np.int64]
 ) -> None:
     """Objective: every second driven, plus `per_km` per kilometre."""
-    cost = travel * problem.weights.travel_per_s + distance * problem.weights.per_km // 1000
-    callback = routing.RegisterTransitMatrix(cost.tolist())
+    callback = routing.RegisterTransitMatrix(arc_cost(problem, travel, distance).tolist())
     routing.SetArcCostEvaluatorOfAllVehicles(callback)
+
+
+def arc_cost(
+    problem: Problem, travel: npt.NDArray[np.int64], distance: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    cost: npt.NDArray[np.int64] = (
+        travel * problem.weights.travel_per_s + distance * problem.weights.per_km // 1000
+    )
+    return cost
 
 
 def add_time(problem: Problem, layout: Layout, routing: Any, travel: npt.NDArray[np.int64]) -> Any:
