@@ -154,10 +154,12 @@ class BestInsertion:
     starts from a complete plan and only has to polish.
 
     Feasibility here is the time-window and load arithmetic of the paper: earliest arrival
-    forwards, latest start backwards, within each node's window bounds. The model holds more
-    rules than that, so a proposal is only a proposal: OR-Tools reads it back under every
-    constraint, and the caller falls back to letting OR-Tools insert when it is refused. Jobs
-    with a pickup or a second person are always left to OR-Tools.
+    forwards, latest start backwards, within each node's window bounds, and the van's load
+    after every stop. A job with a missing part goes in as a pair, its pickup (at the best of
+    its sites) anywhere before it on the same route. The model holds more rules than that, so a
+    proposal is only a proposal: OR-Tools reads it back under every constraint, and the caller
+    falls back to letting OR-Tools insert when it is refused. Two-person jobs are always left
+    to OR-Tools.
     """
 
     def __init__(self, model: Model, rng: random.Random, blink: float = 0.01) -> None:
@@ -186,42 +188,48 @@ class BestInsertion:
         ]
         self._fixed = weights.technician_day_fixed
         jobs = problem.jobs
-        self._load = np.zeros(size, dtype=np.int64)
-        self._weight = np.zeros(size, dtype=np.int64)
-        self._simple: set[int] = set()
+        # The van's loads as the model's capacity dimensions count them, volume and weight:
+        # what a job's own goods (and parts that need no pickup) put in the van at the start,
+        # and what each stop adds (a pickup) or takes out (the job).
+        self._boarded = np.zeros((2, size), dtype=np.int64)
+        self._change = np.zeros((2, size), dtype=np.int64)
+        # Jobs this insertion places: their job node, and their pickup options (empty: none).
+        self._options: dict[int, list[int]] = {}
         for node, role in enumerate(layout.role):
-            if role != NodeRole.JOB:
+            if role == NodeRole.DEPOT or role == NodeRole.HELPER:
                 continue
             job = jobs[layout.job_index[node]]
-            self._load[node] = job.volume_l + job.part_volume_l
-            self._weight[node] = job.weight_kg + job.part_weight_kg
-            if job.crew_size < 2 and not job.needs_pickup:
-                self._simple.add(node)
-        self._volume_cap = [v.volume_capacity_l for v in vehicles]
-        self._weight_cap = [v.weight_capacity_kg for v in vehicles]
+            goods = np.array([job.volume_l, job.weight_kg])
+            parts = np.array([job.part_volume_l, job.part_weight_kg])
+            if role == NodeRole.PICKUP:
+                self._change[:, node] = parts
+                continue
+            self._change[:, node] = -goods - parts
+            self._boarded[:, node] = goods if job.needs_pickup else goods + parts
+            if job.crew_size < 2:
+                self._options[node] = list(layout.pickup_nodes.get(job.id, []))
+        self._capacity = np.array(
+            [[v.volume_capacity_l for v in vehicles], [v.weight_capacity_kg for v in vehicles]],
+            dtype=np.int64,
+        )
         self._alike = [
-            (
-                self._starts[v],
-                self._ends[v],
-                *self._shift[v],
-                self._volume_cap[v],
-                self._weight_cap[v],
-            )
+            (self._starts[v], self._ends[v], *self._shift[v], *self._capacity[:, v])
             for v in range(len(vehicles))
         ]
         vehicle_ids = range(len(vehicles))
         self._allowed = {
             node: [routing.VehicleVar(manager.NodeToIndex(node)).Contains(v) for v in vehicle_ids]
-            for node in self._simple
+            for job_node, pickups in self._options.items()
+            for node in (job_node, *pickups)
         }
 
     def insert(self, routes: Routes, removed: Sequence[int]) -> Routes:
         rng = self._rng
         routes = [list(nodes) for nodes in routes]
-        order = [n for n in removed if n in self._simple]
+        order = [n for n in removed if n in self._options]
         rng.shuffle(order)
         for node in order:
-            best: tuple[int, int, int] | None = None  # cost, route, position
+            best: tuple[int, int, list[int]] | None = None  # cost, route, the route after
             tried_empty: set[tuple[int, ...]] = set()
             for v, nodes in enumerate(routes):
                 if not self._allowed[node][v]:
@@ -234,44 +242,150 @@ class BestInsertion:
                 if found is not None and (best is None or found[0] < best[0]):
                     best = (found[0], v, found[1])
             if best is not None:
-                routes[best[1]].insert(best[2], node)
+                routes[best[1]] = best[2]
         return routes
 
-    def _cheapest(self, v: int, nodes: list[int], node: int) -> tuple[int, int] | None:
-        if self._load[nodes].sum() + self._load[node] > self._volume_cap[v] or (
-            self._weight[nodes].sum() + self._weight[node] > self._weight_cap[v]
-        ):
-            return None
+    def _cheapest(self, v: int, nodes: list[int], node: int) -> tuple[int, list[int]] | None:
         path = np.asarray([self._starts[v], *nodes, self._ends[v]], dtype=np.int64)
+        timing = self._timing(v, path)
+        load = self._boarded[:, path].sum(axis=1, keepdims=True) + np.cumsum(
+            self._change[:, path], axis=1
+        )
+        fixed = self._fixed if not nodes else 0
+        pickups = self._options[node]
+        if not pickups:
+            found = self._single(v, path, timing, load, node)
+            if found is None:
+                return None
+            added, k = found
+            return added + fixed, [*nodes[:k], node, *nodes[k:]]
+        best: tuple[int, list[int]] | None = None
+        for pickup in pickups:
+            if not self._allowed[pickup][v]:
+                continue
+            pair = self._pair(v, path, timing, load, pickup, node)
+            if pair is not None and (best is None or pair[0] + fixed < best[0]):
+                added, i, j = pair
+                route = [*nodes[:i], pickup, *nodes[i:j], node, *nodes[j:]]
+                best = (added + fixed, route)
+        return best
+
+    def _timing(
+        self, v: int, path: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Window bounds of the path's stops, earliest starts and latest starts."""
         ready, due = self._ready[path].copy(), self._due[path].copy()
-        ready[0], due[0] = self._shift[v][0], self._shift[v][1]
-        ready[-1], due[-1] = self._shift[v][0], self._shift[v][1]
-        service, travel = self._service, self._travel
-        leg = travel[path[:-1], path[1:]] + service[path[:-1]]
+        ready[0], due[0] = self._shift[v]
+        ready[-1], due[-1] = self._shift[v]
+        leg = self._travel[path[:-1], path[1:]] + self._service[path[:-1]]
         earliest = ready.copy()
         for k in range(1, len(path)):
             earliest[k] = max(ready[k], earliest[k - 1] + leg[k - 1])
         latest = due.copy()
         for k in range(len(path) - 2, -1, -1):
             latest[k] = min(due[k], latest[k + 1] - leg[k])
+        return ready, earliest, latest
+
+    def _single(
+        self,
+        v: int,
+        path: npt.NDArray[np.int64],
+        timing: tuple[npt.NDArray[np.int64], ...],
+        load: npt.NDArray[np.int64],
+        node: int,
+    ) -> tuple[int, int] | None:
+        _, earliest, latest = timing
+        service, travel = self._service, self._travel
         before, after = path[:-1], path[1:]
         arrival = np.maximum(
             self._ready[node], earliest[:-1] + service[before] + travel[before, node]
         )
-        fits = (arrival <= self._due[node]) & (
-            arrival + service[node] + travel[node, after] <= latest[1:]
+        # The job's goods ride from the start of the day until the job.
+        peak = np.maximum.accumulate(load[:, :-1], axis=1) + self._boarded[:, node, None]
+        fits = (
+            (arrival <= self._due[node])
+            & (arrival + service[node] + travel[node, after] <= latest[1:])
+            & (peak <= self._capacity[:, v, None]).all(axis=0)
         )
-        if not fits.any():
-            return None
         added = self._cost[before, node] + self._cost[node, after] - self._cost[before, after]
-        if not nodes:
-            added = added + self._fixed
+        chosen = self._choose(fits, added)
+        return None if chosen is None else (int(added.flat[chosen]), chosen)
+
+    def _pair(
+        self,
+        v: int,
+        path: npt.NDArray[np.int64],
+        timing: tuple[npt.NDArray[np.int64], ...],
+        load: npt.NDArray[np.int64],
+        pickup: int,
+        node: int,
+    ) -> tuple[int, int, int] | None:
+        """The cheapest (i, j): the pickup after the path's i-th stop, the job after its j-th
+        (j >= i; j == i is straight from the pickup to the job). Every (i, j) at once: row i
+        holds the stops' earliest starts as the pickup at i pushes them."""
+        ready, earliest, latest = timing
+        service, travel, cost = self._service, self._travel, self._cost
+        n = len(path)
+        before, after = path[:-1], path[1:]
+        at_pickup = np.maximum(
+            self._ready[pickup], earliest[:-1] + service[before] + travel[before, pickup]
+        )
+        reach_pickup = at_pickup <= self._due[pickup]
+        leaves_pickup = at_pickup + service[pickup]
+        leg = travel[before, after] + service[before]
+        elapsed = np.concatenate(([0], np.cumsum(leg)))  # travel and service from the start
+        rows = np.arange(n - 1)[:, None]
+        cols = np.arange(n)[None, :]
+        # earliest'[i, k] for k > i: max over the pushed arrival at i+1 and each later ready.
+        slack = np.where(cols > rows + 1, ready - elapsed, np.iinfo(np.int64).min // 2)
+        first = np.maximum(leaves_pickup + travel[pickup, after], ready[1:]) - elapsed[1:]
+        slack[np.arange(n - 1), np.arange(1, n)] = first
+        pushed = np.maximum.accumulate(slack, axis=1) + elapsed
+        due = self._due[path].copy()
+        due[-1] = self._shift[v][1]
+        in_time = np.logical_and.accumulate((cols <= rows) | (pushed <= due), axis=1)
+        # The job after stop j (j > i), straight after the pickup when j == i.
+        pushed_j = pushed[:, :-1]
+        arrival = np.maximum(self._ready[node], pushed_j + service[before] + travel[before, node])
+        direct = np.maximum(self._ready[node], leaves_pickup + travel[pickup, node])
+        diagonal = np.arange(n - 1)
+        arrival[diagonal, diagonal] = direct
+        fits = (
+            (cols[:, :-1] >= rows)
+            & reach_pickup[:, None]
+            & in_time[:, :-1]
+            & (arrival <= self._due[node])
+            & (arrival + service[node] + travel[node, after] <= latest[1:])
+        )
+        # Goods ride from the start until the job, parts from the pickup to the job.
+        goods, parts = self._boarded[:, node], self._change[:, pickup]
+        start_peak = np.maximum.accumulate(load[:, :-1], axis=1) + goods[:, None]
+        capacity = self._capacity[:, v]
+        for d in range(2):
+            window = np.where(cols[:, :-1] >= rows, load[d, :-1], np.iinfo(np.int64).min // 2)
+            between = np.maximum.accumulate(window, axis=1) + goods[d] + parts[d]
+            fits &= (start_peak[d, :, None] <= capacity[d]) & (between <= capacity[d])
+        into_pickup = cost[before, pickup] - cost[before, after]
+        added = (into_pickup + cost[pickup, after])[:, None] + (
+            cost[before, node] + cost[node, after] - cost[before, after]
+        )[None, :]
+        added[diagonal, diagonal] = into_pickup + cost[pickup, node] + cost[node, after]
+        chosen = self._choose(fits, added)
+        if chosen is None:
+            return None
+        i, j = divmod(chosen, n - 1)
+        return int(added[i, j]), i, j
+
+    def _choose(self, fits: npt.NDArray[np.bool_], added: npt.NDArray[np.int64]) -> int | None:
+        """The flat index of the cheapest feasible position, the odd one blinked past."""
         candidates = np.flatnonzero(fits)
-        ranked = candidates[np.argsort(added[candidates], kind="stable")]
+        if candidates.size == 0:
+            return None
+        ranked = candidates[np.argsort(added.flat[candidates], kind="stable")]
         for k in ranked:
             if self._rng.random() >= self._blink:
-                return int(added[k]), int(k)
-        return int(added[ranked[0]]), int(ranked[0])
+                return int(k)
+        return int(ranked[0])
 
 
 def movable_nodes(model: Model) -> set[int]:

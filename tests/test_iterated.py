@@ -4,12 +4,20 @@ feasible cheapest positions, and the loop never returns worse than where it star
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
+import pytest
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from optimizer import Job, Limits, Pin, TimeWindow, check
-from optimizer.iterated import BestInsertion, StringRemoval, iterate, movable_nodes, routes_of
-from optimizer.routing import Model, build
+from optimizer import Job, Limits, PickupSource, Pin, TimeWindow, check
+from optimizer.iterated import (
+    BestInsertion,
+    StringRemoval,
+    iterate,
+    movable_nodes,
+    routes_of,
+)
+from optimizer.routing import Model, NodeRole, build
 from optimizer.solve import read_plan, search
 from tests.test_optimizer_rules import H, _source, tech, world
 
@@ -71,6 +79,124 @@ def test_best_insertion_takes_the_cheapest_position_its_windows_allow() -> None:
         [route], [model.layout.job_node["never"]]
     )
     assert rebuilt == [route]  # no feasible place: left for OR-Tools to settle
+
+
+def _part_job(job_id: str, place: int, *sources: PickupSource, part_l: int = 0) -> Job:
+    return Job(
+        job_id, place, H // 2, needs_pickup=True, pickup_sources=sources, part_volume_l=part_l
+    )
+
+
+def test_a_job_with_a_missing_part_goes_in_with_its_pickup_before_it() -> None:
+    jobs = [
+        Job("a", 2, H // 2),
+        Job("c", 12, H // 2),
+        _part_job("part", 8, _source("far", 25), _source("near", 5)),
+    ]
+    model = build(world(jobs, [tech("x")]))
+    _closed(model)
+    node, pickups = model.layout.job_node, model.layout.pickup_nodes["part"]
+    insertion = BestInsertion(model, random.Random(0), blink=0.0)
+    # The store at km 5 and the job at km 8 both lie on the way from a to c: no detour.
+    assert insertion.insert([[node["a"], node["c"]]], [node["part"], pickups[0]]) == [
+        [node["a"], pickups[1], node["part"], node["c"]]
+    ]
+
+
+def test_the_pair_insertion_keeps_the_van_within_its_volume() -> None:
+    def proposal(volume_l: int) -> list[str]:
+        jobs = [
+            Job("goods", 4, H // 2, volume_l=6, windows=(TimeWindow(9 * H, 10 * H),)),
+            replace(
+                _part_job("part", 8, _source("s", 2), part_l=5),
+                windows=(TimeWindow(15 * H, 16 * H),),
+            ),
+        ]
+        model = build(world(jobs, [tech("x", volume_l=volume_l)]))
+        _closed(model)
+        layout = model.layout
+        (route,) = BestInsertion(model, random.Random(0), blink=0.0).insert(
+            [[layout.job_node["goods"]]], [layout.job_node["part"], *layout.pickup_nodes["part"]]
+        )
+        return [layout.role[n] + ":" + jobs[layout.job_index[n]].id for n in route]
+
+    # The goods go in the morning, the part job in the afternoon. With room for both the part
+    # is fetched on the way out; with 10 l the goods must leave the van first.
+    assert proposal(100) == ["pickup:part", "job:goods", "job:part"]
+    assert proposal(10) == ["job:goods", "pickup:part", "job:part"]
+
+
+def test_the_pair_insertion_only_uses_a_site_while_it_is_open() -> None:
+    closes_early = PickupSource("near", 9, (TimeWindow(8 * H, 8 * H + 300),))
+    jobs = [_part_job("part", 10, closes_early, _source("far", 20))]
+    model = build(world(jobs, [tech("x")]))
+    _closed(model)
+    layout = model.layout
+    (route,) = BestInsertion(model, random.Random(0), blink=0.0).insert(
+        [[]], [layout.job_node["part"], *layout.pickup_nodes["part"]]
+    )
+    assert route == [layout.pickup_nodes["part"][1], layout.job_node["part"]]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_every_proposal_of_the_insertion_is_a_solution_of_the_model(seed: int) -> None:
+    """The insertion's arithmetic against the model's: OR-Tools reads back every route it
+    proposes, windows, pickups before their jobs and van loads included."""
+    rng = random.Random(seed)
+    jobs = []
+    for i in range(14):
+        start = rng.randrange(8, 15) * H
+        windows = (TimeWindow(start, start + 2 * H),) if rng.random() < 0.6 else ()
+        if rng.random() < 0.5:
+            sources = tuple(
+                _source(f"s{i}{k}", rng.randrange(30)) for k in range(rng.randint(1, 2))
+            )
+            jobs.append(
+                Job(
+                    f"j{i}",
+                    rng.randrange(1, 30),
+                    H // 3,
+                    windows=windows,
+                    needs_pickup=True,
+                    pickup_sources=sources,
+                    part_volume_l=rng.randint(1, 6),
+                    volume_l=rng.randint(0, 4),
+                )
+            )
+        else:
+            jobs.append(
+                Job(
+                    f"j{i}",
+                    rng.randrange(1, 30),
+                    H // 3,
+                    windows=windows,
+                    volume_l=rng.randint(0, 6),
+                )
+            )
+    problem = world(jobs, [tech("x", volume_l=14), tech("y", home=20, volume_l=14)])
+    model = build(problem)
+    params = _closed(model)
+    start = model.routing.SolveWithParameters(params)
+    assert start is not None
+    routes = routes_of(model, start)
+    removal = StringRemoval(model, movable_nodes(model), rng)
+    insertion = BestInsertion(model, rng)
+    proposed = paired = 0
+    for _ in range(20):
+        ruined = removal.ruin(routes)
+        kept = {n for nodes in ruined for n in nodes}
+        gone = [n for nodes in routes for n in nodes if n not in kept]
+        rebuilt = insertion.insert(ruined, gone)
+        proposed += sum(map(len, rebuilt)) - len(kept)
+        paired += sum(
+            model.layout.role[n] == NodeRole.PICKUP
+            for nodes in rebuilt
+            for n in nodes
+            if n not in kept
+        )
+        indices = [[model.manager.NodeToIndex(n) for n in nodes] for nodes in rebuilt]
+        assert model.routing.ReadAssignmentFromRoutes(indices, True) is not None, rebuilt
+    assert proposed > paired > 0
 
 
 def test_the_loop_never_returns_worse_than_its_start_and_is_reproducible() -> None:
