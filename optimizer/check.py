@@ -38,6 +38,7 @@ def _all(problem: Problem, plan: Plan) -> Iterator[Violation]:
         yield from route_timing(problem, vehicle, route)
         yield from shift_and_overtime(vehicle, route)
         yield from lunch_break(vehicle, route)
+        yield from pinned_positions(route, jobs)
         yield from van_capacity(vehicle, route, jobs)
         yield from capacity_reserve(vehicle, route, jobs)
         for visit in route.visits:
@@ -223,7 +224,9 @@ def windows(
 def skills_and_pins(
     job: Job, served: list[tuple[str, Visit]], vehicles: dict[str, TechnicianDay]
 ) -> Iterator[Violation]:
-    for vehicle_id, visit in served:
+    """Every visit needs the skills; a pin holds the job's first visit (not its second
+    person's, nor its later days)."""
+    for vehicle_id, _ in served:
         vehicle = vehicles[vehicle_id]
         if not job.skills <= vehicle.skills:
             yield Violation(
@@ -231,10 +234,30 @@ def skills_and_pins(
                 job.id,
                 f"{vehicle_id} lacks {', '.join(sorted(job.skills - vehicle.skills))}",
             )
-        if job.pin is not None and job.pin.technician_day != vehicle_id:
-            yield Violation("pin", job.id, f"pinned to {job.pin.technician_day}, not {vehicle_id}")
-        if job.pin is not None and job.pin.start_s is not None and visit.start_s != job.pin.start_s:
-            yield Violation("pin", job.id, "does not start at its pinned time")
+    lead = [(vehicle_id, visit) for vehicle_id, visit in served if not visit.second_person]
+    if job.pin is None or not lead:
+        return
+    vehicle_id, visit = lead[0]
+    if job.pin.technician_day != vehicle_id:
+        yield Violation("pin", job.id, f"pinned to {job.pin.technician_day}, not {vehicle_id}")
+    if job.pin.start_s is not None and visit.start_s != job.pin.start_s:
+        yield Violation("pin", job.id, "does not start at its pinned time")
+
+
+def pinned_positions(route: Route, jobs: dict[str, Job]) -> Iterator[Violation]:
+    """A job pinned to a position is exactly that job of its route (pickups and lunch do not
+    count, a second person's visit does)."""
+    position = 0
+    for visit in route.visits:
+        if visit.kind is not VisitKind.JOB:
+            continue
+        job = jobs.get(visit.job_id or "")
+        wanted = job.pinned_position if job is not None and not visit.second_person else None
+        if wanted is not None and wanted != position:
+            yield Violation(
+                "pin", visit.job_id or "", f"is job {position + 1}, pinned as job {wanted + 1}"
+            )
+        position += 1
 
 
 def crew(

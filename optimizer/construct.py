@@ -88,6 +88,19 @@ def _first_start(windows: tuple[TimeWindow, ...], arrive: int) -> int | None:
     return best
 
 
+def _at_pinned_positions(stops: Sequence[Stop]) -> bool:
+    """Every job pinned to a position is exactly that job of the route (see `Pin`)."""
+    position = 0
+    for stop in stops:
+        if stop.kind is not VisitKind.JOB:
+            continue
+        wanted = None if stop.second_person else stop.job.pinned_position
+        if wanted is not None and wanted != position:
+            return False
+        position += 1
+    return True
+
+
 def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) -> Schedule | None:
     """Time, load and reserve of a stop sequence on a technician-day, or None if infeasible."""
     duration, distance = problem.duration_s, problem.distance_m
@@ -114,6 +127,8 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
         vehicle.max_planned_share < 1.0
         and reserve_used > (vehicle.shift.end_s - vehicle.shift.start_s) * vehicle.max_planned_share
     ):
+        return INFEASIBLE
+    if not _at_pinned_positions(stops):
         return INFEASIBLE
     volume, weight = goods_volume, goods_weight
     for index, stop in enumerate(stops):
@@ -312,8 +327,6 @@ class Builder:
             vehicle = state.vehicle
             if not job.skills <= vehicle.skills:
                 continue
-            if job.pin is not None and job.pin.technician_day != vehicle.id:
-                continue
             reach = TimeWindow(vehicle.shift.start_s, vehicle.shift.end_s + vehicle.max_overtime_s)
             if job.windows and not any(w.overlaps(reach) for w in job.windows):
                 continue
@@ -391,11 +404,11 @@ class Builder:
         return result
 
     def best_pair(
-        self, job: Job, windows: tuple[TimeWindow, ...], vehicles: list[int]
+        self, job: Job, windows: tuple[TimeWindow, ...], leads: list[int], vehicles: list[int]
     ) -> Candidate | None:
-        """Two technicians of the same day, starting together."""
+        """Two technicians of the same day, starting together: one of `leads` and another."""
         best: Candidate | None = None
-        for r in vehicles:
+        for r in leads:
             single = self.best_single(job, windows, [r])
             if single is None:
                 continue
@@ -433,15 +446,16 @@ class Builder:
         return best
 
     def best_multi_day(
-        self, job: Job, windows: tuple[TimeWindow, ...], vehicles: list[int]
+        self, job: Job, windows: tuple[TimeWindow, ...], leads: list[int], vehicles: list[int]
     ) -> Candidate | None:
-        """The same technician on `job.days` consecutive horizon days, cheapest in total."""
+        """The same technician on `job.days` consecutive horizon days, cheapest in total,
+        starting on one of `leads`."""
         if job.crew_size >= 2:
             return None  # two-person multi-day jobs are not modelled yet (explain says so)
         by_key = {(s.vehicle.technician, s.vehicle.day): i for i, s in enumerate(self.routes)}
         allowed = set(vehicles)
         best: Candidate | None = None
-        for first in vehicles:
+        for first in leads:
             technician, day = self.routes[first].vehicle.technician, self.routes[first].vehicle.day
             chain = [by_key.get((technician, day + k)) for k in range(job.days)]
             if any(r is None or r not in allowed for r in chain):
@@ -475,11 +489,17 @@ class Builder:
     def best_for(
         self, job: Job, windows: tuple[TimeWindow, ...], vehicles: list[int]
     ) -> Candidate | None:
+        """The cheapest way to place the job on `vehicles`; a pin fixes where its first (or
+        only) visit goes, while a second person or the later days may go elsewhere."""
+        pin = job.pin
+        leads = [
+            r for r in vehicles if pin is None or self.routes[r].vehicle.id == pin.technician_day
+        ]
         if job.days > 1:
-            return self.best_multi_day(job, windows, vehicles)
+            return self.best_multi_day(job, windows, leads, vehicles)
         if job.crew_size >= 2:
-            return self.best_pair(job, windows, vehicles)
-        return self.best_single(job, windows, vehicles)
+            return self.best_pair(job, windows, leads, vehicles)
+        return self.best_single(job, windows, leads)
 
     def place(self, job: Job, candidate: Candidate, freeze: bool) -> None:
         for r, stops, schedule in candidate.changes:
@@ -532,17 +552,29 @@ def build_greedy(problem: Problem) -> tuple[Builder, set[str]]:
     builder = Builder(problem)
     dependents = {d.job_id for j in problem.jobs for d in j.after}
     unplaced: set[str] = set()
-    for job in _order(problem):
+    # A job pinned to position k can only go in once k jobs are ahead of it: it is tried
+    # again after every placement, and what is still out at the end stays out.
+    waiting: list[Job] = []
+
+    def placed(job: Job) -> bool:
         windows = builder.job_windows(job)
         vehicles = builder.eligible(job)
         candidate = None
         if windows is not None and vehicles:
             candidate = builder.best_for(job, windows, vehicles)
-        penalty = problem.weights.unplanned_penalty(job)
-        if candidate is None or candidate.added_cost >= penalty:
-            unplaced.add(job.id)
-            continue
+        if candidate is None or candidate.added_cost >= problem.weights.unplanned_penalty(job):
+            return False
         builder.place(job, candidate, freeze=job.id in dependents or job.crew_size >= 2)
+        return True
+
+    for job in _order(problem):
+        if placed(job):
+            waiting = [j for j in waiting if not placed(j)]
+        elif job.pin is not None and job.pin.position:
+            waiting.append(job)
+        else:
+            unplaced.add(job.id)
+    unplaced.update(j.id for j in waiting)
     return builder, unplaced
 
 

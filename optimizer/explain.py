@@ -78,4 +78,9 @@ def explain(problem: Problem, job: Job, unplanned: set[str]) -> str:
     for dependency in job.after:
         if dependency.job_id in unplanned:
             return f"waits for job {dependency.job_id}, which is not planned yet"
+    if job.pin is not None and job.pin.position is not None:
+        return (
+            f"pinned as job {job.pin.position + 1} of {job.pin.technician_day}: no plan found "
+            "with that many jobs before it that keeps every rule"
+        )
     return "no capacity left in any technician-day that could take it"

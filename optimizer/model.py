@@ -74,10 +74,17 @@ class PickupSource:
 
 @dataclass(frozen=True, slots=True)
 class Pin:
-    """What a planner fixed: the technician-day, and optionally the start time."""
+    """What a planner fixed: the technician-day, and optionally the start time or the position
+    in the route (0: the day's first job; pickups and the lunch break do not count, another
+    job's second person does)."""
 
     technician_day: str
     start_s: int | None = None
+    position: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.position is not None and self.position < 0:
+            raise ValueError(f"a pinned position counts from 0: {self}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,10 @@ class Job:
     after: tuple[Dependency, ...] = ()
     pin: Pin | None = None
     previous_technician_day: str | None = None  # where the last communicated plan had it
+
+    @property
+    def pinned_position(self) -> int | None:
+        return self.pin.position if self.pin is not None else None
 
 
 @dataclass(frozen=True)

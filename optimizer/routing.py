@@ -193,13 +193,14 @@ def apply_preferred_windows(model: Model) -> None:
         model.time.SetCumulVarSoftUpperBound(index, job.preferred.end_s, per_s)
 
 
-def eligible_vehicles(problem: Problem, job: Job) -> list[int]:
-    """Technician-days with all the job's skills, whose shift can host one of its windows."""
+def eligible_vehicles(problem: Problem, job: Job, *, pinned: bool = True) -> list[int]:
+    """Technician-days with all the job's skills, whose shift can host one of its windows;
+    with `pinned`, only the one a pin names."""
     found = []
     for v, vehicle in enumerate(problem.technician_days):
         if not job.skills <= vehicle.skills:
             continue
-        if job.pin is not None and job.pin.technician_day != vehicle.id:
+        if pinned and job.pin is not None and job.pin.technician_day != vehicle.id:
             continue
         latest_start = vehicle.shift.end_s + vehicle.max_overtime_s - job.duration_s
         if latest_start < vehicle.shift.start_s:
@@ -212,20 +213,38 @@ def eligible_vehicles(problem: Problem, job: Job) -> list[int]:
 
 
 def apply_skills_and_pins(model: Model) -> None:
-    """A job goes only to a technician with all its skills; a pin fixes technician-day and,
-    when given, the start time."""
-    problem, layout, routing = model.problem, model.layout, model.routing
+    """A job goes only to a technician with all its skills; a pin fixes the technician-day of
+    the job (its second person works elsewhere) and, when given, the start time and the
+    position in the route."""
+    problem, layout, routing, manager = model.problem, model.layout, model.routing, model.manager
     for job in problem.jobs:
         # Multi-day jobs are placed by the construction and ruin-and-recreate searches only.
         allowed = eligible_vehicles(problem, job) if job.days == 1 else []
-        nodes = [layout.job_node[job.id], *layout.pickup_nodes.get(job.id, [])]
+        for node in [layout.job_node[job.id], *layout.pickup_nodes.get(job.id, [])]:
+            routing.VehicleVar(manager.NodeToIndex(node)).SetValues([-1, *allowed])
         if job.id in layout.helper_node:
-            nodes.append(layout.helper_node[job.id])
-        for node in nodes:
-            routing.VehicleVar(model.manager.NodeToIndex(node)).SetValues([-1, *allowed])
+            helped = eligible_vehicles(problem, job, pinned=False) if job.days == 1 else []
+            helper = manager.NodeToIndex(layout.helper_node[job.id])
+            routing.VehicleVar(helper).SetValues([-1, *helped])
         if job.pin is not None and job.pin.start_s is not None:
-            index = model.manager.NodeToIndex(layout.job_node[job.id])
+            index = manager.NodeToIndex(layout.job_node[job.id])
             model.time.CumulVar(index).SetRange(job.pin.start_s, job.pin.start_s)
+    apply_pinned_positions(model)
+
+
+def apply_pinned_positions(model: Model) -> None:
+    """A dimension counting the jobs before each node (a second person's visit is a job of its
+    route, a pickup is not), fixed at a pinned job to its position."""
+    problem, layout, routing = model.problem, model.layout, model.routing
+    pinned = {j.id: j.pinned_position for j in problem.jobs if j.pinned_position is not None}
+    if not pinned:
+        return
+    counts = [1 if role in (NodeRole.JOB, NodeRole.HELPER) else 0 for role in layout.role]
+    callback = routing.RegisterUnaryTransitVector(counts)
+    routing.AddDimension(callback, 0, len(counts), True, "position")
+    position = routing.GetDimensionOrDie("position")
+    for job_id, wanted in pinned.items():
+        position.CumulVar(model.manager.NodeToIndex(layout.job_node[job_id])).SetValue(wanted)
 
 
 def apply_van_capacity(model: Model) -> None:

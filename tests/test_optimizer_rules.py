@@ -264,6 +264,60 @@ def test_a_pinned_job_stays_where_the_planner_put_it() -> None:
     assert (vehicle, visit.start_s) == ("y@0", 10 * H)
 
 
+def _job_order(plan: Plan, vehicle_id: str) -> list[str]:
+    (route,) = [r for r in plan.routes if r.technician_day == vehicle_id]
+    return [v.job_id for v in route.visits if v.kind is VisitKind.JOB and v.job_id]
+
+
+@pytest.mark.parametrize("lunch", [False, True], ids=["ortools", "own-search"])
+@pytest.mark.parametrize("position", [0, 2])
+def test_a_job_pinned_to_a_position_is_that_stop_of_its_route(lunch: bool, position: int) -> None:
+    """Left alone, the job at km 9 would be last (out and back along the line)."""
+    jobs = [
+        Job("far", 9, H // 2, pin=Pin("x@0", position=position)),
+        *(Job(name, place, H // 2) for name, place in (("a", 2), ("b", 4), ("c", 6))),
+    ]
+    plan = planned(world(jobs, [tech("x", lunch=lunch)]))
+    order = _job_order(plan, "x@0")
+    assert len(order) == 4
+    assert order.index("far") == position
+
+
+def test_check_reports_a_job_away_from_its_pinned_position() -> None:
+    morning, afternoon = (TimeWindow(8 * H, 10 * H),), (TimeWindow(14 * H, 16 * H),)
+    jobs = [Job("a", 2, H // 2, windows=morning), Job("b", 4, H // 2, windows=afternoon)]
+    problem = world(jobs, [tech("x")])
+    plan = planned(problem)
+    assert _job_order(plan, "x@0") == ["a", "b"]
+    pinned = replace(
+        problem, jobs=[replace(problem.jobs[0], pin=Pin("x@0", position=1)), problem.jobs[1]]
+    )
+    assert [v.rule for v in check(pinned, plan)] == ["pin"]
+
+
+def test_a_position_a_route_cannot_reach_leaves_the_job_unplanned_with_the_reason() -> None:
+    jobs = [Job("a", 2, H // 2), Job("late", 4, H // 2, pin=Pin("x@0", position=3))]
+    problem = world(jobs, [tech("x")])
+    plan = solve(problem, QUICK)
+    # Honestly reported, and nothing else broken.
+    assert [str(v) for v in check(problem, plan)] == ["[pin] late: a pinned job is not planned"]
+    assert where(plan, "a")
+    (unplanned,) = plan.unplanned
+    assert "pinned as job 4 of x@0" in unplanned.reason
+
+
+def test_a_pin_holds_the_first_visit_and_lets_the_second_person_and_later_days_follow() -> None:
+    crew = Job("crew", 5, H, crew_size=2, pin=Pin("y@0"))
+    served = where(planned(world([crew], [tech("x"), tech("y", home=10)])), "crew")
+    assert sorted((vehicle, visit.second_person) for vehicle, visit in served) == [
+        ("x@0", True),
+        ("y@0", False),
+    ]
+    long = Job("long", 5, 4 * H, days=2, pin=Pin("t@0"))
+    plan = planned(world([long], [tech("t", 0), tech("t", 1), tech("u", 0)], days=2))
+    assert sorted(vehicle for vehicle, _ in where(plan, "long")) == ["t@0", "t@1"]
+
+
 def test_capacity_reserve_keeps_room_for_repairs() -> None:
     jobs = [Job(f"i{k}", 2, 2 * H) for k in range(4)] + [Job("r", 3, 2 * H, is_repair=True)]
     plan = planned(world(jobs, [tech("t", share=0.5)]))  # 9 h shift: 4.5 h for installations
