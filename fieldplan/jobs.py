@@ -101,6 +101,8 @@ class Job(Base):
     )
     pinned_day: Mapped[date | None] = mapped_column(Date, nullable=True)
     pinned_start: Mapped[time | None] = mapped_column(Time, nullable=True)
+    # 0: the technician's first job of that day (see optimizer.Pin).
+    pinned_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     customer: Mapped[Customer] = relationship()
     parts: Mapped[list[JobPart]] = relationship(back_populates="job", cascade="all, delete-orphan")

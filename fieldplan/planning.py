@@ -234,6 +234,7 @@ def build_problem(
             pin = optimizer.Pin(
                 f"{pinned_to.code}@{job.pinned_day.isoformat()}",
                 d * DAY_S + _seconds(job.pinned_start) if job.pinned_start else None,
+                job.pinned_position,
             )
         customer = job.customer
         engine_jobs.append(

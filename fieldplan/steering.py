@@ -51,6 +51,7 @@ def pin(
     start: time | None,
     *,
     actor: str,
+    position: int | None = None,
 ) -> None:
     if technician.region_id != job.region_id:
         raise ChangeRefused("the technician works in another region")
@@ -61,12 +62,13 @@ def pin(
         raise ChangeRefused(f"{technician.code} does not work on {day}")
     lock_region(session, job.region_id)
     job.pinned_technician_id, job.pinned_day, job.pinned_start = technician.id, day, start
+    job.pinned_position = position
     session.flush()
 
 
 def unpin(session: Session, job: Job) -> None:
     lock_region(session, job.region_id)
-    job.pinned_technician_id = job.pinned_day = job.pinned_start = None
+    job.pinned_technician_id = job.pinned_day = job.pinned_start = job.pinned_position = None
     session.flush()
 
 

@@ -1,5 +1,5 @@
-"""The planner board in headless Chromium: sign in, move a job to another technician, pin it,
-re-optimise the day, and see the pinned job stay. Screenshots go to test-artifacts/."""
+"""The planner board in headless Chromium: sign in, move a job to another technician, pin it
+as that technician's first job, re-optimise the day, and see the pinned job stay first. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -62,8 +62,10 @@ def test_move_pin_and_reoptimise_on_the_board(browser: Browser, tmp_path: Path) 
 
             moved = row.locator(f'details.block.job[data-job="{job_id}"]')
             moved.locator("summary").click()
+            moved.get_by_label("as job no.").fill("1")
             moved.get_by_role("button", name="Pin").click()
-            expect(page.get_by_role("status")).to_contain_text("pinned")
+            expect(page.get_by_role("status")).to_contain_text(f"pinned to {target.code}")
+            expect(page.get_by_role("status")).to_contain_text("as job 1")
 
             page.get_by_role("button", name="Re-optimise this day").click()
             expect(page.get_by_role("status")).to_contain_text("re-optimised")
@@ -71,5 +73,5 @@ def test_move_pin_and_reoptimise_on_the_board(browser: Browser, tmp_path: Path) 
             expect(pinned).to_have_count(1)
             expect(pinned).to_have_class("block job pinned")
             page.screenshot(path=screenshot_path("board-after"), full_page=True)
-        assert job_id in tuesday_routes(client)[target.id]
+        assert tuesday_routes(client)[target.id][0] == job_id
         assert stored_plan_violations(client) == []

@@ -103,7 +103,7 @@ def test_a_cancelled_optimisation_saves_nothing(world: tuple[TestClient, dict[st
     assert plan_count(client) == before
 
 
-def test_a_pinned_job_stays_with_its_technician_after_re_optimising(
+def test_a_job_pinned_first_stays_first_with_its_technician_after_re_optimising(
     world: tuple[TestClient, dict[str, str]],
 ) -> None:
     client, headers = world
@@ -121,19 +121,20 @@ def test_a_pinned_job_stays_with_its_technician_after_re_optimising(
             and other.shift_on(TUESDAY) is not None
         ]
     job_id, other = candidates[0]
-    pinned = client.put(
-        f"/jobs/{job_id}/pin",
-        json={"technician_id": other.id, "day": "2026-11-24"},
-        headers=headers,
-    )
+    where = {"technician_id": other.id, "day": "2026-11-24"}
+    refused = client.put(f"/jobs/{job_id}/pin", json={**where, "position": -1}, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "position"]
+    pinned = client.put(f"/jobs/{job_id}/pin", json={**where, "position": 0}, headers=headers)
     assert pinned.status_code == 200, pinned.text
+    assert pinned.json()["pinned_position"] == 0
     run = client.post(
         "/plans/optimisations",
         json={"region_id": 1, "first_day": "2026-11-24", "days": 1, "time_limit_s": 1},
         headers=headers,
     ).json()
     assert wait(client, headers, run["id"])["status"] == "done"
-    assert job_id in tuesday_routes(client)[other.id]
+    assert tuesday_routes(client)[other.id][0] == job_id
     unpinned = client.delete(f"/jobs/{job_id}/pin", headers=headers)
     assert unpinned.json()["pinned_technician_id"] is None
 

@@ -213,6 +213,8 @@ def board_move(
     technician_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     action: Annotated[str, Form(pattern="^(move|pin|unassign)$")] = "move",
     renegotiate: Annotated[bool, Form()] = False,
+    # For a pin: the n-th job of the technician's day (1 is the first); empty: any.
+    position: Annotated[str, Form(pattern=r"^([1-9][0-9]{0,2})?$")] = "",
 ) -> Response:
     """The board's job actions; the same domain services as the API, results on the board."""
     if planner is None:
@@ -223,10 +225,12 @@ def board_move(
         return _back(day, error="no such job or technician")
     actor = f"planner:{planner.username}"
     state = request.app.state
+    index = int(position) - 1 if position else None
     try:
         if action == "pin":
-            steering.pin(session, job, technician, day, None, actor=actor)
-            return _back(day, msg=f"job {job.id} pinned to {technician.code} on {day}")
+            steering.pin(session, job, technician, day, None, actor=actor, position=index)
+            where = f" as job {position}" if position else ""
+            return _back(day, msg=f"job {job.id} pinned to {technician.code} on {day}{where}")
         if action == "unassign":
             steering.unassign(
                 session, job, actor=actor, renegotiate=renegotiate, today=state.today()

@@ -97,6 +97,8 @@ class PinIn(BaseModel):
     technician_id: Id
     day: date
     start: time | None = None
+    # 0: the technician's first job of that day; pickups and lunch do not count.
+    position: int | None = Field(None, ge=0, le=200)
 
 
 class MoveIn(BaseModel):
@@ -116,6 +118,7 @@ class JobRead(BaseModel):
     pinned_technician_id: int | None
     pinned_day: date | None
     pinned_start: time | None
+    pinned_position: int | None
 
 
 class MovedRead(BaseModel):
@@ -145,12 +148,14 @@ def _job_read(job: Job) -> JobRead:
         pinned_technician_id=job.pinned_technician_id,
         pinned_day=job.pinned_day,
         pinned_start=job.pinned_start,
+        pinned_position=job.pinned_position,
     )
 
 
 @router.put("/jobs/{job_id}/pin")
 def pin_job(job_id: RowId, body: PinIn, session: SessionDep, planner: PlannerDep) -> JobRead:
-    """Fix the job to a technician and day (and start); the next optimisation keeps it there."""
+    """Fix the job to a technician and day (and a start time or a position in the route); the
+    next optimisation keeps it there."""
     job = _job(session, job_id)
     steering.pin(
         session,
@@ -159,6 +164,7 @@ def pin_job(job_id: RowId, body: PinIn, session: SessionDep, planner: PlannerDep
         body.day,
         body.start,
         actor=f"planner:{planner.username}",
+        position=body.position,
     )
     return _job_read(job)
 
