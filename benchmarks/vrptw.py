@@ -92,42 +92,85 @@ def run_ortools_doc(instance: Instance, time_limit: float) -> tuple[int, float, 
 
 
 def run_pyvrp(instance: Instance, time_limit: float) -> tuple[int, float, bool]:
+    """PyVRP (0.14's model API) on the same truncated distances, for the same time."""
     import pyvrp
     from pyvrp.stop import MaxRuntime
 
     matrix = tenths_matrix(instance.coordinates)
     model = pyvrp.Model()
+    places = [model.add_location(x=x, y=y) for x, y in instance.coordinates]
+    depot = model.add_depot(
+        places[0], tw_early=instance.ready[0] * 10, tw_late=instance.due[0] * 10
+    )
     model.add_vehicle_type(
         num_available=instance.vehicles,
         capacity=instance.capacity,
+        start_depot=depot,
+        end_depot=depot,
         tw_early=instance.ready[0] * 10,
         tw_late=instance.due[0] * 10,
     )
-    depot = model.add_depot(x=0, y=0)
-    locations = [depot] + [
+    for i in range(1, len(places)):
         model.add_client(
-            x=0,
-            y=0,
+            places[i],
             delivery=instance.demand[i],
             service_duration=instance.service[i] * 10,
             tw_early=instance.ready[i] * 10,
             tw_late=instance.due[i] * 10,
         )
-        for i in range(1, len(instance.coordinates))
-    ]
-    for i, a in enumerate(locations):
-        for j, b in enumerate(locations):
+    for i, a in enumerate(places):
+        for j, b in enumerate(places):
             model.add_edge(a, b, distance=int(matrix[i, j]), duration=int(matrix[i, j]))
     result = model.solve(stop=MaxRuntime(time_limit), display=False)
     best = result.best
     return best.num_routes(), best.distance() / 10.0, best.is_feasible()
 
 
-SOLVERS = {"fieldplan": run_fieldplan, "ortools-doc": run_ortools_doc, "pyvrp": run_pyvrp}
+def run_vroom(instance: Instance, time_limit: float) -> tuple[int, float, bool]:
+    """VROOM with its default exploration level (5) on both cores. It has no time limit to
+    fill: it stops when its search is done, usually well within the others' limit."""
+    import vroom
+
+    matrix = tenths_matrix(instance.coordinates)
+    problem = vroom.Input()
+    problem.set_durations_matrix(profile="car", matrix_input=matrix.tolist())
+    shift = vroom.TimeWindow(instance.ready[0] * 10, instance.due[0] * 10)
+    problem.add_vehicle(
+        [
+            vroom.Vehicle(k, start=0, end=0, capacity=[instance.capacity], time_window=shift)
+            for k in range(instance.vehicles)
+        ]
+    )
+    problem.add_job(
+        [
+            vroom.Job(
+                i,
+                location=i,
+                default_service=instance.service[i] * 10,
+                delivery=[instance.demand[i]],
+                time_windows=[vroom.TimeWindow(instance.ready[i] * 10, instance.due[i] * 10)],
+            )
+            for i in range(1, len(instance.coordinates))
+        ]
+    )
+    solution = problem.solve(exploration_level=5, nb_threads=2)
+    summary = solution.summary
+    # The cost is the matrix's: travel in tenths, the DIMACS distance.
+    return summary.routes, summary.cost / 10.0, summary.unassigned == 0
+
+
+SOLVERS = {
+    "fieldplan": run_fieldplan,
+    "ortools-doc": run_ortools_doc,
+    "pyvrp": run_pyvrp,
+    "vroom": run_vroom,
+}
+MODULES = {"pyvrp": "pyvrp", "vroom": "vroom"}
 
 
 def available(name: str) -> bool:
-    return name != "pyvrp" or importlib.util.find_spec("pyvrp") is not None
+    module = MODULES.get(name)
+    return module is None or importlib.util.find_spec(module) is not None
 
 
 def main(
@@ -136,7 +179,7 @@ def main(
     ] = "solomon",
     time_limit: Annotated[float, typer.Option("--time-limit")] = 10.0,
     instances: Annotated[str | None, typer.Option(help="A,B,C: a subset")] = None,
-    solvers: Annotated[str | None, typer.Option(help="fieldplan,ortools-doc,pyvrp")] = None,
+    solvers: Annotated[str | None, typer.Option(help="fieldplan,ortools-doc,pyvrp,vroom")] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown")] = None,
     no_bars: Annotated[bool, typer.Option("--no-bars", help="report only (smoke runs)")] = False,

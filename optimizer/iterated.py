@@ -53,6 +53,8 @@ HEAVY_OPERATORS = (
 # String removal as the paper sets it: strings of at most 10 visits, 10 visits on average.
 MAX_STRING = 10
 MEAN_REMOVED = 10
+# The share of the loop's time that may go to emptying routes (`RouteElimination`).
+ELIMINATION_SHARE = 0.3
 # Annealing from about one average leg of the start plan down to a twentieth of it.
 START_TEMPERATURE_LEGS = 1.0
 END_TEMPERATURE_RATIO = 0.05
@@ -116,9 +118,10 @@ class StringRemoval:
         travel = model.problem.duration_s[np.ix_(places, places)]
         # Nodes by increasing travel time from each node, for "routes close to the seed".
         self._near: npt.NDArray[np.int64] = np.argsort(travel, axis=1, kind="stable")
-        self._movable = movable
+        self.movable = movable
 
-    def ruin(self, routes: Routes) -> Routes:
+    def ruin(self, routes: Routes, around: int | None = None) -> Routes:
+        """Strings from routes near `around` (a node; by default a random movable one)."""
         rng = self._rng
         where = {node: (r, k) for r, nodes in enumerate(routes) for k, node in enumerate(nodes)}
         used = [nodes for nodes in routes if nodes]
@@ -130,10 +133,10 @@ class StringRemoval:
         wanted = int(rng.uniform(1, most_routes + 1))
         removed_jobs: set[int] = set()
         ruined: set[int] = set()
-        for node in self._near[rng.choice(self._seeds)]:
+        for node in self._near[around if around is not None else rng.choice(self._seeds)]:
             if len(ruined) >= wanted:
                 break
-            if node not in where or int(node) not in self._movable:
+            if node not in where or int(node) not in self.movable:
                 continue
             r, k = where[int(node)]
             if r in ruined:
@@ -142,7 +145,7 @@ class StringRemoval:
             size = int(rng.uniform(1, min(len(nodes), longest) + 1))
             first = max(0, min(k - rng.randrange(size), len(nodes) - size))
             for taken in nodes[first : first + size]:
-                if taken in self._movable:
+                if taken in self.movable:
                     removed_jobs.add(self._job_of[taken])
             ruined.add(r)
         return [[n for n in nodes if self._job_of[n] not in removed_jobs] for nodes in routes]
@@ -223,16 +226,30 @@ class BestInsertion:
             for node in (job_node, *pickups)
         }
 
-    def insert(self, routes: Routes, removed: Sequence[int]) -> Routes:
+    @property
+    def job_nodes(self) -> set[int]:
+        """The job nodes this insertion can place (with their pickups)."""
+        return set(self._options)
+
+    def insert(
+        self,
+        routes: Routes,
+        removed: Sequence[int],
+        *,
+        first: Sequence[int] = (),
+        open_routes: bool = True,
+    ) -> Routes:
+        """`removed` back into `routes` in a random order, after the job nodes in `first` (in
+        their order); with `open_routes` false, no empty technician-day is started."""
         rng = self._rng
         routes = [list(nodes) for nodes in routes]
-        order = [n for n in removed if n in self._options]
+        order = [n for n in removed if n in self._options and n not in first]
         rng.shuffle(order)
-        for node in order:
+        for node in [*first, *order]:
             best: tuple[int, int, list[int]] | None = None  # cost, route, the route after
             tried_empty: set[tuple[int, ...]] = set()
             for v, nodes in enumerate(routes):
-                if not self._allowed[node][v]:
+                if not self._allowed[node][v] or not (nodes or open_routes):
                     continue
                 if not nodes:  # empty technician-days alike are one candidate, not dozens
                     if self._alike[v] in tried_empty:
@@ -388,6 +405,60 @@ class BestInsertion:
         return int(ranked[0])
 
 
+class RouteElimination:
+    """Fleet minimisation as in SISR: empty the route with the fewest jobs, then ruin and
+    recreate without opening a route, until every job has found a place again.
+
+    A round is kept when fewer jobs are left out, or as many but ones that were out less
+    often: every round a job spends outside raises its count, so the search keeps making room
+    for the jobs that are hardest to place instead of circling. Ruins are centred on a job
+    that is out. String removals alone rarely empty a whole route; it only pays where a
+    technician-day used costs something (see `solve._fleet_conscious`).
+    """
+
+    def __init__(
+        self, removal: StringRemoval, insertion: BestInsertion, rng: random.Random
+    ) -> None:
+        self._removal = removal
+        self._insertion = insertion
+        self._jobs = insertion.job_nodes
+        self._rng = rng
+
+    def attempt(
+        self, routes: Routes, *, until: float, clock: Callable[[], float], rounds: int
+    ) -> Routes | None:
+        """A plan with one route fewer than `routes`, or None when the time or the rounds ran
+        out first."""
+        used = [r for r, nodes in enumerate(routes) if nodes]
+        movable = self._removal.movable
+        if len(used) < 2:
+            return None
+        fewest = min(used, key=lambda r: (len(routes[r]), self._rng.random()))
+        if any(n not in movable for n in routes[fewest]):
+            return None
+        out = [n for n in routes[fewest] if n in self._jobs]
+        current = [[] if r == fewest else list(nodes) for r, nodes in enumerate(routes)]
+        absences: dict[int, int] = {}
+        for _ in range(rounds):
+            if not out or clock() >= until:
+                break
+            ruined = self._removal.ruin(current, around=self._rng.choice(out))
+            kept = _flat(ruined)
+            gone = [n for nodes in current for n in nodes if n not in kept and n in self._jobs]
+            first = sorted(out, key=lambda n: -absences.get(n, 0))
+            rebuilt = self._insertion.insert(ruined, gone, first=first, open_routes=False)
+            placed = _flat(rebuilt)
+            left = [n for n in (*out, *gone) if n not in placed]
+            for n in left:
+                absences[n] = absences.get(n, 0) + 1
+            if len(left) < len(out) or (
+                len(left) == len(out)
+                and sum(absences[n] for n in left) < sum(absences.get(n, 0) for n in out)
+            ):
+                current, out = rebuilt, left
+        return None if out else current
+
+
 def movable_nodes(model: Model) -> set[int]:
     """Nodes of the jobs a ruin may take out (see `movable_jobs`)."""
     layout, jobs = model.layout, model.problem.jobs
@@ -433,6 +504,32 @@ def iterate(
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
     params.solution_limit = 2**63 - 1
     began = clock()
+    # Where routes cost nothing, emptying one is undone by the next descent; two-person jobs
+    # are beyond our insertion.
+    if model.problem.weights.technician_day_fixed > 0 and not model.layout.helper_node:
+        elimination = RouteElimination(removal, insertion, rng)
+        until = began + ELIMINATION_SHARE * (deadline - began)
+        while clock() < until:
+            fewer = elimination.attempt(
+                current, until=until, clock=clock, rounds=rounds if rounds is not None else 2**62
+            )
+            candidate = (
+                routing.ReadAssignmentFromRoutes(_indices(model, fewer), True) if fewer else None
+            )
+            if candidate is None:
+                break
+            params.time_limit.FromMilliseconds(max(1, int(descent_limit_s() * 1000)))
+            solution = routing.SolveFromAssignmentWithParameters(candidate, params)
+            if solution is None:
+                break
+            before = sum(1 for nodes in current if nodes)
+            # Taken whatever it costs: the distance search goes on from the smaller fleet.
+            current, current_cost = routes_of(model, solution), int(solution.ObjectiveValue())
+            if current_cost < best_cost:
+                best_cost = current_cost
+                best = Found(current_cost, read(solution))
+            if sum(1 for nodes in current if nodes) >= before:
+                break  # the descent opened a route again: a day costs less than it saves
     done = 0
     while (rounds is None or done < rounds) and clock() < deadline:
         done += 1

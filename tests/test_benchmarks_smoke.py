@@ -55,7 +55,13 @@ def test_vrptw_smoke_prints_the_table_and_writes_csv(tmp_path: Path) -> None:
     }
     fieldplan = [r for r in rows if r["solver"] == "fieldplan"]
     assert all(r["feasible"] == "True" for r in fieldplan)
-    assert all(float(r["distance"]) >= float(r["bks"]) - 0.05 for r in fieldplan)
+    # Every solver's distance is measured the same DIMACS way: none beats the best known.
+    solvers = {r["solver"] for r in rows}
+    assert solvers == {"fieldplan", "ortools-doc", "pyvrp", "vroom"}
+    assert all(
+        float(r["distance"]) >= float(r["bks"]) - 0.05 for r in rows if r["feasible"] == "True"
+    )
+    assert all(r["feasible"] == "True" for r in rows if r["solver"] in ("pyvrp", "vroom"))
 
 
 def test_pdptw_smoke_keeps_every_pickup_before_its_delivery(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The planner board in headless Chromium: sign in, move a job to another technician, pin it
-as that technician's first job, re-optimise the day, and see the pinned job stay first. Screenshots go to test-artifacts/."""
+as that technician's first job, re-optimise the day, and see the pinned job stay first.
+Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 

@@ -9,16 +9,17 @@ from dataclasses import replace
 import pytest
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from optimizer import Job, Limits, PickupSource, Pin, TimeWindow, check
+from optimizer import Job, Limits, PickupSource, Pin, TimeWindow, Weights, check, solve
 from optimizer.iterated import (
     BestInsertion,
+    RouteElimination,
     StringRemoval,
     iterate,
     movable_nodes,
     routes_of,
 )
 from optimizer.routing import Model, NodeRole, build
-from optimizer.solve import read_plan, search
+from optimizer.solve import FLEET_LEGS, _fleet_conscious, read_plan, search
 from tests.test_optimizer_rules import H, _source, tech, world
 
 
@@ -199,6 +200,40 @@ def test_every_proposal_of_the_insertion_is_a_solution_of_the_model(seed: int) -
     assert proposed > paired > 0
 
 
+def test_route_elimination_empties_a_route_when_the_others_have_room() -> None:
+    jobs = [Job(f"j{i}", 3 * i + 1, H // 2, volume_l=1) for i in range(6)]
+    vans = [tech("x", volume_l=3), tech("y", home=10, volume_l=3), tech("z", home=20, volume_l=3)]
+    model = build(world(jobs, vans))  # two vans carry it all
+    _closed(model)
+    node = [model.layout.job_node[j.id] for j in jobs]
+    movable = movable_nodes(model)
+    rng = random.Random(3)
+    insertion = BestInsertion(model, rng)
+    elimination = RouteElimination(StringRemoval(model, movable, rng), insertion, rng)
+    start = [[node[0], node[1]], [node[2], node[3]], [node[4], node[5]]]
+    fewer = elimination.attempt(start, until=float("inf"), clock=lambda: 0.0, rounds=50)
+    assert fewer is not None
+    assert sum(1 for nodes in fewer if nodes) == 2
+    assert sorted(n for nodes in fewer for n in nodes) == sorted(node)
+    indices = [[model.manager.NodeToIndex(n) for n in nodes] for nodes in fewer]
+    assert model.routing.ReadAssignmentFromRoutes(indices, True) is not None
+
+
+def test_route_elimination_gives_up_when_every_route_is_needed() -> None:
+    at_ten = (TimeWindow(10 * H, 10 * H),)
+    jobs = [Job(f"j{i}", 5 + 10 * i, H, windows=at_ten) for i in range(3)]
+    model = build(world(jobs, [tech("x"), tech("y", home=10), tech("z", home=20)]))
+    _closed(model)
+    node = [model.layout.job_node[j.id] for j in jobs]
+    rng = random.Random(0)
+    elimination = RouteElimination(
+        StringRemoval(model, movable_nodes(model), rng), BestInsertion(model, rng), rng
+    )
+    # Three jobs at ten o'clock sharp, kilometres apart: three technicians.
+    start = [[node[0]], [node[1]], [node[2]]]
+    assert elimination.attempt(start, until=float("inf"), clock=lambda: 0.0, rounds=30) is None
+
+
 def test_the_loop_never_returns_worse_than_its_start_and_is_reproducible() -> None:
     jobs = [Job(f"j{i}", (7 * i) % 29 + 1, H // 2) for i in range(16)]
     problem = world(jobs, [tech("x"), tech("y", home=15), tech("z", home=28)])
@@ -235,3 +270,18 @@ def test_a_search_with_round_and_solution_limits_repeats_itself() -> None:
     assert first is not None
     assert check(problem, first) == []
     assert search(problem, limits, None, None) == first
+
+
+def test_the_second_core_searches_where_every_route_costs_a_few_legs() -> None:
+    jobs = [Job(f"j{i}", 2 * i + 1, H // 2) for i in range(6)]
+    free_days = Weights(technician_day_fixed=0, per_km=0)
+    problem = world(jobs, [tech("x"), tech("y", home=20)], weights=free_days)
+    start = solve(problem, Limits(time_limit_s=0))
+    legs = sum(len(route.visits) + 1 for route in start.routes if route.visits)
+    travel = sum(route.travel_s for route in start.routes)
+    surrogate = _fleet_conscious(problem, start)
+    assert surrogate.weights.technician_day_fixed == int(FLEET_LEGS * travel / legs) > 0
+    assert surrogate.jobs == problem.jobs
+    # Where a day used already costs more, the problem is searched as it is.
+    dear = replace(problem, weights=replace(free_days, technician_day_fixed=10**6))
+    assert _fleet_conscious(dear, start) is dear
