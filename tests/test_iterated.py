@@ -18,8 +18,16 @@ from optimizer.iterated import (
     movable_nodes,
     routes_of,
 )
+from optimizer.model import Plan, Route, Visit, VisitKind
 from optimizer.routing import Model, NodeRole, build
-from optimizer.solve import FLEET_LEGS, _fleet_conscious, read_plan, search
+from optimizer.solve import (
+    FLEET_LEGS,
+    LONG_ROUTE_JOBS,
+    _fleet_conscious,
+    _rival_mode,
+    read_plan,
+    search,
+)
 from tests.test_optimizer_rules import H, _source, tech, world
 
 
@@ -285,3 +293,17 @@ def test_the_second_core_searches_where_every_route_costs_a_few_legs() -> None:
     # Where a day used already costs more, the problem is searched as it is.
     dear = replace(problem, weights=replace(free_days, technician_day_fixed=10**6))
     assert _fleet_conscious(dear, start) is dear
+
+
+def test_the_second_core_goes_for_fewer_routes_only_where_routes_are_short() -> None:
+    def plan(jobs_per_route: int, routes: int) -> Plan:
+        visit = Visit(VisitKind.JOB, 0, 0, 60, job_id="j", place=1)
+        pickup = Visit(VisitKind.PICKUP, 0, 0, 60, job_id="j", site="s", place=2)
+        route = Route("v", (pickup,) * 5 + (visit,) * jobs_per_route, 0, 0, 0, 0)
+        return Plan((route,) * routes, (), 0)
+
+    assert _rival_mode(False, plan(8, 12)) == "fleet"
+    # Pickups are not jobs: 11 jobs a route is still short.
+    assert _rival_mode(False, plan(LONG_ROUTE_JOBS - 1, 3)) == "fleet"
+    assert _rival_mode(False, plan(LONG_ROUTE_JOBS, 3)) == "ortools"
+    assert _rival_mode(True, plan(8, 12)) == "lns"
