@@ -289,8 +289,10 @@ class BestInsertion:
 
     def _timing(
         self, v: int, path: npt.NDArray[np.int64]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Window bounds of the path's stops, earliest starts and latest starts."""
+    ) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+    ]:
+        """Window bounds of the path's stops (ready, due), earliest starts and latest starts."""
         ready, due = self._ready[path].copy(), self._due[path].copy()
         ready[0], due[0] = self._shift[v]
         ready[-1], due[-1] = self._shift[v]
@@ -301,7 +303,7 @@ class BestInsertion:
         latest = due.copy()
         for k in range(len(path) - 2, -1, -1):
             latest[k] = min(due[k], latest[k + 1] - leg[k])
-        return ready, earliest, latest
+        return ready, due, earliest, latest
 
     def _single(
         self,
@@ -311,7 +313,7 @@ class BestInsertion:
         load: npt.NDArray[np.int64],
         node: int,
     ) -> tuple[int, int] | None:
-        _, earliest, latest = timing
+        _, _, earliest, latest = timing
         service, travel = self._service, self._travel
         before, after = path[:-1], path[1:]
         arrival = np.maximum(
@@ -340,7 +342,7 @@ class BestInsertion:
         """The cheapest (i, j): the pickup after the path's i-th stop, the job after its j-th
         (j >= i; j == i is straight from the pickup to the job). Every (i, j) at once: row i
         holds the stops' earliest starts as the pickup at i pushes them."""
-        ready, earliest, latest = timing
+        ready, due, earliest, latest = timing
         service, travel, cost = self._service, self._travel, self._cost
         n = len(path)
         before, after = path[:-1], path[1:]
@@ -358,8 +360,6 @@ class BestInsertion:
         first = np.maximum(leaves_pickup + travel[pickup, after], ready[1:]) - elapsed[1:]
         slack[np.arange(n - 1), np.arange(1, n)] = first
         pushed = np.maximum.accumulate(slack, axis=1) + elapsed
-        due = self._due[path].copy()
-        due[-1] = self._shift[v][1]
         in_time = np.logical_and.accumulate((cols <= rows) | (pushed <= due), axis=1)
         # The job after stop j (j > i), straight after the pickup when j == i.
         pushed_j = pushed[:, :-1]

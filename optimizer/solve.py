@@ -153,13 +153,11 @@ def _rival_mode(own_search_only: bool, first: Plan) -> str:
     return "fleet" if jobs < LONG_ROUTE_JOBS * max(1, len(used)) else "ortools"
 
 
-def _search_from_a_smaller_fleet(
-    problem: Problem, limits: Limits, start: Plan | None
-) -> Plan | None:
+def _search_from_a_smaller_fleet(problem: Problem, limits: Limits, start: Plan) -> Plan | None:
     """OR-Tools from its own first solution, first on `_fleet_conscious(problem)`, then on the
     problem itself from what that found."""
     began = limits.clock()
-    surrogate = _fleet_conscious(problem, start) if start is not None else problem
+    surrogate = _fleet_conscious(problem, start)
     if surrogate is problem:
         return search(problem, limits, None, None)
     fewer = search(
@@ -240,9 +238,7 @@ class _Rival:
             self._process.kill()
 
 
-def _rival_main(
-    sender: Any, problem: Problem, limits: Limits, mode: str, start: Plan | None
-) -> None:
+def _rival_main(sender: Any, problem: Problem, limits: Limits, mode: str, start: Plan) -> None:
     try:
         if mode == "lns":
             budget = Budget(

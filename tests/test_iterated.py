@@ -156,32 +156,21 @@ def test_every_proposal_of_the_insertion_is_a_solution_of_the_model(seed: int) -
     for i in range(14):
         start = rng.randrange(8, 15) * H
         windows = (TimeWindow(start, start + 2 * H),) if rng.random() < 0.6 else ()
+        job = Job(f"j{i}", rng.randrange(1, 30), H // 3, windows=windows)
         if rng.random() < 0.5:
             sources = tuple(
                 _source(f"s{i}{k}", rng.randrange(30)) for k in range(rng.randint(1, 2))
             )
-            jobs.append(
-                Job(
-                    f"j{i}",
-                    rng.randrange(1, 30),
-                    H // 3,
-                    windows=windows,
-                    needs_pickup=True,
-                    pickup_sources=sources,
-                    part_volume_l=rng.randint(1, 6),
-                    volume_l=rng.randint(0, 4),
-                )
+            job = replace(
+                job,
+                needs_pickup=True,
+                pickup_sources=sources,
+                part_volume_l=rng.randint(1, 6),
+                volume_l=rng.randint(0, 4),
             )
         else:
-            jobs.append(
-                Job(
-                    f"j{i}",
-                    rng.randrange(1, 30),
-                    H // 3,
-                    windows=windows,
-                    volume_l=rng.randint(0, 6),
-                )
-            )
+            job = replace(job, volume_l=rng.randint(0, 6))
+        jobs.append(job)
     problem = world(jobs, [tech("x", volume_l=14), tech("y", home=20, volume_l=14)])
     model = build(problem)
     params = _closed(model)
