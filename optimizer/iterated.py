@@ -55,6 +55,8 @@ MAX_STRING = 10
 MEAN_REMOVED = 10
 # The share of the loop's time that may go to emptying routes (`RouteElimination`).
 ELIMINATION_SHARE = 0.3
+# Route states the insertion keeps between rounds before it starts afresh.
+STATE_CACHE = 20_000
 # Annealing from about one average leg of the start plan down to a twentieth of it.
 START_TEMPERATURE_LEGS = 1.0
 END_TEMPERATURE_RATIO = 0.05
@@ -151,6 +153,61 @@ class StringRemoval:
         return [[n for n in nodes if self._job_of[n] not in removed_jobs] for nodes in routes]
 
 
+@dataclass(frozen=True)
+class _RouteState:
+    """What the insertion knows of one route: its path (depots included), the window bounds,
+    earliest and latest starts of its stops and the van's loads after each stop."""
+
+    vehicle: int
+    path: npt.NDArray[np.int64]
+    timing: tuple[npt.NDArray[np.int64], ...]
+    load: npt.NDArray[np.int64]
+    departs: npt.NDArray[np.int64]  # earliest departure from each stop but the last
+    peak: npt.NDArray[np.int64]  # the most the van holds up to each stop but the last
+    fixed: int  # what opening this route costs: the day's fixed cost when it is empty
+    capacity: npt.NDArray[np.int64]  # volume and weight
+
+
+@dataclass(frozen=True)
+class _Edges:
+    """Every leg of every route in one set of arrays, so a job's cheapest position over the
+    whole plan is a handful of numpy operations instead of one round per route."""
+
+    states: list[_RouteState]
+    before: npt.NDArray[np.int64]
+    after: npt.NDArray[np.int64]
+    departs: npt.NDArray[np.int64]
+    latest: npt.NDArray[np.int64]  # latest start at the leg's far end
+    peak: npt.NDArray[np.int64]
+    capacity: npt.NDArray[np.int64]
+    vehicle: npt.NDArray[np.int64]
+    fixed: npt.NDArray[np.int64]
+    route: npt.NDArray[np.int64]  # index into `states`
+    position: npt.NDArray[np.int64]  # the leg's index in its route
+
+    @staticmethod
+    def of(states: list[_RouteState]) -> _Edges:
+        sizes = [len(s.path) - 1 for s in states]
+        if not states:
+            empty = np.zeros(0, dtype=np.int64)
+            return _Edges(
+                [], *(empty,) * 3, empty, *(np.zeros((2, 0), np.int64),) * 2, *(empty,) * 4
+            )
+        return _Edges(
+            states,
+            np.concatenate([s.path[:-1] for s in states]),
+            np.concatenate([s.path[1:] for s in states]),
+            np.concatenate([s.departs for s in states]),
+            np.concatenate([s.timing[3][1:] for s in states]),
+            np.concatenate([s.peak for s in states], axis=1),
+            np.repeat(np.stack([s.capacity for s in states], axis=1), sizes, axis=1),
+            np.repeat([s.vehicle for s in states], sizes),
+            np.repeat([s.fixed for s in states], sizes),
+            np.repeat(np.arange(len(states)), sizes),
+            np.concatenate([np.arange(size) for size in sizes]),
+        )
+
+
 class BestInsertion:
     """The recreate's first half: put removed jobs back at their cheapest feasible position, in
     a random order with the odd position skipped (the paper's "blinks"), so OR-Tools' descent
@@ -221,10 +278,14 @@ class BestInsertion:
         ]
         vehicle_ids = range(len(vehicles))
         self._allowed = {
-            node: [routing.VehicleVar(manager.NodeToIndex(node)).Contains(v) for v in vehicle_ids]
+            node: np.array(
+                [routing.VehicleVar(manager.NodeToIndex(node)).Contains(v) for v in vehicle_ids],
+                dtype=np.bool_,
+            )
             for job_node, pickups in self._options.items()
             for node in (job_node, *pickups)
         }
+        self._states: dict[tuple[int, ...], _RouteState] = {}
 
     @property
     def job_nodes(self) -> set[int]:
@@ -245,47 +306,100 @@ class BestInsertion:
         routes = [list(nodes) for nodes in routes]
         order = [n for n in removed if n in self._options and n not in first]
         rng.shuffle(order)
+        states = [self._state(v, nodes) for v, nodes in enumerate(routes)]
+        edges: _Edges | None = None
         for node in [*first, *order]:
-            best: tuple[int, int, list[int]] | None = None  # cost, route, the route after
-            tried_empty: set[tuple[int, ...]] = set()
-            for v, nodes in enumerate(routes):
-                if not self._allowed[node][v] or not (nodes or open_routes):
-                    continue
-                if not nodes:  # empty technician-days alike are one candidate, not dozens
-                    if self._alike[v] in tried_empty:
-                        continue
-                    tried_empty.add(self._alike[v])
-                found = self._cheapest(v, nodes, node)
-                if found is not None and (best is None or found[0] < best[0]):
-                    best = (found[0], v, found[1])
-            if best is not None:
-                routes[best[1]] = best[2]
+            if self._options[node]:
+                found = self._best_pair(routes, states, node, open_routes)
+            else:
+                if edges is None:
+                    edges = _Edges.of([s for v, s in enumerate(states) if routes[v] or open_routes])
+                found = self._best_single(edges, node)
+            if found is not None:
+                v, route = found
+                routes[v] = route
+                states[v] = self._state(v, route)
+                edges = None
         return routes
 
-    def _cheapest(self, v: int, nodes: list[int], node: int) -> tuple[int, list[int]] | None:
+    def _state(self, v: int, nodes: list[int]) -> _RouteState:
+        """A route's timing and loads, kept while the route is unchanged (most routes outlive
+        many ruins)."""
+        key = (v, *nodes)
+        found = self._states.get(key)
+        if found is not None:
+            return found
+        if len(self._states) > STATE_CACHE:
+            self._states.clear()
         path = np.asarray([self._starts[v], *nodes, self._ends[v]], dtype=np.int64)
-        timing = self._timing(v, path)
+        ready, due, earliest, latest = self._timing(v, path)
         load = self._boarded[:, path].sum(axis=1, keepdims=True) + np.cumsum(
             self._change[:, path], axis=1
         )
-        fixed = self._fixed if not nodes else 0
-        pickups = self._options[node]
-        if not pickups:
-            found = self._single(v, path, timing, load, node)
-            if found is None:
-                return None
-            added, k = found
-            return added + fixed, [*nodes[:k], node, *nodes[k:]]
-        best: tuple[int, list[int]] | None = None
-        for pickup in pickups:
-            if not self._allowed[pickup][v]:
+        state = _RouteState(
+            v,
+            path,
+            (ready, due, earliest, latest),
+            load,
+            departs=earliest[:-1] + self._service[path[:-1]],
+            peak=np.maximum.accumulate(load[:, :-1], axis=1),
+            fixed=0 if nodes else self._fixed,
+            capacity=self._capacity[:, v],
+        )
+        self._states[key] = state
+        return state
+
+    def _best_single(self, edges: _Edges, node: int) -> tuple[int, list[int]] | None:
+        """The cheapest feasible position for a job without pickup over every route at once."""
+        if edges.before.size == 0:
+            return None
+        service, travel = self._service, self._travel
+        before, after = edges.before, edges.after
+        arrival = np.maximum(self._ready[node], edges.departs + travel[before, node])
+        # The job's goods ride from the start of the day until the job.
+        fits = (
+            self._allowed[node][edges.vehicle]
+            & (arrival <= self._due[node])
+            & (arrival + service[node] + travel[node, after] <= edges.latest)
+            & (edges.peak + self._boarded[:, node, None] <= edges.capacity).all(axis=0)
+        )
+        added = (
+            self._cost[before, node]
+            + self._cost[node, after]
+            - self._cost[before, after]
+            + edges.fixed
+        )
+        chosen = self._choose(fits, added)
+        if chosen is None:
+            return None
+        state = edges.states[edges.route[chosen]]
+        k = int(edges.position[chosen])
+        nodes = state.path[1:-1].tolist()
+        return state.vehicle, [*nodes[:k], node, *nodes[k:]]
+
+    def _best_pair(
+        self, routes: Routes, states: list[_RouteState], node: int, open_routes: bool
+    ) -> tuple[int, list[int]] | None:
+        """The cheapest feasible route and positions for a job and its pickup, route by route."""
+        best: tuple[int, int, list[int]] | None = None  # cost, route, the route after
+        tried_empty: set[tuple[int, ...]] = set()
+        for v, nodes in enumerate(routes):
+            if not self._allowed[node][v] or not (nodes or open_routes):
                 continue
-            pair = self._pair(v, path, timing, load, pickup, node)
-            if pair is not None and (best is None or pair[0] + fixed < best[0]):
-                added, i, j = pair
-                route = [*nodes[:i], pickup, *nodes[i:j], node, *nodes[j:]]
-                best = (added + fixed, route)
-        return best
+            if not nodes:  # empty technician-days alike are one candidate, not dozens
+                if self._alike[v] in tried_empty:
+                    continue
+                tried_empty.add(self._alike[v])
+            state = states[v]
+            for pickup in self._options[node]:
+                if not self._allowed[pickup][v]:
+                    continue
+                pair = self._pair(v, state.path, state.timing, state.load, pickup, node)
+                if pair is not None and (best is None or pair[0] + state.fixed < best[0]):
+                    added, i, j = pair
+                    route = [*nodes[:i], pickup, *nodes[i:j], node, *nodes[j:]]
+                    best = (added + state.fixed, v, route)
+        return None if best is None else (best[1], best[2])
 
     def _timing(
         self, v: int, path: npt.NDArray[np.int64]
@@ -296,39 +410,16 @@ class BestInsertion:
         ready, due = self._ready[path].copy(), self._due[path].copy()
         ready[0], due[0] = self._shift[v]
         ready[-1], due[-1] = self._shift[v]
-        leg = self._travel[path[:-1], path[1:]] + self._service[path[:-1]]
-        earliest = ready.copy()
-        for k in range(1, len(path)):
-            earliest[k] = max(ready[k], earliest[k - 1] + leg[k - 1])
-        latest = due.copy()
-        for k in range(len(path) - 2, -1, -1):
-            latest[k] = min(due[k], latest[k + 1] - leg[k])
-        return ready, due, earliest, latest
-
-    def _single(
-        self,
-        v: int,
-        path: npt.NDArray[np.int64],
-        timing: tuple[npt.NDArray[np.int64], ...],
-        load: npt.NDArray[np.int64],
-        node: int,
-    ) -> tuple[int, int] | None:
-        _, _, earliest, latest = timing
-        service, travel = self._service, self._travel
-        before, after = path[:-1], path[1:]
-        arrival = np.maximum(
-            self._ready[node], earliest[:-1] + service[before] + travel[before, node]
-        )
-        # The job's goods ride from the start of the day until the job.
-        peak = np.maximum.accumulate(load[:, :-1], axis=1) + self._boarded[:, node, None]
-        fits = (
-            (arrival <= self._due[node])
-            & (arrival + service[node] + travel[node, after] <= latest[1:])
-            & (peak <= self._capacity[:, v, None]).all(axis=0)
-        )
-        added = self._cost[before, node] + self._cost[node, after] - self._cost[before, after]
-        chosen = self._choose(fits, added)
-        return None if chosen is None else (int(added.flat[chosen]), chosen)
+        # Plain Python numbers: the recursions below are sequential, and numpy scalars are slow.
+        legs = (self._travel[path[:-1], path[1:]] + self._service[path[:-1]]).tolist()
+        opens, closes = ready.tolist(), due.tolist()
+        earliest = list(opens)
+        for k in range(1, len(opens)):
+            earliest[k] = max(opens[k], earliest[k - 1] + legs[k - 1])
+        latest = list(closes)
+        for k in range(len(closes) - 2, -1, -1):
+            latest[k] = min(closes[k], latest[k + 1] - legs[k])
+        return ready, due, np.asarray(earliest, dtype=np.int64), np.asarray(latest, dtype=np.int64)
 
     def _pair(
         self,
@@ -485,11 +576,10 @@ def iterate(
     """Ruin-and-recreate rounds from `start` (a solution of `model`) until the deadline or the
     round limit; returns the best solution seen, read by `read` as soon as it is found (a
     solution object is only valid until the next solve)."""
-    routing = model.routing
     rng = random.Random(seed)
     current = routes_of(model, start)
-    current_cost = best_cost = int(start.ObjectiveValue())
-    best = Found(best_cost, read(start))
+    current_cost = int(start.ObjectiveValue())
+    best = Found(current_cost, read(start))
     movable = movable_nodes(model)
     if not movable:
         return best
@@ -503,6 +593,7 @@ def iterate(
     params.CopyFrom(closed_with)
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
     params.solution_limit = 2**63 - 1
+    polish = _Polisher(model, params, descent_limit_s)
     began = clock()
     # Where routes cost nothing, emptying one is undone by the next descent; two-person jobs
     # are beyond our insertion.
@@ -513,52 +604,67 @@ def iterate(
             fewer = elimination.attempt(
                 current, until=until, clock=clock, rounds=rounds if rounds is not None else 2**62
             )
-            candidate = (
-                routing.ReadAssignmentFromRoutes(_indices(model, fewer), True) if fewer else None
-            )
-            if candidate is None:
-                break
-            params.time_limit.FromMilliseconds(max(1, int(descent_limit_s() * 1000)))
-            solution = routing.SolveFromAssignmentWithParameters(candidate, params)
+            solution = polish(fewer) if fewer else None
             if solution is None:
                 break
             before = sum(1 for nodes in current if nodes)
             # Taken whatever it costs: the distance search goes on from the smaller fleet.
             current, current_cost = routes_of(model, solution), int(solution.ObjectiveValue())
-            if current_cost < best_cost:
-                best_cost = current_cost
+            if current_cost < best.cost:
                 best = Found(current_cost, read(solution))
             if sum(1 for nodes in current if nodes) >= before:
                 break  # the descent opened a route again: a day costs less than it saves
     done = 0
     while (rounds is None or done < rounds) and clock() < deadline:
         done += 1
-        if rounds is not None:
-            progress = done / rounds
-        else:
-            progress = min(1.0, (clock() - began) / max(1e-9, deadline - began))
-        temperature = hot * (cold / hot) ** progress
+        temperature = _temperature(hot, cold, done, rounds, began, deadline, clock)
         ruined = removal.ruin(current)
         kept = _flat(ruined)
         gone = [n for nodes in current for n in nodes if n not in kept]
         # Our proposal first; when the model refuses it, OR-Tools inserts the jobs itself.
-        candidate = routing.ReadAssignmentFromRoutes(
-            _indices(model, insertion.insert(ruined, gone)), True
-        ) or routing.ReadAssignmentFromRoutes(_indices(model, ruined), True)
-        if candidate is None:
-            continue
-        params.time_limit.FromMilliseconds(max(1, int(descent_limit_s() * 1000)))
-        solution = routing.SolveFromAssignmentWithParameters(candidate, params)
+        solution = polish(insertion.insert(ruined, gone)) or polish(ruined)
         if solution is None:
             continue
         cost = int(solution.ObjectiveValue())
         # Accept a worse plan with the annealing probability (log of a uniform draw).
         if cost < current_cost - temperature * math.log(1.0 - rng.random()):
             current, current_cost = routes_of(model, solution), cost
-            if cost < best_cost:
-                best_cost = cost
+            if cost < best.cost:
                 best = Found(cost, read(solution))
     return best
+
+
+class _Polisher:
+    """OR-Tools' descent from a plan given as routes: None when the model refuses the plan."""
+
+    def __init__(self, model: Model, params: Any, limit_s: Callable[[], float]) -> None:
+        self._model = model
+        self._params = params
+        self._limit_s = limit_s
+
+    def __call__(self, routes: Routes) -> Any:
+        routing = self._model.routing
+        candidate = routing.ReadAssignmentFromRoutes(_indices(self._model, routes), True)
+        if candidate is None:
+            return None
+        self._params.time_limit.FromMilliseconds(max(1, int(self._limit_s() * 1000)))
+        return routing.SolveFromAssignmentWithParameters(candidate, self._params)
+
+
+def _temperature(
+    hot: float,
+    cold: float,
+    done: int,
+    rounds: int | None,
+    began: float,
+    deadline: float,
+    clock: Callable[[], float],
+) -> float:
+    if rounds is not None:
+        progress = done / rounds
+    else:
+        progress = min(1.0, (clock() - began) / max(1e-9, deadline - began))
+    return float(hot * (cold / hot) ** progress)
 
 
 def _flat(routes: Routes) -> set[int]:
