@@ -44,13 +44,30 @@ class Limits:
     # both cores work; the better valid plan wins.
     workers: int = 1
 
+    @classmethod
+    def quick(cls, seed: int = 0) -> Limits:
+        """A plan within three seconds of wall time, on both cores: what a planner can wait
+        for after moving a job (`python -m benchmarks.vrptw --quick` holds it against VROOM)."""
+        return cls(time_limit_s=QUICK_PLAN_S, seed=seed, workers=2)
+
+
+# The search time of `Limits.quick`. The second core works to the first one's deadline, so a
+# solve takes its limit plus about 0.07 s (Solomon, 2.6 s: 2.67 s on average, 2.68 at most).
+QUICK_PLAN_S = 2.85
+
 
 ProgressCallback = Callable[[Progress], None]
 
 # The share of OR-Tools' time that guided local search gets before ruin and recreate takes
-# over (measured on Solomon: GLS finds most of its gain in the first seconds; on eight hard
-# Li & Lim instances, 30 s, 0.3 left lc204 at 0.00 % where 0.6 left it at 8.06 %).
-GUIDED_SHARE = 0.3
+# over. GLS finds most of its gain in the first seconds; on eight hard Li & Lim instances, 30 s,
+# 0.3 left lc204 at 0.00 % where 0.6 left it at 8.06 %. Where routes are short, the loop
+# polishes only the few a round changed (`optimizer.regional`), its rounds are cheaper and it
+# does better with more of the time: on 18 hard Solomon instances at 3 s, 1.94 % mean gap with
+# 0.1 (twice), 2.4-2.6 % with 0.3. Long routes make a region nearly the whole plan, so the loop
+# is as slow as before there and guided search keeps its share (with 0.1, one full Solomon run
+# at 10 s left R211 at 7.7 %, three routes where the best known plan has four).
+GUIDED_SHARE = 0.1
+GUIDED_SHARE_LONG_ROUTES = 0.3
 # The second core's search from a smaller fleet (see _fleet_conscious): what a technician-day
 # used costs there, in average legs of the first plan, and its share of the core's time.
 # Measured on Solomon, 10 s: RC103 went from 5.7-7.9 % (13 or 12 routes) to 2.2-3.6 %; with
@@ -96,7 +113,7 @@ def solve(
     # its own first solution.
     own_search_only = _ortools_cannot_warm_start(problem)
     rival = (
-        _start_rival(problem, limits, _rival_mode(own_search_only, first), first)
+        _start_rival(problem, limits, _rival_mode(own_search_only, first), first, deadline)
         if limits.workers >= 2
         else None
     )
@@ -114,7 +131,13 @@ def solve(
     remaining = deadline - limits.clock()
     if not own_search_only and remaining > 0.2:
         candidates.append(
-            search(problem, replace(limits, time_limit_s=remaining), improved, on_progress)
+            search(
+                problem,
+                replace(limits, time_limit_s=remaining),
+                improved,
+                on_progress,
+                guided_share=GUIDED_SHARE_LONG_ROUTES if _long_routes(first) else GUIDED_SHARE,
+            )
         )
     if rival is not None:
         with rival:
@@ -148,9 +171,13 @@ def _rival_mode(own_search_only: bool, first: Plan) -> str:
     """
     if own_search_only:
         return "lns"
+    return "ortools" if _long_routes(first) else "fleet"
+
+
+def _long_routes(first: Plan) -> bool:
     used = [r for r in first.routes if r.visits]
     jobs = sum(1 for r in used for v in r.visits if v.kind is VisitKind.JOB)
-    return "fleet" if jobs < LONG_ROUTE_JOBS * max(1, len(used)) else "ortools"
+    return jobs >= LONG_ROUTE_JOBS * max(1, len(used))
 
 
 def _search_from_a_smaller_fleet(problem: Problem, limits: Limits, start: Plan) -> Plan | None:
@@ -205,7 +232,9 @@ class _Rival:
     main search holds the GIL inside OR-Tools, so a feeder thread would not get to send it.
     """
 
-    def __init__(self, problem: Problem, limits: Limits, mode: str, start: Plan) -> None:
+    def __init__(
+        self, problem: Problem, limits: Limits, mode: str, start: Plan, deadline: float
+    ) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
@@ -213,7 +242,7 @@ class _Rival:
         self._receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_rival_main,
-            args=(sender, problem, replace(limits, workers=1), mode, start),
+            args=(sender, problem, replace(limits, workers=1), mode, start, deadline),
             daemon=True,
         )
         self._process.start()
@@ -238,7 +267,13 @@ class _Rival:
             self._process.kill()
 
 
-def _rival_main(sender: Any, problem: Problem, limits: Limits, mode: str, start: Plan) -> None:
+def _rival_main(
+    sender: Any, problem: Problem, limits: Limits, mode: str, start: Plan, deadline: float
+) -> None:
+    # The first core's deadline: starting a process and importing OR-Tools takes about 0.3 s,
+    # which would otherwise be added to every solve's wall time. (time.monotonic is one clock
+    # for every process of the machine.)
+    limits = replace(limits, time_limit_s=max(0.0, deadline - limits.clock()))
     try:
         if mode == "lns":
             budget = Budget(
@@ -253,22 +288,35 @@ def _rival_main(sender: Any, problem: Problem, limits: Limits, mode: str, start:
                 problem, replace(limits, seed=limits.seed + 1), start
             )
         else:
-            plan = search(problem, replace(limits, seed=limits.seed + 1), None, None)
+            plan = search(
+                problem,
+                replace(limits, seed=limits.seed + 1),
+                None,
+                None,
+                guided_share=GUIDED_SHARE_LONG_ROUTES,  # this mode is for long routes
+            )
     except Exception:
         plan = None
     sender.send(plan)
     sender.close()
 
 
-def _start_rival(problem: Problem, limits: Limits, mode: str, start: Plan) -> _Rival | None:
+def _start_rival(
+    problem: Problem, limits: Limits, mode: str, start: Plan, deadline: float
+) -> _Rival | None:
     try:
-        return _Rival(problem, limits, mode, start)
+        return _Rival(problem, limits, mode, start, deadline)
     except Exception:  # no process to be had (or an unpicklable clock): one core it is
         return None
 
 
 def search(
-    problem: Problem, limits: Limits, start: Plan | None, on_progress: ProgressCallback | None
+    problem: Problem,
+    limits: Limits,
+    start: Plan | None,
+    on_progress: ProgressCallback | None,
+    *,
+    guided_share: float = GUIDED_SHARE,
 ) -> Plan | None:
     """OR-Tools routing search, from `start` when given: guided local search first, then
     iterated ruin and recreate (see `optimizer.iterated`) for the rest of the time."""
@@ -278,7 +326,7 @@ def search(
     counter = [0]
     began = limits.clock()
     deadline = began + limits.time_limit_s
-    guided_until = began + limits.time_limit_s * GUIDED_SHARE
+    guided_until = began + limits.time_limit_s * guided_share
     guided = [True]
 
     def report() -> None:

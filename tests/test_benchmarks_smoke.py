@@ -26,29 +26,23 @@ def test_reader_matches_the_published_instance() -> None:
     assert problem.duration_s[0, 1] == 186  # (40,50) to (45,68): 18.68 truncated to 18.6
 
 
-def test_vrptw_smoke_prints_the_table_and_writes_csv(tmp_path: Path) -> None:
+def _vrptw(tmp_path: Path, *options: str) -> tuple[str, list[dict[str, str]]]:
+    """A report-only run of the VRPTW benchmark: its output and the rows of its CSV."""
     out = tmp_path / "run.csv"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.vrptw",
-            "--instances",
-            "C101,R101",
-            "--time-limit",
-            "1",
-            "--csv",
-            str(out),
-            "--no-bars",
-        ],
+        [sys.executable, "-m", "benchmarks.vrptw", *options, "--csv", str(out), "--no-bars"],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "Summary" in result.stdout
-    rows = list(csv.DictReader(out.open()))
+    return result.stdout, list(csv.DictReader(out.open()))
+
+
+def test_vrptw_smoke_prints_the_table_and_writes_csv(tmp_path: Path) -> None:
+    stdout, rows = _vrptw(tmp_path, "--instances", "C101,R101", "--time-limit", "1")
+    assert "Summary" in stdout
     assert {(r["instance"], r["solver"]) for r in rows} >= {
         ("C101", "fieldplan"),
         ("R101", "fieldplan"),
@@ -140,3 +134,29 @@ def test_slots_smoke_writes_the_metrics_the_issue_names(tmp_path: Path) -> None:
     assert "Window offering" in result.stdout
     # The exit code follows the bars; a tiny region may miss the travel bar honestly.
     assert (result.returncode == 0) == ("All bars met" in result.stdout)
+
+
+def test_the_quick_plan_runs_against_vroom(tmp_path: Path) -> None:
+    stdout, rows = _vrptw(
+        tmp_path, "--quick", "--instances", "C101", "--solvers", "fieldplan,vroom"
+    )
+    assert "quick plan" in stdout
+    assert {r["solver"] for r in rows} == {"fieldplan", "vroom"}
+    assert all(r["feasible"] == "True" for r in rows)
+
+
+def test_the_quick_plan_must_beat_vroom_in_under_three_seconds() -> None:
+    from benchmarks.report import Outcome
+    from benchmarks.vrptw import quick_bars_missed
+
+    def run(ours: float, theirs: float, seconds: float) -> list[str]:
+        return quick_bars_missed(
+            [
+                Outcome("X", "fieldplan", 3, ours, 100.0, seconds, True),
+                Outcome("X", "vroom", 3, theirs, 100.0, 1.0, True),
+            ]
+        )
+
+    assert run(101.0, 102.0, 2.9) == []
+    assert run(102.0, 102.0, 2.9) == ["mean gap 2.00% not below VROOM's 2.00%"]
+    assert run(101.0, 102.0, 3.2) == ["mean time 3.20 s > 3 s"]
