@@ -30,7 +30,7 @@ from ortools.util import optional_boolean_pb2
 
 from optimizer.improve import movable_jobs
 from optimizer.regional import RegionalDescent, separable
-from optimizer.routing import Model, NodeRole, arc_cost
+from optimizer.routing import Model, NodeRole, arc_cost, routes_of
 
 # Operators that cost far more per pass than they find once the plan is good: the insertion
 # LNS family re-inserts whole paths, the chain and shortest-path ones scan long sequences.
@@ -83,19 +83,6 @@ class Found:
 
 
 Routes = list[list[int]]  # routing nodes per vehicle, depots excluded
-
-
-def routes_of(model: Model, solution: Any) -> Routes:
-    routing, manager = model.routing, model.manager
-    routes: Routes = []
-    for v in range(routing.vehicles()):
-        nodes: list[int] = []
-        index = solution.Value(routing.NextVar(routing.Start(v)))
-        while not routing.IsEnd(index):
-            nodes.append(manager.IndexToNode(index))
-            index = solution.Value(routing.NextVar(index))
-        routes.append(nodes)
-    return routes
 
 
 def mean_leg_cost(model: Model, routes: Routes) -> float:

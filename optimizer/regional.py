@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from optimizer.model import Problem
-from optimizer.routing import Model, NodeRole, build
+from optimizer.routing import Model, NodeRole, build, routes_of
 
 Routes = list[list[int]]
 
@@ -77,17 +77,20 @@ class RegionalDescent:
         solution = routing.SolveFromAssignmentWithParameters(start, self._params)
         if solution is None:
             return None
-        layout, manager = model.layout, model.manager
-        polished: Routes = []
-        for v in range(len(vehicles)):
-            nodes: list[int] = []
-            index = solution.Value(routing.NextVar(routing.Start(v)))
-            while not routing.IsEnd(index):
-                local = manager.IndexToNode(index)
-                meaning = (job_indices[layout.job_index[local]], layout.role[local])
-                nodes.append(self._node_of[(*meaning, _option(model, local))])
-                index = solution.Value(routing.NextVar(index))
-            polished.append(nodes)
+        layout = model.layout
+        polished = [
+            [
+                self._node_of[
+                    (
+                        job_indices[layout.job_index[local]],
+                        layout.role[local],
+                        _option(model, local),
+                    )
+                ]
+                for local in nodes
+            ]
+            for nodes in routes_of(model, solution)
+        ]
         return int(solution.ObjectiveValue()) - old_cost, polished
 
     def _indices(

@@ -458,6 +458,20 @@ class SearchSettings:
     log: bool = False
 
 
+def routes_of(model: Model, solution: Any) -> list[list[int]]:
+    """Routing nodes per vehicle, depots excluded."""
+    routing, manager = model.routing, model.manager
+    routes: list[list[int]] = []
+    for v in range(routing.vehicles()):
+        nodes: list[int] = []
+        index = solution.Value(routing.NextVar(routing.Start(v)))
+        while not routing.IsEnd(index):
+            nodes.append(manager.IndexToNode(index))
+            index = solution.Value(routing.NextVar(index))
+        routes.append(nodes)
+    return routes
+
+
 def search_parameters(settings: SearchSettings) -> Any:
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = getattr(
