@@ -11,6 +11,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from optimizer import Job, Limits, PickupSource, Pin, TimeWindow, Weights, check, solve
 from optimizer.iterated import (
+    WHOLE_EVERY,
     BestInsertion,
     RouteElimination,
     StringRemoval,
@@ -296,3 +297,39 @@ def test_the_second_core_goes_for_fewer_routes_only_where_routes_are_short() -> 
     assert _rival_mode(False, plan(LONG_ROUTE_JOBS - 1, 3)) == "fleet"
     assert _rival_mode(False, plan(LONG_ROUTE_JOBS, 3)) == "ortools"
     assert _rival_mode(True, plan(8, 12)) == "lns"
+
+
+def test_a_best_plan_found_by_the_regions_alone_is_read_from_the_whole_model() -> None:
+    """Rounds polished by regions only (fewer than WHOLE_EVERY) keep their best unread; the
+    loop still returns it, read from the whole model at the end."""
+    jobs = [Job(f"j{i}", (7 * i) % 29 + 1, H // 2) for i in range(12)]
+    # No fixed cost per day, so no route elimination polishes the whole model first.
+    problem = world(
+        jobs,
+        [tech("x"), tech("y", home=15), tech("z", home=28)],
+        weights=Weights(technician_day_fixed=0),
+    )
+    model = build(problem)
+    params = _closed(model)
+    # A poor start: the jobs zigzag between the ends of the line, four to a route.
+    nodes = [model.layout.job_node[job.id] for job in jobs]
+    zigzag = [nodes[0::3], nodes[1::3], nodes[2::3]]
+    start = model.routing.ReadAssignmentFromRoutes(
+        [[model.manager.NodeToIndex(n) for n in route] for route in zigzag], True
+    )
+    assert start is not None
+    start_cost = int(start.ObjectiveValue())
+    best = iterate(
+        model,
+        start,
+        params,
+        deadline=float("inf"),
+        clock=lambda: 0.0,
+        seed=1,
+        rounds=WHOLE_EVERY - 1,
+        read=lambda found: read_plan(model, found),
+        descent_limit_s=lambda: 60.0,
+    )
+    assert best.cost < start_cost
+    assert best.value.objective == best.cost
+    assert check(problem, best.value) == []
