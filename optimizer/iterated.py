@@ -568,8 +568,9 @@ def iterate(
     descent_limit_s: Callable[[], float],
 ) -> Found:
     """Ruin-and-recreate rounds from `start` (a solution of `model`) until the deadline or the
-    round limit; returns the best solution seen, read by `read` as soon as it is found (a
-    solution object is only valid until the next solve)."""
+    round limit; returns the best solution seen, read by `read` as soon as the whole model holds
+    it (a solution object is only valid until the next solve): at once for plans the whole model
+    polished, at the end for the regions' best."""
     rng = random.Random(seed)
     current = routes_of(model, start)
     current_cost = int(start.ObjectiveValue())
