@@ -665,8 +665,8 @@ def iterate(
                 unread, unread_cost = current, cost
     if unread_cost < best.cost:
         solution = model.routing.ReadAssignmentFromRoutes(_indices(model, unread), True)
-        if solution is not None and int(solution.ObjectiveValue()) < best.cost:
-            best = Found(int(solution.ObjectiveValue()), read(solution))
+        if solution is not None and (cost := int(solution.ObjectiveValue())) < best.cost:
+            best = Found(cost, read(solution))
     return best
 
 

@@ -13,14 +13,15 @@ from optimizer import Job, Limits, PickupSource, Pin, TimeWindow, Weights, check
 from optimizer.iterated import (
     WHOLE_EVERY,
     BestInsertion,
+    Found,
     RouteElimination,
     StringRemoval,
+    _indices,
     iterate,
     movable_nodes,
-    routes_of,
 )
 from optimizer.model import Plan, Route, Visit, VisitKind
-from optimizer.routing import Model, NodeRole, build
+from optimizer.routing import Model, NodeRole, build, routes_of
 from optimizer.solve import (
     FLEET_LEGS,
     LONG_ROUTE_JOBS,
@@ -39,6 +40,21 @@ def _closed(model: Model) -> object:
     )
     model.routing.CloseModelWithParameters(params)
     return params
+
+
+def _iterate(model: Model, start: object, params: object, *, seed: int, rounds: int) -> Found:
+    """The loop for a fixed number of rounds, on a clock that never moves."""
+    return iterate(
+        model,
+        start,
+        params,
+        deadline=float("inf"),
+        clock=lambda: 0.0,
+        seed=seed,
+        rounds=rounds,
+        read=lambda found: read_plan(model, found),
+        descent_limit_s=lambda: 60.0,
+    )
 
 
 def test_the_ruin_takes_whole_jobs_and_never_a_pinned_one() -> None:
@@ -240,17 +256,7 @@ def test_the_loop_never_returns_worse_than_its_start_and_is_reproducible() -> No
         model = build(problem)
         params = _closed(model)
         start = model.routing.SolveWithParameters(params)
-        best = iterate(
-            model,
-            start,
-            params,
-            deadline=float("inf"),
-            clock=lambda: 0.0,
-            seed=seed,
-            rounds=30,
-            read=lambda found: read_plan(model, found),
-            descent_limit_s=lambda: 60.0,
-        )
+        best = _iterate(model, start, params, seed=seed, rounds=30)
         assert check(problem, best.value) == []
         assert len(routes_of(model, start)) == 3
         return int(start.ObjectiveValue()), best.cost
@@ -314,22 +320,10 @@ def test_a_best_plan_found_by_the_regions_alone_is_read_from_the_whole_model() -
     # A poor start: the jobs zigzag between the ends of the line, four to a route.
     nodes = [model.layout.job_node[job.id] for job in jobs]
     zigzag = [nodes[0::3], nodes[1::3], nodes[2::3]]
-    start = model.routing.ReadAssignmentFromRoutes(
-        [[model.manager.NodeToIndex(n) for n in route] for route in zigzag], True
-    )
+    start = model.routing.ReadAssignmentFromRoutes(_indices(model, zigzag), True)
     assert start is not None
     start_cost = int(start.ObjectiveValue())
-    best = iterate(
-        model,
-        start,
-        params,
-        deadline=float("inf"),
-        clock=lambda: 0.0,
-        seed=1,
-        rounds=WHOLE_EVERY - 1,
-        read=lambda found: read_plan(model, found),
-        descent_limit_s=lambda: 60.0,
-    )
+    best = _iterate(model, start, params, seed=1, rounds=WHOLE_EVERY - 1)
     assert best.cost < start_cost
     assert best.value.objective == best.cost
     assert check(problem, best.value) == []

@@ -18,6 +18,7 @@ from optimizer import (
     Pin,
     Plan,
     Problem,
+    Progress,
     TechnicianDay,
     TimeWindow,
     Visit,
@@ -383,7 +384,7 @@ def test_construction_alone_is_valid_and_deterministic() -> None:
 
 
 def test_progress_reports_improving_costs() -> None:
-    seen = []
+    seen: list[Progress] = []
     problem = world([Job(f"j{i}", (5 * i) % 29 + 1, H) for i in range(8)], [tech("x"), tech("y")])
     plan = solve(problem, QUICK, on_progress=seen.append)
     assert seen
