@@ -10,6 +10,7 @@ import pytest
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from optimizer import Job, Limits, PickupSource, Pin, TimeWindow, Weights, check, solve
+from optimizer.costs import plan_cost
 from optimizer.iterated import (
     WHOLE_EVERY,
     BestInsertion,
@@ -27,6 +28,7 @@ from optimizer.solve import (
     LONG_ROUTE_JOBS,
     _fleet_conscious,
     _rival_mode,
+    _search_from_a_smaller_fleet,
     read_plan,
     search,
 )
@@ -276,7 +278,7 @@ def test_a_search_with_round_and_solution_limits_repeats_itself() -> None:
     assert search(problem, limits, None, None) == first
 
 
-def test_the_second_core_searches_where_every_route_costs_a_few_legs() -> None:
+def test_a_search_on_short_routes_starts_where_every_route_costs_a_few_legs() -> None:
     jobs = [Job(f"j{i}", 2 * i + 1, H // 2) for i in range(6)]
     free_days = Weights(technician_day_fixed=0, per_km=0)
     problem = world(jobs, [tech("x"), tech("y", home=20)], weights=free_days)
@@ -289,6 +291,29 @@ def test_the_second_core_searches_where_every_route_costs_a_few_legs() -> None:
     # Where a day used already costs more, the problem is searched as it is.
     dear = replace(problem, weights=replace(free_days, technician_day_fixed=10**6))
     assert _fleet_conscious(dear, start) is dear
+
+
+def test_the_search_from_a_smaller_fleet_returns_a_plan_scored_on_the_true_objective() -> None:
+    """It starts from our plan on the surrogate, whose costs are not the problem's: what it
+    returns, and the last progress it reports, are the problem's own."""
+    jobs = [Job(f"j{i}", 2 * i + 1, H // 2) for i in range(6)]
+    problem = world(
+        jobs,
+        [tech("x"), tech("y", home=20)],
+        weights=Weights(technician_day_fixed=0, per_km=0),
+    )
+    first = solve(problem, Limits(time_limit_s=0))
+    assert _fleet_conscious(problem, first) is not problem
+    reported: list[int] = []
+    limits = Limits(time_limit_s=60.0, max_rounds=10, max_solutions=100, seed=1)
+    found = _search_from_a_smaller_fleet(
+        problem, limits, first, first, lambda progress: reported.append(progress.objective)
+    )
+    assert found is not None
+    assert check(problem, found) == []
+    assert not found.unplanned
+    assert found.objective == plan_cost(problem, found)
+    assert reported[-1] == found.objective
 
 
 def test_the_second_core_goes_for_fewer_routes_only_where_routes_are_short() -> None:
