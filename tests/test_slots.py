@@ -72,12 +72,14 @@ def two_people_fit(builder: Builder, job: Job, windows: tuple[TimeWindow, ...]) 
     first = Stop(VisitKind.JOB, job, job.place, job.duration_s, windows)
     second = replace(first, second_person=True)
     vehicles = builder.eligible(job)
+    as_first = {r: earliest(r, first) for r in vehicles}
+    as_second = {h: earliest(h, second) for h in vehicles}
     for r in vehicles:
         for h in vehicles:
             if h == r or builder.routes[h].vehicle.day != builder.routes[r].vehicle.day:
                 continue
-            for i, a in earliest(r, first):
-                for k, b in earliest(h, second):
+            for i, a in as_first[r]:
+                for k, b in as_second[h]:
                     if fits(r, i, first, max(a, b)) and fits(h, k, second, max(a, b)):
                         return True
     return False
