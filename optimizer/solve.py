@@ -49,7 +49,7 @@ class Limits:
         """A plan within three seconds of wall time on both cores for a day of about a hundred
         jobs: what a planner can wait for after moving a job (`python -m benchmarks.vrptw
         --quick` holds it against VROOM). The first plan is always built in full, so a large
-        region's quick plan takes as long as its construction (13.6 s for 1,000 jobs)."""
+        region's quick plan takes as long as its construction (6.0 s for 1,000 jobs)."""
         return cls(time_limit_s=QUICK_PLAN_S, seed=seed, workers=2)
 
 
