@@ -30,6 +30,7 @@ from optimizer.model import (
     Unplanned,
     Visit,
     VisitKind,
+    Weights,
 )
 
 INFEASIBLE = None
@@ -189,11 +190,10 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
         return INFEASIBLE
     travel += leg
     metres += int(distance[place, vehicle.end_place])
-    overtime = max(0, end - vehicle.shift.end_s)
     cost = (
         travel * weights.travel_per_s
         + metres * weights.per_km // 1000
-        + overtime * weights.overtime_per_min // 60
+        + _overtime_cost(vehicle, end, weights)
         + (weights.technician_day_fixed if stops else 0)
     )
     for stop, start in zip(stops, starts, strict=True):
@@ -201,13 +201,22 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
             previous = stop.job.previous_technician_day
             if previous is not None and previous != vehicle.id:
                 cost += weights.moved_from_previous  # stability: a communicated job moved
-        preferred = stop.job.preferred
-        if stop.kind is VisitKind.JOB and preferred is not None and not stop.second_person:
-            outside = max(0, preferred.start_s - start, start - preferred.end_s)
-            cost += outside * weights.outside_preferred_per_min // 60
+        cost += _outside_preferred_cost(stop, start, weights)
     return Schedule(
         tuple(starts), tuple(arrivals), lunch_start, end, travel, metres, cost, lunch_inside
     )
+
+
+def _overtime_cost(vehicle: TechnicianDay, end_s: int, weights: Weights) -> int:
+    return max(0, end_s - vehicle.shift.end_s) * weights.overtime_per_min // 60
+
+
+def _outside_preferred_cost(stop: Stop, start_s: int, weights: Weights) -> int:
+    preferred = stop.job.preferred
+    if stop.kind is not VisitKind.JOB or preferred is None or stop.second_person:
+        return 0
+    outside = max(0, preferred.start_s - start_s, start_s - preferred.end_s)
+    return outside * weights.outside_preferred_per_min // 60
 
 
 def _pickup_windows(source: PickupSource) -> tuple[TimeWindow, ...]:
@@ -452,17 +461,12 @@ class Builder:
             leaves += [
                 t + held.service_s for held, t in zip(state.stops, schedule.starts, strict=True)
             ]
-            overtime = max(0, schedule.end_s - vehicle.shift.end_s) * weights.overtime_per_min // 60
+            overtime = _overtime_cost(vehicle, schedule.end_s, weights)
             # The preferred-window cost of the stops from each position on.
             charged = [0] * size
             for index in range(len(state.stops) - 1, -1, -1):
                 held, start = state.stops[index], schedule.starts[index]
-                preferred = held.job.preferred
-                cost = 0
-                if held.kind is VisitKind.JOB and preferred is not None and not held.second_person:
-                    outside = max(0, preferred.start_s - start, start - preferred.end_s)
-                    cost = outside * weights.outside_preferred_per_min // 60
-                charged[index] = cost + charged[index + 1]
+                charged[index] = _outside_preferred_cost(held, start, weights) + charged[index + 1]
             offset += [fixed - overtime - c for c in charged]
         prev, nxt = np.asarray(before, dtype=np.int64), np.asarray(after, dtype=np.int64)
         duration, distance = problem.duration_s, problem.distance_m
