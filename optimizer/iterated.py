@@ -28,9 +28,11 @@ import numpy.typing as npt
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.util import optional_boolean_pb2
 
+from optimizer.descent import Descent, plain
 from optimizer.improve import movable_jobs
+from optimizer.nodes import NodeData
 from optimizer.regional import RegionalDescent, separable
-from optimizer.routing import Model, NodeRole, arc_cost, routes_of
+from optimizer.routing import Model, NodeRole, routes_of
 
 # Operators that cost far more per pass than they find once the plan is good: the insertion
 # LNS family re-inserts whole paths, the chain and shortest-path ones scan long sequences.
@@ -52,15 +54,20 @@ HEAVY_OPERATORS = (
     "use_relocate_expensive_chain",
 )
 
+# The insertion skips a position with this chance (SISR's blinks).
+BLINK = 0.01
 # String removal as the paper sets it: strings of at most 10 visits, 10 visits on average.
 MAX_STRING = 10
 MEAN_REMOVED = 10
 # The share of the loop's time that may go to emptying routes (`RouteElimination`).
 ELIMINATION_SHARE = 0.3
-# Where routes can be polished on their own (see `optimizer.regional`), every this many rounds
-# the whole model polishes instead, for moves between regions and jobs left out. On 18 hard
-# Solomon instances at 3 s: 2.9-3.1 % mean gap without regions, 2.9 with every 4th round whole,
-# 2.5-2.6 with every 8th, 2.4 with every 16th and 32nd.
+# Where OR-Tools polishes routes in a model of their own (see `optimizer.regional`), every this
+# many rounds the whole model polishes instead, for moves between regions and jobs left out. On
+# 18 hard Solomon instances at 3 s: 2.9-3.1 % mean gap without regions, 2.9 with every 4th round
+# whole, 2.5-2.6 with every 8th, 2.4 with every 16th and 32nd. With our own descent
+# (`optimizer.descent`) a round costs a few hundredths of a whole-model descent, and on R1 and
+# RC1 at 3 s the whole model every 16th round gave 1.23 % mean gap, every 64th 0.61 %, never
+# 0.46 %: there it never polishes.
 WHOLE_EVERY = 16
 # Route states the insertion keeps between rounds before it starts afresh.
 STATE_CACHE = 20_000
@@ -83,6 +90,8 @@ class Found:
 
 
 Routes = list[list[int]]  # routing nodes per vehicle, depots excluded
+# What polishing some routes gives: the change of the plan's cost, the routes by vehicle.
+Polished = tuple[int, dict[int, list[int]]]
 
 
 def mean_leg_cost(model: Model, routes: Routes) -> float:
@@ -216,69 +225,21 @@ class BestInsertion:
     to OR-Tools.
     """
 
-    def __init__(self, model: Model, rng: random.Random, blink: float = 0.01) -> None:
-        problem, layout, routing = model.problem, model.layout, model.routing
-        manager, time = model.manager, model.time
+    def __init__(
+        self, model: Model, rng: random.Random, blink: float = BLINK, data: NodeData | None = None
+    ) -> None:
+        data = data if data is not None else NodeData.of(model)
         self._rng = rng
         self._blink = blink
-        places = np.asarray(layout.place, dtype=np.int64)
-        weights = problem.weights
-        self._travel = problem.duration_s[np.ix_(places, places)]
-        self._cost = arc_cost(problem, self._travel, problem.distance_m[np.ix_(places, places)])
-        self._service = np.asarray(layout.service_s, dtype=np.int64)
-        size = len(layout.place)
-        self._ready = np.zeros(size, dtype=np.int64)
-        self._due = np.zeros(size, dtype=np.int64)
-        for node in range(size):
-            if layout.role[node] != NodeRole.DEPOT:
-                var = time.CumulVar(manager.NodeToIndex(node))
-                self._ready[node], self._due[node] = var.Min(), var.Max()
-        vehicles = problem.technician_days
-        self._starts = [manager.IndexToNode(routing.Start(v)) for v in range(len(vehicles))]
-        self._ends = [manager.IndexToNode(routing.End(v)) for v in range(len(vehicles))]
-        self._shift = [
-            (time.CumulVar(routing.Start(v)).Min(), time.CumulVar(routing.End(v)).Max())
-            for v in range(len(vehicles))
-        ]
-        self._fixed = weights.technician_day_fixed
-        jobs = problem.jobs
-        # The van's loads as the model's capacity dimensions count them, volume and weight:
-        # what a job's own goods (and parts that need no pickup) put in the van at the start,
-        # and what each stop adds (a pickup) or takes out (the job).
-        self._boarded = np.zeros((2, size), dtype=np.int64)
-        self._change = np.zeros((2, size), dtype=np.int64)
-        # Jobs this insertion places: their job node, and their pickup options (empty: none).
-        self._options: dict[int, list[int]] = {}
-        for node, role in enumerate(layout.role):
-            if role == NodeRole.DEPOT or role == NodeRole.HELPER:
-                continue
-            job = jobs[layout.job_index[node]]
-            goods = np.array([job.volume_l, job.weight_kg])
-            parts = np.array([job.part_volume_l, job.part_weight_kg])
-            if role == NodeRole.PICKUP:
-                self._change[:, node] = parts
-                continue
-            self._change[:, node] = -goods - parts
-            self._boarded[:, node] = goods if job.needs_pickup else goods + parts
-            if job.crew_size < 2:
-                self._options[node] = list(layout.pickup_nodes.get(job.id, []))
-        self._capacity = np.array(
-            [[v.volume_capacity_l for v in vehicles], [v.weight_capacity_kg for v in vehicles]],
-            dtype=np.int64,
-        )
-        self._alike = [
-            (self._starts[v], self._ends[v], *self._shift[v], *self._capacity[:, v])
-            for v in range(len(vehicles))
-        ]
-        vehicle_ids = range(len(vehicles))
-        self._allowed = {
-            node: np.array(
-                [routing.VehicleVar(manager.NodeToIndex(node)).Contains(v) for v in vehicle_ids],
-                dtype=np.bool_,
-            )
-            for job_node, pickups in self._options.items()
-            for node in (job_node, *pickups)
-        }
+        self._travel, self._cost, self._service = data.travel, data.cost, data.service
+        self._ready, self._due = data.ready, data.due
+        self._starts, self._ends, self._shift = data.starts, data.ends, data.shift
+        self._fixed = data.fixed
+        self._boarded, self._change = data.boarded, data.change
+        self._options = data.options
+        self._capacity = data.capacity
+        self._alike = data.alike
+        self._allowed = data.allowed
         self._states: dict[tuple[int, ...], _RouteState] = {}
 
     @property
@@ -579,7 +540,8 @@ def iterate(
     if not movable:
         return best
     removal = StringRemoval(model, movable, rng)
-    insertion = BestInsertion(model, rng)
+    data = NodeData.of(model)
+    insertion = BestInsertion(model, rng, data=data)
     hot = START_TEMPERATURE_LEGS * mean_leg_cost(model, current)
     cold = hot * END_TEMPERATURE_RATIO
     # The model's own parameters (a solve with other operators would build them anew), but a
@@ -612,7 +574,15 @@ def iterate(
     # The last plan the whole model accepted, to fall back on should a smaller model ever
     # disagree with it.
     trusted, trusted_cost = current, current_cost
-    regional = RegionalDescent(model, params, descent_limit_s) if separable(model.problem) else None
+    # Where routes are independent, each round polishes only the routes it changed: with our
+    # own descent where a route's rules are its windows, loads and arcs, else with OR-Tools in a
+    # model of those routes.
+    regional: Callable[[Routes, Routes, list[int]], Polished | None] | None = None
+    own = Descent(data, len(model.problem.technician_days)) if plain(model.problem) else None
+    if own is not None:
+        regional = own
+    elif separable(model.problem):
+        regional = RegionalDescent(model, params, descent_limit_s)
     # The best plan the regions found, known by their arithmetic only: it is read from the
     # whole model once, at the end. Polishing and reading every new best there took about 40 %
     # of a three-second search on RC107, where the best changes often.
@@ -627,18 +597,22 @@ def iterate(
         ruined = removal.ruin(current)
         kept = _flat(ruined)
         gone = [n for nodes in current for n in nodes if n not in kept]
-        rebuilt = insertion.insert(ruined, gone)
+        if own is not None:
+            rng.shuffle(gone)
+            rebuilt = own.insert(ruined, gone, rng.randrange(2**31), BLINK)
+        else:
+            rebuilt = insertion.insert(ruined, gone)
         if rebuilt == current:
             continue  # every job went back where it was: about a quarter of the rounds
         threshold = current_cost - temperature * math.log(1.0 - rng.random())
-        if regional is not None and done % WHOLE_EVERY:
+        if regional is not None and (own is not None or done % WHOLE_EVERY):
             touched = [v for v, nodes in enumerate(rebuilt) if nodes != current[v]]
             found = regional(current, rebuilt, touched)
             if found is not None:
                 # Accept a worse plan with the annealing probability (log of a uniform draw).
                 if current_cost + found[0] < threshold:
                     current = list(current)
-                    for v, nodes in zip(touched, found[1], strict=True):
+                    for v, nodes in found[1].items():
                         current[v] = nodes
                     current_cost += found[0]
                     if current_cost < unread_cost:

@@ -44,9 +44,9 @@ class RegionalDescent:
 
     def __call__(
         self, before: Routes, after: Routes, vehicles: Sequence[int]
-    ) -> tuple[int, Routes] | None:
+    ) -> tuple[int, dict[int, list[int]]] | None:
         """The cost change from `before` to `after` polished, and the polished routes of
-        `vehicles`; None when the smaller model refuses either plan."""
+        `vehicles` by vehicle; None when the smaller model refuses either plan."""
         if not vehicles:  # OR-Tools aborts the process on a model without vehicles
             return None
         problem = self._problem
@@ -91,7 +91,7 @@ class RegionalDescent:
             ]
             for nodes in routes_of(model, solution)
         ]
-        return int(solution.ObjectiveValue()) - old_cost, polished
+        return int(solution.ObjectiveValue()) - old_cost, dict(zip(vehicles, polished, strict=True))
 
     def _indices(
         self, model: Model, routes: Sequence[Sequence[int]], local_of: dict[int, int]

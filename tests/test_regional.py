@@ -72,7 +72,7 @@ def test_a_region_moves_the_cost_by_what_the_whole_model_says(seed: int) -> None
             continue
         change, polished = found
         after = list(current)
-        for v, nodes in zip(touched, polished, strict=True):
+        for v, nodes in polished.items():
             after[v] = nodes
         indices = [[model.manager.NodeToIndex(n) for n in nodes] for nodes in after]
         whole = model.routing.ReadAssignmentFromRoutes(indices, True)
