@@ -12,7 +12,8 @@ stops relocated to another route or within their own, jobs left out put back, tw
 routes swapped, route tails exchanged (2-opt*) and a stretch of a route reversed (2-opt). The
 loops over candidates are compiled by numba (`optimizer.kernels`): in numpy each kind of move
 cost about as much as OR-Tools' whole descent, in interpreter overhead alone. A round now costs
-about 2 ms instead of 13, and its descent 0.2 ms. The plan the search returns is still read
+under a millisecond instead of over ten (RC107, one core, 2.85 s: 3,528 rounds against 104).
+The plan the search returns is still read
 from the whole model, and then checked by the validator, so a rule this arithmetic missed could
 cost search time but never a wrong plan.
 """

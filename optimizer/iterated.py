@@ -8,10 +8,12 @@ that lie close together, so their neighbours get room, and put the jobs back whe
 best. Here the ruin and a cheapest-insertion proposal are ours; OR-Tools then reads the proposal
 back under every rule of the routing model (or, when it refuses it, inserts the jobs itself)
 and its descent polishes the result to a local optimum; where routes are independent of each
-other, most rounds polish only the routes they changed (`optimizer.regional`). Simulated
-annealing on the model's objective decides which plan the next round starts from. OR-Tools
-9.15 has an iterated local search of its own, but in its Python build the search ends at the
-first local optimum, hence this loop.
+other, most rounds polish only the routes they changed (`optimizer.regional`), and where a
+route's rules are its windows, load and arcs alone, our own compiled insertion and descent
+(`optimizer.descent`) replace OR-Tools in every round. Simulated annealing on the model's
+objective decides which plan the next round starts from. OR-Tools 9.15 has an iterated local
+search of its own, but in its Python build the search ends at the first local optimum, hence
+this loop.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ ELIMINATION_SHARE = 0.3
 # many rounds the whole model polishes instead, for moves between regions and jobs left out. On
 # 18 hard Solomon instances at 3 s: 2.9-3.1 % mean gap without regions, 2.9 with every 4th round
 # whole, 2.5-2.6 with every 8th, 2.4 with every 16th and 32nd. With our own descent
-# (`optimizer.descent`) a round costs a few hundredths of a whole-model descent, and on R1 and
+# (`optimizer.descent`) a round costs about a hundredth of a whole-model descent, and on R1 and
 # RC1 at 3 s the whole model every 16th round gave 1.23 % mean gap, every 64th 0.61 %, never
 # 0.46 %: there it never polishes.
 WHOLE_EVERY = 16

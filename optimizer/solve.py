@@ -55,7 +55,7 @@ class Limits:
 
 
 # The search time of `Limits.quick`. The second core works to the first one's deadline, so a
-# solve takes its limit plus about 0.07 s (Solomon, 2.6 s: 2.67 s on average, 2.68 at most).
+# solve takes its limit plus about 0.05 s (Solomon: 2.89 s on average, 2.92 at most).
 QUICK_PLAN_S = 2.85
 
 

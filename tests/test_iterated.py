@@ -11,6 +11,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from optimizer import Job, Limits, PickupSource, Pin, TimeWindow, Weights, check, solve
 from optimizer.costs import plan_cost
+from optimizer.descent import plain
 from optimizer.iterated import (
     WHOLE_EVERY,
     BestInsertion,
@@ -22,6 +23,7 @@ from optimizer.iterated import (
     movable_nodes,
 )
 from optimizer.model import Plan, Route, Visit, VisitKind
+from optimizer.regional import separable
 from optimizer.routing import Model, NodeRole, build, routes_of
 from optimizer.solve import (
     FLEET_LEGS,
@@ -330,16 +332,22 @@ def test_the_second_core_goes_for_fewer_routes_only_where_routes_are_short() -> 
     assert _rival_mode(True, plan(8, 12)) == "lns"
 
 
-def test_a_best_plan_found_by_the_regions_alone_is_read_from_the_whole_model() -> None:
+@pytest.mark.parametrize("overtime_s", [0, H])
+def test_a_best_plan_found_by_the_regions_alone_is_read_from_the_whole_model(
+    overtime_s: int,
+) -> None:
     """Rounds polished by regions only (fewer than WHOLE_EVERY) keep their best unread; the
-    loop still returns it, read from the whole model at the end."""
+    loop still returns it, read from the whole model at the end. Without overtime the regions
+    are polished by our own descent, with it by OR-Tools in a model of those routes."""
     jobs = [Job(f"j{i}", (7 * i) % 29 + 1, H // 2) for i in range(12)]
     # No fixed cost per day, so no route elimination polishes the whole model first.
     problem = world(
         jobs,
-        [tech("x"), tech("y", home=15), tech("z", home=28)],
+        [tech("x", overtime_s=overtime_s), tech("y", home=15), tech("z", home=28)],
         weights=Weights(technician_day_fixed=0),
     )
+    assert plain(problem) == (overtime_s == 0)
+    assert separable(problem)
     model = build(problem)
     params = _closed(model)
     # A poor start: the jobs zigzag between the ends of the line, four to a route.
