@@ -101,8 +101,6 @@ class Descent:
         self._end_class = np.array(
             [number[(data.ends[v], data.shift[v][1])] for v in range(vehicles)], dtype=np.int64
         )
-        self._starts = np.asarray(data.starts, dtype=np.int64)
-        self._ends = np.asarray(data.ends, dtype=np.int64)
         self._opens = np.array([s for s, _ in data.shift], dtype=np.int64)
         self._closes = np.array([e for _, e in data.shift], dtype=np.int64)
 
@@ -115,12 +113,18 @@ class Descent:
         return int(d.cost[path[:-1], path[1:]].sum()) + d.fixed
 
     def __call__(
-        self, before: Routes, after: Routes, vehicles: Sequence[int]
+        self,
+        before: Routes,
+        after: Routes,
+        vehicles: Sequence[int],
+        unplanned: Sequence[int] = (),
     ) -> tuple[int, dict[int, list[int]]]:
         """The cost change from `before` to `after` polished, and the polished routes by
-        vehicle: those of `vehicles` and any empty technician-day the descent opened."""
+        vehicle: those of `vehicles` and any empty technician-day the descent opened.
+        `unplanned` are jobs `before` left out (some of which `after` may have placed)."""
         kept = {n for v in vehicles for n in after[v]}
         out = [n for v in vehicles for n in before[v] if n not in kept]
+        out += [n for n in unplanned if n not in kept]
         routes = {v: list(after[v]) for v in vehicles}
         seen = {self._data.alike[v] for v in vehicles if not after[v]}
         for v, nodes in enumerate(after):
@@ -129,6 +133,7 @@ class Descent:
                 routes[v] = []
         out = self.descend(routes, out)
         old = sum(self.cost(v, before[v]) for v in vehicles)
+        old += int(self._data.penalty[list(unplanned)].sum()) if unplanned else 0
         new = sum(self.cost(v, nodes) for v, nodes in routes.items())
         new += int(self._data.penalty[out].sum()) if out else 0
         return new - old, {v: nodes for v, nodes in routes.items() if v in vehicles or nodes}

@@ -581,6 +581,7 @@ def iterate(
     # model of those routes.
     regional: Callable[[Routes, Routes, list[int]], Polished | None] | None = None
     own = Descent(data, len(model.problem.technician_days)) if plain(model.problem) else None
+    own_jobs = sorted(insertion.job_nodes)
     if own is not None:
         regional = own
     elif separable(model.problem):
@@ -599,9 +600,15 @@ def iterate(
         ruined = removal.ruin(current)
         kept = _flat(ruined)
         gone = [n for nodes in current for n in nodes if n not in kept]
+        # Jobs the plan leaves out get another chance in every round of our own insertion (the
+        # whole model's descent gives them theirs elsewhere).
+        waiting: list[int] = []
         if own is not None:
-            rng.shuffle(gone)
-            rebuilt = own.insert(ruined, gone, rng.randrange(2**31), BLINK)
+            taken = set(gone)
+            waiting = [n for n in own_jobs if n not in kept and n not in taken]
+            order = [*gone, *waiting]
+            rng.shuffle(order)
+            rebuilt = own.insert(ruined, order, rng.randrange(2**31), BLINK)
         else:
             rebuilt = insertion.insert(ruined, gone)
         if rebuilt == current:
@@ -609,7 +616,11 @@ def iterate(
         threshold = current_cost - temperature * math.log(1.0 - rng.random())
         if regional is not None and (own is not None or done % WHOLE_EVERY):
             touched = [v for v, nodes in enumerate(rebuilt) if nodes != current[v]]
-            found = regional(current, rebuilt, touched)
+            found = (
+                own(current, rebuilt, touched, waiting)
+                if own is not None
+                else regional(current, rebuilt, touched)
+            )
             if found is not None:
                 # Accept a worse plan with the annealing probability (log of a uniform draw).
                 if current_cost + found[0] < threshold:

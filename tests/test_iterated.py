@@ -360,3 +360,20 @@ def test_a_best_plan_found_by_the_regions_alone_is_read_from_the_whole_model(
     assert best.cost < start_cost
     assert best.value.objective == best.cost
     assert check(problem, best.value) == []
+
+
+def test_our_own_loop_plans_a_job_the_start_left_out() -> None:
+    """On plain routes no whole-model descent runs, so jobs the start plan left out must get
+    their chance in the rounds' own insertion."""
+    jobs = [Job(f"j{i}", 2 * i + 3, H) for i in range(4)]
+    problem = world(jobs, [tech("x"), tech("y", home=20)], weights=Weights(technician_day_fixed=0))
+    assert plain(problem)
+    model = build(problem)
+    params = _closed(model)
+    nodes = [model.layout.job_node[job.id] for job in jobs]
+    start = model.routing.ReadAssignmentFromRoutes(_indices(model, [nodes[:3], []]), True)
+    assert start is not None
+    best = _iterate(model, start, params, seed=0, rounds=10)
+    assert best.cost < int(start.ObjectiveValue())
+    assert not best.value.unplanned
+    assert check(problem, best.value) == []
