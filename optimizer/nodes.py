@@ -37,7 +37,9 @@ class NodeData:
     # Jobs the search's own insertion places: their job node, and their pickup options.
     options: dict[int, list[int]]
     allowed: dict[int, npt.NDArray[np.bool_]]  # node -> per vehicle, may it serve the node
-    alike: list[tuple[int, ...]]  # per vehicle: what makes two empty technician-days the same
+    # Per vehicle: what makes two empty technician-days the same candidate (ends, shift, van,
+    # and the jobs it may serve: skills and pins differ between days alike otherwise).
+    alike: list[tuple[int, ...]]
     fixed: int  # the cost of a technician-day used
     penalty: npt.NDArray[np.int64]  # per node: what leaving its job unplanned costs
 
@@ -107,7 +109,16 @@ class NodeData:
             change=change,
             options=options,
             allowed=allowed,
-            alike=[(starts[v], ends[v], *shift[v], *capacity[:, v]) for v in range(len(vehicles))],
+            alike=[
+                (
+                    starts[v],
+                    ends[v],
+                    *shift[v],
+                    *capacity[:, v],
+                    hash(tuple(node for node, ok in allowed.items() if ok[v])),
+                )
+                for v in range(len(vehicles))
+            ],
             fixed=problem.weights.technician_day_fixed,
             penalty=penalty,
         )

@@ -265,3 +265,14 @@ def test_only_routes_of_windows_loads_and_arcs_are_plain() -> None:
     assert not plain(world([replace(jobs[0], crew_size=2)], [tech("x"), tech("y")]))
     assert not plain(world([replace(jobs[0], pin=Pin("x@0", position=0))], [tech("x")]))
     assert not plain(world([replace(jobs[0], previous_technician_day="x@0")], [tech("x")]))
+
+
+def test_an_empty_day_with_the_skill_is_not_stood_in_for_by_one_without() -> None:
+    """Empty technician-days count as one candidate only when they could serve the same jobs."""
+    job = Job("tiling", 5, H, skills=frozenset({"tiles"}))
+    problem = world([job], [tech("x"), tech("y", skills=frozenset({"tiles"}))])
+    model = build(problem)
+    _closed(model)
+    own = Descent(NodeData.of(model), 2)
+    node = model.layout.job_node["tiling"]
+    assert own.insert([[], []], [node], 0, 0.0) == [[], [node]]
