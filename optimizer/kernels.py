@@ -50,6 +50,19 @@ def refresh(r, paths, sizes, vehicles, nodes, vans, dep, lat, arc, load):  # typ
 
 
 @njit(cache=True)
+def states(paths, sizes, vehicles, nodes, vans):  # type: ignore[no-untyped-def]
+    """`dep`, `lat`, `arc` and `load` of every route."""
+    routes, width = paths.shape
+    dep = np.zeros((routes, width), dtype=np.int64)
+    lat = np.zeros((routes, width), dtype=np.int64)
+    arc = np.zeros((routes, width), dtype=np.int64)
+    load = np.zeros((routes, 2, width), dtype=np.int64)
+    for r in range(routes):
+        refresh(r, paths, sizes, vehicles, nodes, vans, dep, lat, arc, load)
+    return dep, lat, arc, load
+
+
+@njit(cache=True)
 def string(p, k, length, travel, service, ready, due):  # type: ignore[no-untyped-def]
     """Duration, earliest departure and latest arrival of the stops p[k : k + length]."""
     a = p[k]
@@ -80,13 +93,8 @@ def descend(paths, sizes, vehicles, out, nodes, vans, allow, fixed, most):  # ty
     many jobs of `out` are still left out."""
     travel, cost, service, ready, due, boarded, penalty = nodes
     _, _, capacity, end_class = vans
-    routes, width = paths.shape
-    dep = np.zeros((routes, width), dtype=np.int64)
-    lat = np.zeros((routes, width), dtype=np.int64)
-    arc = np.zeros((routes, width), dtype=np.int64)
-    load = np.zeros((routes, 2, width), dtype=np.int64)
-    for r in range(routes):
-        refresh(r, paths, sizes, vehicles, nodes, vans, dep, lat, arc, load)
+    routes = paths.shape[0]
+    dep, lat, arc, load = states(paths, sizes, vehicles, nodes, vans)
     left = len(out)
     for _ in range(most):
         best = np.int64(0)
@@ -420,13 +428,8 @@ def insert(paths, sizes, vehicles, removed, nodes, vans, allow, fixed, seed, bli
     travel, cost, service, ready, due, boarded, _ = nodes
     _, _, capacity, _ = vans
     np.random.seed(seed)
-    routes, width = paths.shape
-    dep = np.zeros((routes, width), dtype=np.int64)
-    lat = np.zeros((routes, width), dtype=np.int64)
-    arc = np.zeros((routes, width), dtype=np.int64)
-    load = np.zeros((routes, 2, width), dtype=np.int64)
-    for r in range(routes):
-        refresh(r, paths, sizes, vehicles, nodes, vans, dep, lat, arc, load)
+    routes = paths.shape[0]
+    dep, lat, arc, load = states(paths, sizes, vehicles, nodes, vans)
     for u in removed:
         best = best_any = _INFEASIBLE
         at = at_any = (-1, -1)

@@ -340,7 +340,7 @@ def _start_rival(
 ) -> _Rival | None:
     try:
         return _Rival(problem, limits, mode, start, deadline)
-    except Exception:  # no process to be had (or an unpicklable clock): one core it is
+    except Exception:  # no pipe or thread to be had: one core it is (`launch` catches the rest)
         return None
 
 
