@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from fieldplan import plan_gate
 from fieldplan.accounts import Account, by_api_key
 from fieldplan.db import unit_of_work
 
@@ -18,7 +19,9 @@ SESSION_COOKIE = "fieldplan_session"
 
 def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request: committed when the handler returns, else rolled back."""
-    with unit_of_work(request.app.state.sessions) as session:
+    state = request.app.state
+    with unit_of_work(state.sessions) as session:
+        plan_gate.judge_with(session, today=state.today(), travel=state.travel)
         yield session
 
 

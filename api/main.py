@@ -34,6 +34,9 @@ from fieldplan.appointments import AppointmentError
 from fieldplan.booking import BookingRules, SlotTaken
 from fieldplan.db import make_engine, session_factory
 from fieldplan.jobs import IllegalTransition
+from fieldplan.optimisation import PlanOutdated
+from fieldplan.plan_gate import PlanRefused
+from fieldplan.planning import UnreadablePlan
 from fieldplan.settings import Settings, get_settings
 from fieldplan.travel import travel_times
 
@@ -99,6 +102,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content={"detail": "changed by someone else at the same moment: please try again"},
         )
 
+    @app.exception_handler(PlanRefused)
+    def plan_refused(_: Request, error: Exception) -> JSONResponse:
+        """The change would lose or break a promise: nothing was written, here is why."""
+        assert isinstance(error, PlanRefused)
+        return JSONResponse(
+            status_code=409,
+            content={
+                "detail": str(error),
+                "defects": [
+                    {"day": d.day.isoformat(), "kind": d.kind, "job_id": d.job_id, "why": d.message}
+                    for d in error.defects
+                ],
+            },
+        )
+
+    @app.exception_handler(PlanOutdated)
+    @app.exception_handler(UnreadablePlan)
     @app.exception_handler(AppointmentError)
     @app.exception_handler(IllegalTransition)
     def conflict(_: Request, error: Exception) -> JSONResponse:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import optimizer
 from fieldplan.db import unit_of_work
-from fieldplan.planning import PlanOutdated, plan_region
+from fieldplan.optimisation import PlanOutdated, plan_region
 from fieldplan.regions import Region
 from fieldplan.travel import TravelTimes
 
@@ -51,6 +51,7 @@ class Run:
     first_day: date
     days: int
     time_limit_s: float
+    today: date
     started: float = field(default_factory=time.monotonic)
     status: RunStatus = RunStatus.RUNNING
     best_costs: list[int] = field(default_factory=list)
@@ -77,8 +78,10 @@ class Runs:
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
 
-    def start(self, region_id: int, first_day: date, days: int, time_limit_s: float) -> Run:
-        run = Run(uuid.uuid4().hex, region_id, first_day, days, time_limit_s)
+    def start(
+        self, region_id: int, first_day: date, days: int, time_limit_s: float, today: date
+    ) -> Run:
+        run = Run(uuid.uuid4().hex, region_id, first_day, days, time_limit_s, today)
         with self._lock:
             self._runs[run.id] = run
         threading.Thread(target=self._work, args=(run,), daemon=True).start()
@@ -108,6 +111,7 @@ class Runs:
                     limits,
                     actor="planner:optimisation",
                     on_progress=lambda p: run.best_costs.append(p.objective),
+                    today=run.today,
                 )
                 if run.clock.cancelled.is_set():
                     raise _Cancelled  # nothing of a cancelled run is saved

@@ -126,3 +126,5 @@ class CallbackRead(Read):
 MAX_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 RegionFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# A day a plan can be about: anything outside these years is a typo, not a plan.
+PlanDay = Annotated[date, Query(ge=date(2000, 1, 1), le=date(2199, 12, 31))]

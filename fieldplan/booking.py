@@ -18,6 +18,7 @@ from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
 import optimizer
+from fieldplan import plan_gate
 from fieldplan.appointments import (
     AgreedVia,
     Appointment,
@@ -32,10 +33,12 @@ from fieldplan.db import Base, UTCDateTime, utcnow
 from fieldplan.jobs import Job, JobStatus, change_status
 from fieldplan.planning import (
     Horizon,
+    TechnicianDayKey,
     Translation,
     build_problem,
     fill_route,
     horizon_for,
+    stored_plan,
 )
 from fieldplan.plans import Plan, Route, Stop, StopKind, latest_plan, next_version
 from fieldplan.regions import Region, lock_region
@@ -112,11 +115,11 @@ def first_offer_day(today: date) -> date:
 
 
 def _context(
-    session: Session, job: Job, first_day: date, days: int, travel: TravelTimes
+    session: Session, job: Job, first_day: date, days: int, travel: TravelTimes, today: date
 ) -> _Context:
     region = session.get_one(Region, job.region_id)
     horizon = horizon_for(region, first_day, days)
-    translation = build_problem(session, region, horizon, travel, unpromised=job.id)
+    translation = build_problem(session, region, horizon, travel, unpromised=job.id, today=today)
     stored = stored_plan(session, region, translation)
     key = str(job.id)
     stored, touched = without_job(stored, key)
@@ -127,63 +130,6 @@ def _context(
     return _Context(
         region, translation, index, touched, engine_job, translation.left_out.get(job.id)
     )
-
-
-def stored_plan(session: Session, region: Region, translation: Translation) -> optimizer.Plan:
-    """The newest stored version of each day of the horizon, as engine routes."""
-    horizon = translation.horizon
-    codes = {t.id: t.code for t in translation.technicians.values()}
-    sites = {loc.id: loc.code for loc in translation.sites.values()}
-    engine_jobs = {j.id: j for j in translation.problem.jobs}
-    routes = []
-    for day in horizon.days:
-        plan = latest_plan(session, region.id, day)
-        if plan is None:
-            continue
-        for route in plan.routes:
-            visits = []
-            for stop in route.stops:
-                arrival = horizon.to_seconds(stop.arrival)
-                end = horizon.to_seconds(stop.departure)
-                if arrival is None or end is None:
-                    continue
-                if stop.kind == StopKind.BREAK:
-                    visits.append(optimizer.Visit(optimizer.VisitKind.BREAK, arrival, arrival, end))
-                    continue
-                key = str(stop.job_id)
-                engine_job = engine_jobs.get(key)
-                if engine_job is None:
-                    continue
-                site = sites.get(stop.location_id) if stop.location_id else None
-                if stop.kind == StopKind.PICKUP:
-                    source = next((p for p in engine_job.pickup_sources if p.site == site), None)
-                    if source is None:
-                        continue  # the part is no longer to be fetched there
-                    service, place = source.service_s, source.place
-                else:
-                    service, place = engine_job.duration_s, engine_job.place
-                begins = horizon.to_seconds(stop.start) if stop.start is not None else None
-                visits.append(
-                    optimizer.Visit(
-                        optimizer.VisitKind(str(stop.kind)),
-                        arrival,
-                        begins if begins is not None else end - service,
-                        end,
-                        key,
-                        site,
-                        place,
-                        stop.second_person,
-                    )
-                )
-            vehicle = f"{codes.get(route.technician_id)}@{day.isoformat()}"
-            start_s = horizon.to_seconds(route.start_at) or 0
-            end_s = horizon.to_seconds(route.end_at) or 0
-            routes.append(
-                optimizer.Route(
-                    vehicle, tuple(visits), start_s, end_s, route.travel_s, route.distance_m
-                )
-            )
-    return optimizer.Plan(tuple(routes), (), 0)
 
 
 def _grid(translation: Translation, rules: BookingRules) -> list[optimizer.TimeWindow]:
@@ -222,7 +168,7 @@ def offer_windows(
     if job.status not in (JobStatus.NEW, JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED):
         return Windows(job.id, [], reason=f"the job is {job.status}")
     first = first_offer_day(today)
-    context = _context(session, job, first, rules.offer_days, travel)
+    context = _context(session, job, first, rules.offer_days, travel, today)
     if context.engine_job is None:
         return Windows(job.id, [], reason=context.why_not or "not plannable yet")
     offer = context.index.offer(context.engine_job, _grid(context.translation, rules))
@@ -232,7 +178,7 @@ def offer_windows(
     later: list[date] = []
     for _ in range(rules.look_ahead_periods):
         start = next_working_day(context.translation.horizon.days[-1] + timedelta(days=1))
-        context = _context(session, job, start, rules.offer_days, travel)
+        context = _context(session, job, start, rules.offer_days, travel, today)
         if context.engine_job is None:
             continue
         found = _choices(
@@ -276,13 +222,14 @@ def _insert(
     if local > first + timedelta(days=MAX_DAYS_AHEAD):
         raise SlotTaken(f"windows can be booked up to {MAX_DAYS_AHEAD} days ahead", None)
     days = max(rules.offer_days, len(_working_days_until(first, local)) + job.days)
-    context = _context(session, job, first, days, travel)
+    context = _context(session, job, first, days, travel, today)
     window = _window(context.translation, start, end)
     if context.engine_job is None or window is None:
         raise SlotTaken(
             context.why_not or "this window is not a working day",
             offer_windows(session, job, travel, today=today, rules=rules),
         )
+    plan_gate.judge_with(session, today=today, travel=travel, translation=context.translation)
     try:
         context.index.book(context.engine_job, window)
     except Unbookable as refused:
@@ -318,7 +265,7 @@ def write_routes(
     """Rewrite the stored routes of the changed technician-days in each day's newest plan."""
     by_day: dict[date, list[str]] = {}
     for vehicle_id in technician_days:
-        by_day.setdefault(date.fromisoformat(vehicle_id.split("@")[1]), []).append(vehicle_id)
+        by_day.setdefault(TechnicianDayKey.parse(vehicle_id).day, []).append(vehicle_id)
     for day, vehicle_ids in sorted(by_day.items()):
         plan = latest_plan(session, region.id, day)
         if plan is None:
@@ -393,7 +340,7 @@ def book(
         session.add(
             BookingRequest(key=idempotency_key, job_id=job.id, appointment_id=appointment.id)
         )
-    session.flush()
+    plan_gate.verify(session)
     return appointment, True
 
 
@@ -444,7 +391,7 @@ def move(
         session.add(
             BookingRequest(key=idempotency_key, job_id=job.id, appointment_id=appointment.id)
         )
-        session.flush()
+    plan_gate.verify(session)
     return appointment
 
 
@@ -467,6 +414,8 @@ def call_off(
         _check_cutoff(appointment, now, rules)
     cancel(session, appointment, actor=actor, reason=reason)
     drop_from_plans(session, job, today)
+    plan_gate.judge_with(session, today=today)
+    plan_gate.verify(session)
     return appointment
 
 

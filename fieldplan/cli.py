@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -17,19 +18,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import optimizer
-from fieldplan import importing
+from fieldplan import importing, plan_gate
 from fieldplan.accounts import Account, Role, create_account
 from fieldplan.catalogue import load_catalogue
 from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.gazetteer import Gazetteer
 from fieldplan.migrate import upgrade
+from fieldplan.optimisation import SavedPlans, plan_region
 from fieldplan.orders import Order
-from fieldplan.planning import SavedPlans, plan_region
 from fieldplan.region_setup import load_region
 from fieldplan.regions import Region
 from fieldplan.sample_region import SampleSpec, write_sample
 from fieldplan.settings import get_settings
-from fieldplan.travel import GeodesicTravelTimes
+from fieldplan.travel import GeodesicTravelTimes, travel_times
 
 app = typer.Typer(help="fieldplan: after-sales field-service planning.", no_args_is_help=True)
 console = Console()
@@ -150,6 +151,7 @@ def run_plan(
                         GeodesicTravelTimes(),
                         optimizer.Limits(time_limit_s=time_limit, workers=2),
                         on_progress=best.append,
+                        today=datetime.now(ZoneInfo(region.timezone)).date(),
                     )
                 )
             except BaseException as exc:  # handed to the main thread below
@@ -204,6 +206,40 @@ def plan(
     factory = _factory()
     start = date.fromisoformat(first_day) if first_day else date.today()
     run_plan(factory, region_code, start, days, time_limit)
+
+
+@app.command("check-plans")
+def check_plans(
+    today: Annotated[str | None, typer.Option("--today", help="YYYY-MM-DD")] = None,
+    region_code: Annotated[str | None, typer.Option("--region")] = None,
+) -> None:
+    """Check every stored plan from today on: each promise on exactly one route inside its
+    window, no job twice, dependencies in order, every rule of the engine. Exits 1 when
+    anything is wrong, listing it."""
+    factory = _factory()
+    found: list[plan_gate.Defect] = []
+    with unit_of_work(factory) as session:
+        query = select(Region).order_by(Region.id)
+        if region_code:
+            query = query.where(Region.code == region_code)
+        for region in session.scalars(query):
+            day = (
+                date.fromisoformat(today)
+                if today
+                else datetime.now(ZoneInfo(region.timezone)).date()
+            )
+            found += plan_gate.region_defects(
+                session, region, today=day, travel=travel_times(get_settings().osrm_url)
+            )
+        session.rollback()
+    if not found:
+        console.print("All stored plans keep every promise and rule.")
+        return
+    table = Table("day", "what", "job", "why", title=f"{len(found)} problem(s) in stored plans")
+    for defect in found:
+        table.add_row(str(defect.day), defect.kind, str(defect.job_id or ""), defect.message)
+    console.print(table)
+    raise typer.Exit(1)
 
 
 @app.command()

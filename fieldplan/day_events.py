@@ -19,18 +19,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import optimizer
-from fieldplan.appointments import Appointment, flag_at_risk, live_appointment
-from fieldplan.booking import stored_plan, write_routes
+from fieldplan import plan_gate
+from fieldplan.appointments import (
+    Appointment,
+    AppointmentStatus,
+    flag_at_risk,
+    live_appointment,
+)
+from fieldplan.booking import write_routes
 from fieldplan.catalogue import JobKind, Part
 from fieldplan.jobs import Job, JobPart, JobStatus, change_status, record_created
+from fieldplan.optimisation import PlanOutdated, plan_region
 from fieldplan.orders import Order
-from fieldplan.planning import build_problem, horizon_for, plan_region
-from fieldplan.plans import Stop, StopKind, latest_plan
+from fieldplan.planning import build_problem, horizon_for, stored_plan
+from fieldplan.plans import Plan, Stop, StopKind, latest_plan
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Absence, Technician
 from fieldplan.timeline import EventKind, record_for_job
 from fieldplan.travel import TravelTimes
-from fieldplan.workdays import next_working_day
+from fieldplan.workdays import next_working_day, working_days_between
 from optimizer.model import DAY_S, TimeWindow
 from optimizer.slots import SlotIndex, Unbookable
 
@@ -86,6 +93,8 @@ def report(
         record_for_job(
             session, job, EventKind.TECHNICIAN_EN_ROUTE, actor, f"running late, ETA {eta}"
         )
+        plan_gate.judge_with(session, today=today)
+        plan_gate.verify(session)
         return outcome
     if part_sku is not None and session.get(Part, part_sku) is None:
         raise ReportRefused(f"part_sku: no part {part_sku} in the catalogue")
@@ -203,31 +212,85 @@ def report_ill(
     travel: TravelTimes,
     *,
     actor: str,
+    today: date,
     time_limit_s: float = 5.0,
 ) -> list[Appointment]:
     """Take the technician's day out and re-plan it; returns the promises now at risk."""
-    if any(a.first_day <= day <= a.last_day for a in technician.absences):
-        raise ReportRefused(f"{technician.code} is already off on {day}")
-    technician.absences.append(Absence(first_day=day, last_day=day, reason="ill"))
+    return report_absent(
+        session,
+        technician,
+        day,
+        day,
+        travel,
+        reason="ill",
+        actor=actor,
+        today=today,
+        time_limit_s=time_limit_s,
+    )
+
+
+REPLAN_ATTEMPTS = 3  # a re-plan that finds the region changed meanwhile starts again
+
+
+def report_absent(
+    session: Session,
+    technician: Technician,
+    first_day: date,
+    last_day: date,
+    travel: TravelTimes,
+    *,
+    reason: str,
+    actor: str,
+    today: date,
+    time_limit_s: float = 5.0,
+) -> list[Appointment]:
+    """Take the technician's days out. Every day from today on that already has a plan is
+    re-planned around the absence with every promise hard; a promise that cannot be kept is
+    flagged at risk (listed with proposals at /appointments/at-risk), never dropped. Returns
+    the promises now at risk."""
+    if any(a.first_day <= last_day and first_day <= a.last_day for a in technician.absences):
+        raise ReportRefused(f"{technician.code} is already off on some of these days")
+    technician.absences.append(Absence(first_day=first_day, last_day=last_day, reason=reason))
     session.flush()
     region = session.get_one(Region, technician.region_id)
-    saved = plan_region(
-        session,
-        region,
-        day,
-        1,
-        travel,
-        optimizer.Limits(time_limit_s=time_limit_s),
-        actor=actor,
-    )
-    flagged = list(
-        session.scalars(
-            select(Appointment).where(
-                Appointment.job_id.in_(list(saved.unplanned)), Appointment.status == "at_risk"
+    planned = sorted(
+        set(
+            session.scalars(
+                select(Plan.day).where(
+                    Plan.region_id == region.id,
+                    Plan.day >= max(first_day, today),
+                    Plan.day <= last_day,
+                )
             )
         )
     )
-    return flagged
+    if not planned:
+        return []
+    days = len(working_days_between(planned[0], planned[-1]))
+    for attempt in range(REPLAN_ATTEMPTS):
+        try:
+            saved = plan_region(
+                session,
+                region,
+                planned[0],
+                days,
+                travel,
+                optimizer.Limits(time_limit_s=time_limit_s),
+                actor=actor,
+                today=today,
+            )
+            break
+        except PlanOutdated:
+            if attempt == REPLAN_ATTEMPTS - 1:
+                raise
+    return list(
+        session.scalars(
+            select(Appointment).where(
+                Appointment.job_id.in_(list(saved.unplanned)),
+                Appointment.status == AppointmentStatus.AT_RISK,
+            )
+        )
+    )
 
 
 @dataclass
@@ -273,7 +336,7 @@ def urgent_repair(
     session.flush()
     record_for_job(session, job, EventKind.JOB_CREATED, actor, f"urgent repair: {description}")
     lock_region(session, region.id)
-    translation = build_problem(session, region, horizon_for(region, today, 1), travel)
+    translation = build_problem(session, region, horizon_for(region, today, 1), travel, today=today)
     if translation.horizon.days[0] != today:
         return UrgentRepair(job, None, None, "nobody works today")
     engine_job = next((j for j in translation.problem.jobs if j.id == str(job.id)), None)
@@ -294,6 +357,8 @@ def urgent_repair(
         return UrgentRepair(job, None, None, f"{refused}; first in line for the next plan")
     write_routes(session, region, translation, index, index.changed)
     change_status(session, job, JobStatus.PLANNED, actor=actor, reason="urgent repair fitted in")
+    plan_gate.judge_with(session, today=today, travel=travel, translation=translation)
+    plan_gate.verify(session)
     assert option.start_s is not None
     return UrgentRepair(
         job, option.technician_day, translation.horizon.to_datetime(option.start_s), None

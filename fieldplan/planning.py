@@ -8,25 +8,25 @@ the engine's `Plan` as versioned plans per region and day.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Subquery, func, select
 from sqlalchemy.orm import Session, selectinload
 
 import optimizer
-from fieldplan.appointments import Appointment, AppointmentStatus, flag_at_risk, live_appointment
+from fieldplan.appointments import Appointment, AppointmentStatus, live_appointment
 from fieldplan.catalogue import JobKind, Part
-from fieldplan.jobs import Job, JobPart, JobStatus, change_status
+from fieldplan.jobs import Job, JobDependency, JobPart, JobStatus
 from fieldplan.locations import Location
-from fieldplan.plans import Plan, Route, Stop, StopKind, UnassignedJob, next_version
-from fieldplan.regions import Region, lock_region
+from fieldplan.plans import Plan, Route, Stop, StopKind, latest_plan
+from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 from fieldplan.travel import Coordinate, TravelTimes
-from fieldplan.workdays import working_days_between
+from fieldplan.workdays import add_working_days, working_days_before, working_days_between
 from optimizer.model import DAY_S
 
 PLANNABLE = (JobStatus.NEW, JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED)
@@ -35,6 +35,22 @@ PICKUP_SERVICE_S = 600
 
 def _seconds(t: time) -> int:
     return t.hour * 3600 + t.minute * 60 + t.second
+
+
+@dataclass(frozen=True, order=True)
+class TechnicianDayKey:
+    """One technician's day: the engine's vehicle id is its text form, `T03@2026-12-02`."""
+
+    technician: str  # the technician's code
+    day: date
+
+    def __str__(self) -> str:
+        return f"{self.technician}@{self.day.isoformat()}"
+
+    @classmethod
+    def parse(cls, vehicle_id: str) -> TechnicianDayKey:
+        code, _, day = vehicle_id.rpartition("@")
+        return cls(code, date.fromisoformat(day))
 
 
 @dataclass
@@ -72,6 +88,11 @@ class Translation:
     # Jobs the newest plan of another day holds: not in this problem, and not unplanned either.
     planned_elsewhere: set[int] = field(default_factory=set)
     promised: set[int] = field(default_factory=set)  # jobs with a live appointment
+    # Jobs on a stored route that the engine may not move (on the way, done, left out for a
+    # reason of this horizon): pinned where they are, their status left alone.
+    held: set[int] = field(default_factory=set)
+    # The job being placed anew: its stops are the writer's to take out, not part of the plan.
+    unpromised: int | None = None
 
 
 def horizon_for(region: Region, first_day: date, working_days: int) -> Horizon:
@@ -87,9 +108,17 @@ def build_problem(
     weights: optimizer.Weights | None = None,
     *,
     unpromised: int | None = None,
+    today: date,
 ) -> Translation:
     """The engine's problem for a region and horizon; `unpromised` names a job being placed
-    anew: translated as if its promise and its place in other days' plans were not there."""
+    anew: translated as if its promise and its place in other days' plans were not there.
+
+    Every job on a stored route of a horizon day is in the problem: the ones the engine may
+    plan as usual, the others (on the way, done, or left out for any reason below) *held*,
+    pinned to where and when the stored plan has them. A route the engine rewrites therefore
+    always carries what it carried before; nothing on it can drop out unseen. Plans of days
+    before `today` are history and hold no job.
+    """
     technicians = list(
         session.scalars(
             select(Technician)
@@ -106,10 +135,15 @@ def build_problem(
             .options(selectinload(Location.opening_hours), selectinload(Location.stock))
         )
     )
+    on_routes = _stored_visits(session, region, horizon)
+    on_routes.pop(unpromised, None)  # type: ignore[arg-type]
     jobs = list(
         session.scalars(
             select(Job)
-            .where(Job.region_id == region.id, Job.status.in_(PLANNABLE))
+            .where(
+                Job.region_id == region.id,
+                Job.status.in_(PLANNABLE) | Job.id.in_(list(on_routes)),
+            )
             .order_by(Job.id)
             .options(
                 selectinload(Job.customer), selectinload(Job.parts), selectinload(Job.depends_on)
@@ -139,7 +173,7 @@ def build_problem(
             if shift is None:
                 continue
             base = d * DAY_S
-            vehicle_id = f"{technician.code}@{day.isoformat()}"
+            vehicle_id = str(TechnicianDayKey(technician.code, day))
             vehicles.append(
                 optimizer.TechnicianDay(
                     id=vehicle_id,
@@ -169,43 +203,66 @@ def build_problem(
     elsewhere = {
         job_id: day
         for job_id, day in _planned_elsewhere(
-            session, region, horizon, [j.id for j in jobs]
+            session, region, horizon, [j.id for j in jobs], today
         ).items()
-        if job_id != unpromised
+        if job_id != unpromised and job_id not in on_routes
     }
     left_out: dict[int, str] = {
         job_id: f"already planned on {day}" for job_id, day in elsewhere.items()
     }
+    # Which jobs the engine sees: to a fixed point, as leaving one out can leave out the jobs
+    # that wait for it. A job on a stored route is never left out: it is held instead.
+    in_problem = {j.id for j in jobs if j.id not in left_out}
+    around = _Around(
+        session,
+        horizon,
+        in_problem,
+        elsewhere,
+        _waiting_for(session, [j.id for j in jobs]),
+        promises,
+        technician_by_id,
+    )
+    held = {j.id for j in jobs if j.id in on_routes and j.status not in PLANNABLE}
+    changed = True
+    while changed:
+        changed = False
+        for job in jobs:
+            if job.id not in in_problem or job.id in held:
+                continue
+            reason = around.left_out_reason(job)
+            if reason is None:
+                continue
+            changed = True
+            if job.id in on_routes:
+                held.add(job.id)
+            else:
+                left_out[job.id] = reason
+                in_problem.discard(job.id)
     engine_jobs: list[optimizer.Job] = []
-    in_problem = {j.id for j in jobs}
-    last_day = horizon.days[-1]
     for job in jobs:
-        if job.id in left_out:
+        if job.id not in in_problem:
             continue
-        reason = _left_out_reason(job, horizon, in_problem, session)
-        if reason is not None:
-            left_out[job.id] = reason
+        customer_place = place(
+            "customer", job.customer.id, (job.customer.latitude, job.customer.longitude)
+        )
+        if job.id in held:
+            engine_jobs.append(_held_job(job, on_routes[job.id], customer_place, horizon))
             continue
         promise = promises.get(job.id)
         windows: tuple[optimizer.TimeWindow, ...]
         if promise is not None:
             start = horizon.to_seconds(promise.window_start)
             end = horizon.to_seconds(promise.window_end)
-            if start is None or end is None:
-                left_out[job.id] = "its appointment lies outside this horizon"
-                continue
+            assert start is not None  # else left out above
+            assert end is not None
             windows = (optimizer.TimeWindow(start, end),)
         else:
-            first = next(d for d, day in enumerate(horizon.days) if day >= job.earliest_date)
-            due = job.latest_date or last_day
-            # Overdue work (a repair past its due date) goes in as soon as possible; its
-            # waiting days raise the price of leaving it out again.
-            last_date = min(due, last_day) if due >= horizon.days[0] else last_day
-            last = max(d for d, day in enumerate(horizon.days) if day <= last_date)
-            last = min(last, len(horizon.days) - job.days)  # room for every day of the job
-            if last < first:
-                left_out[job.id] = f"its {job.days} days do not fit in this horizon"
-                continue
+            earliest = around.earliest_start(job)
+            assert not isinstance(earliest, str)  # else left out above
+            first = next(d for d, day in enumerate(horizon.days) if day >= earliest)
+            last = _last_start_day(job, horizon, around.latest_end(job))
+            assert last is not None  # else left out above
+            assert last >= first
             windows = (optimizer.TimeWindow(first * DAY_S, last * DAY_S + DAY_S - 1),)
         missing = job.missing_parts
         sources: tuple[optimizer.PickupSource, ...] = ()
@@ -226,21 +283,17 @@ def build_problem(
             sites.update({location.code: location for location in locations})
         pin: optimizer.Pin | None = None
         if job.pinned_technician_id is not None and job.pinned_day is not None:
-            pinned_to = technician_by_id.get(job.pinned_technician_id)
-            if job.pinned_day not in horizon.days or pinned_to is None:
-                left_out[job.id] = f"pinned to {job.pinned_day}, outside this horizon"
-                continue
+            pinned_to = technician_by_id[job.pinned_technician_id]  # else left out above
             d = horizon.days.index(job.pinned_day)
             pin = optimizer.Pin(
-                f"{pinned_to.code}@{job.pinned_day.isoformat()}",
+                str(TechnicianDayKey(pinned_to.code, job.pinned_day)),
                 d * DAY_S + _seconds(job.pinned_start) if job.pinned_start else None,
                 job.pinned_position,
             )
-        customer = job.customer
         engine_jobs.append(
             optimizer.Job(
                 id=str(job.id),
-                place=place("customer", customer.id, (customer.latitude, customer.longitude)),
+                place=customer_place,
                 duration_s=job.duration_min * 60,
                 skills=frozenset(job.skills),
                 windows=windows,
@@ -283,6 +336,8 @@ def build_problem(
         problem=problem,
         horizon=horizon,
         jobs={str(j.id): j for j in jobs if j.id not in left_out},
+        held=held,
+        unpromised=unpromised,
         technicians={t.code: t for t in technicians},
         vehicle_technician=vehicle_technician,
         sites=sites,
@@ -292,17 +347,22 @@ def build_problem(
     )
 
 
-def _planned_elsewhere(
-    session: Session, region: Region, horizon: Horizon, job_ids: list[int]
-) -> dict[int, date]:
-    """Jobs the newest plan of a day outside this horizon holds: replanning this horizon
-    leaves them where they are."""
-    newest = (
+def _newest_plans(region: Region, *conditions: ColumnElement[bool]) -> Subquery:
+    """(day, version) of the newest plan of each of the region's days that match."""
+    return (
         select(Plan.day, func.max(Plan.version).label("version"))
-        .where(Plan.region_id == region.id, Plan.day.not_in(horizon.days))
+        .where(Plan.region_id == region.id, *conditions)
         .group_by(Plan.day)
         .subquery()
     )
+
+
+def _planned_elsewhere(
+    session: Session, region: Region, horizon: Horizon, job_ids: list[int], today: date
+) -> dict[int, date]:
+    """Jobs the newest plan of a day outside this horizon holds, from `today` on: replanning
+    this horizon leaves them where they are. Earlier days' plans are history."""
+    newest = _newest_plans(region, Plan.day.not_in(horizon.days), Plan.day >= today)
     rows = session.execute(
         select(Stop.job_id, Plan.day)
         .join(Route, Stop.route_id == Route.id)
@@ -313,15 +373,66 @@ def _planned_elsewhere(
     return {job_id: day for job_id, day in rows if job_id is not None}
 
 
+@dataclass(frozen=True)
+class StoredVisit:
+    """Where the newest plan of a horizon day has a job (its lead visit, not a helper's)."""
+
+    technician_day: TechnicianDayKey
+    start: datetime
+
+
+def _stored_visits(
+    session: Session, region: Region, horizon: Horizon
+) -> dict[int, list[StoredVisit]]:
+    newest = _newest_plans(region, Plan.day.in_(horizon.days))
+    rows = session.execute(
+        select(Stop.job_id, Technician.code, Plan.day, Stop.start, Stop.arrival, Stop.departure)
+        .join(Route, Stop.route_id == Route.id)
+        .join(Plan, Route.plan_id == Plan.id)
+        .join(Technician, Technician.id == Route.technician_id)
+        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
+        .where(
+            Plan.region_id == region.id,
+            Stop.kind == StopKind.JOB,
+            Stop.second_person.is_(False),
+            Stop.job_id.is_not(None),
+        )
+        .order_by(Plan.day, Stop.arrival)
+    )
+    found: dict[int, list[StoredVisit]] = {}
+    for job_id, code, day, start, arrival, _ in rows:
+        assert job_id is not None  # filtered above
+        found.setdefault(job_id, []).append(
+            StoredVisit(TechnicianDayKey(code, day), start or arrival)
+        )
+    return found
+
+
+def _held_job(job: Job, stored: list[StoredVisit], place: int, horizon: Horizon) -> optimizer.Job:
+    """A job the engine keeps exactly where the stored plan has it: its first visit pinned to
+    its technician-day and start, a promise in weight (never left out), no pickup to make."""
+    first = stored[0]
+    start_s = horizon.to_seconds(first.start)
+    assert start_s is not None  # stored visits come from horizon days
+    return optimizer.Job(
+        id=str(job.id),
+        place=place,
+        duration_s=job.duration_min * 60,
+        windows=(optimizer.TimeWindow(start_s, start_s),),
+        promised=True,
+        volume_l=int(job.volume_m3 * 1000),
+        weight_kg=int(job.weight_kg),
+        crew_size=job.crew_size,
+        days=len(stored),
+        is_repair=job.kind == JobKind.REPAIR,
+        pin=optimizer.Pin(str(first.technician_day), start_s),
+    )
+
+
 def _previous_places(session: Session, region: Region, horizon: Horizon) -> dict[int, str]:
     """Where the newest plan of each horizon day has each job (technician-day id): moving a
     job away from there costs `Weights.moved_from_previous`, so a re-plan changes little."""
-    newest = (
-        select(Plan.day, func.max(Plan.version).label("version"))
-        .where(Plan.region_id == region.id, Plan.day.in_(horizon.days))
-        .group_by(Plan.day)
-        .subquery()
-    )
+    newest = _newest_plans(region, Plan.day.in_(horizon.days))
     rows = session.execute(
         select(Stop.job_id, Technician.code, Plan.day)
         .join(Route, Stop.route_id == Route.id)
@@ -353,20 +464,123 @@ def _promises(session: Session, job_ids: list[int]) -> dict[int, Appointment]:
     return {a.job_id: a for a in rows}
 
 
-def _left_out_reason(
-    job: Job, horizon: Horizon, in_problem: set[int], session: Session
-) -> str | None:
-    if job.days > len(horizon.days):
-        return f"a {job.days}-day installation does not fit in a {len(horizon.days)}-day horizon"
-    if job.earliest_date > horizon.days[-1]:
-        return f"cannot start before {job.earliest_date}, after this horizon"
-    for dep in job.depends_on:
-        if dep.prerequisite_id in in_problem:
-            continue
-        prerequisite = session.get_one(Job, dep.prerequisite_id)
-        if prerequisite.status not in (JobStatus.DONE, JobStatus.CANCELLED):
-            return f"waits for job {prerequisite.id} ({prerequisite.kind}), not plannable yet"
-    return None
+@dataclass
+class _Around:
+    """What lies around a horizon's problem: the jobs in it, the days other plans and
+    promises hold the rest on, and who waits for whom. Dependencies between two jobs of the
+    problem are the engine's; one whose other end lies outside becomes a bound on the days."""
+
+    session: Session
+    horizon: Horizon
+    in_problem: set[int]
+    elsewhere: dict[int, date]  # planned on a day outside the horizon, from today on
+    waiting: dict[int, list[JobDependency]]  # prerequisite -> dependencies waiting for it
+    promises: dict[int, Appointment]
+    technicians: dict[int, Technician]
+
+    def left_out_reason(self, job: Job) -> str | None:
+        """Why this horizon's problem cannot hold the job, or None when it can."""
+        horizon = self.horizon
+        if job.days > len(horizon.days):
+            return (
+                f"a {job.days}-day installation does not fit in a {len(horizon.days)}-day horizon"
+            )
+        promise = self.promises.get(job.id)
+        if promise is not None and (
+            horizon.to_seconds(promise.window_start) is None
+            or horizon.to_seconds(promise.window_end) is None
+        ):
+            return "its appointment lies outside this horizon"
+        pinned = job.pinned_technician_id is not None and job.pinned_day is not None
+        if pinned and (
+            job.pinned_day not in horizon.days or job.pinned_technician_id not in self.technicians
+        ):
+            return f"pinned to {job.pinned_day}, outside this horizon"
+        earliest = self.earliest_start(job)
+        if isinstance(earliest, str):
+            return earliest
+        if earliest > horizon.days[-1]:
+            return f"cannot start before {earliest}, after this horizon"
+        if promise is None:
+            before = self.latest_end(job)
+            last = _last_start_day(job, horizon, before)
+            if before is not None and (last is None or horizon.days[last] < earliest):
+                return f"must be done by {before} for the jobs that wait for it"
+            if last is None or horizon.days[last] < earliest:
+                return f"its {job.days} days do not fit in this horizon"
+        return None
+
+    def _day_outside(self, job_id: int) -> date | None:
+        day = self.elsewhere.get(job_id)
+        if day is None:
+            appointment = live_appointment(self.session, job_id)
+            if appointment is not None:
+                day = appointment.window_start.astimezone(self.horizon.timezone).date()
+        return day
+
+    def earliest_start(self, job: Job) -> date | str:
+        """The first day the job may start, with prerequisites outside this problem held
+        where they are planned, promised or were done; or why the job must wait. Lag 0
+        outside the problem counts as the next working day: the engine could not see that
+        the prerequisite ends first."""
+        earliest = job.earliest_date
+        for dep in job.depends_on:
+            if dep.prerequisite_id in self.in_problem:
+                continue
+            prerequisite = self.session.get_one(Job, dep.prerequisite_id)
+            if prerequisite.status == JobStatus.CANCELLED:
+                continue
+            day: date | None = None
+            if prerequisite.status == JobStatus.DONE:
+                done = [c.at for c in prerequisite.history if c.to_status == JobStatus.DONE]
+                day = max(done).astimezone(self.horizon.timezone).date() if done else None
+            day = day or self._day_outside(prerequisite.id)
+            if day is None:
+                return f"waits for job {prerequisite.id} ({prerequisite.kind}), not plannable yet"
+            earliest = max(earliest, add_working_days(day, max(dep.lag_working_days, 1)))
+        return earliest
+
+    def latest_end(self, job: Job) -> date | None:
+        """The last day the job may end on, so that the jobs waiting for it outside this
+        problem (planned or promised elsewhere) keep their lead time."""
+        latest: date | None = None
+        for dep in self.waiting.get(job.id, []):
+            if dep.job_id in self.in_problem:
+                continue
+            day = self._day_outside(dep.job_id)
+            if day is None:
+                continue
+            must_end = working_days_before(day, max(dep.lag_working_days, 1))
+            latest = must_end if latest is None else min(latest, must_end)
+        return latest
+
+
+def _last_start_day(job: Job, horizon: Horizon, before: date | None = None) -> int | None:
+    """The last horizon day the job may start on: by its due date (overdue work as soon as
+    possible, its waiting days raising the price of leaving it out again) and the last day
+    it must be done by for the jobs that wait for it (`before`), with room for every day of
+    the job."""
+    last_day = horizon.days[-1]
+    due = job.latest_date or last_day
+    last_date = min(due, last_day) if due >= horizon.days[0] else last_day
+    candidates = [d for d, day in enumerate(horizon.days) if day <= last_date]
+    last = min(max(candidates), len(horizon.days) - job.days)
+    if before is not None:
+        ends_by = [d for d, day in enumerate(horizon.days) if day <= before]
+        if not ends_by:
+            return None
+        last = min(last, max(ends_by) - (job.days - 1))
+    return last if last >= 0 else None
+
+
+def _waiting_for(session: Session, job_ids: list[int]) -> dict[int, list[JobDependency]]:
+    """prerequisite -> the dependencies of the jobs that wait for it."""
+    found: dict[int, list[JobDependency]] = {}
+    for dep in session.scalars(
+        select(JobDependency).where(JobDependency.prerequisite_id.in_(job_ids))
+    ):
+        found.setdefault(dep.prerequisite_id, []).append(dep)
+    return found
 
 
 def _pickup_source(
@@ -424,111 +638,68 @@ def fill_route(route_row: Route, translation: Translation, engine_route: optimiz
         )
 
 
-@dataclass
-class SavedPlans:
-    plans: list[Plan]
-    engine_plan: optimizer.Plan
-    unplanned: dict[int, str]
-
-
-def save_plan(
-    session: Session,
-    region: Region,
-    translation: Translation,
-    engine_plan: optimizer.Plan,
-    *,
-    planner: str,
-    actor: str,
-) -> SavedPlans:
-    """Store the engine's plan as a new version of each day's plan; move job statuses."""
+def stored_plan(session: Session, region: Region, translation: Translation) -> optimizer.Plan:
+    """The newest stored version of each day of the horizon, as engine routes. A job stop the
+    translation does not know raises: a writer that went on would silently drop it."""
     horizon = translation.horizon
-    by_day: dict[int, list[optimizer.Route]] = {}
-    for route in engine_plan.routes:
-        vehicle = translation.problem.technician_day(route.technician_day)
-        by_day.setdefault(vehicle.day, []).append(route)
-    kpis = engine_plan.kpis(translation.problem)
-    plans = []
-    for d, day in enumerate(horizon.days):
-        plan = Plan(
-            region_id=region.id,
-            day=day,
-            version=next_version(session, region.id, day),
-            planner=planner,
-            kpis={},
-        )
-        session.add(plan)
-        travel_s = 0
-        for engine_route in by_day.get(d, []):
-            technician = translation.vehicle_technician[engine_route.technician_day]
-            route_row = Route(technician_id=technician.id)
-            fill_route(route_row, translation, engine_route)
-            travel_s += engine_route.travel_s
-            plan.routes.append(route_row)
-        plan.kpis = {
-            "technician_days_used": len(by_day.get(d, [])),
-            "travel_h": round(travel_s / 3600, 2),
-            "jobs_planned": sum(
-                1
-                for r in by_day.get(d, [])
-                for v in r.visits
-                if v.kind is optimizer.VisitKind.JOB and not v.second_person
-            ),
-        }
-        plans.append(plan)
-    unplanned = {int(u.job_id): u.reason for u in engine_plan.unplanned}
-    for job_id, reason in unplanned.items():
-        if job_id in translation.promised:
-            appointment = live_appointment(session, job_id)
-            if appointment is not None:
-                flag_at_risk(session, appointment, actor=actor, reason=reason)
-    unplanned.update(
-        (job_id, reason)
-        for job_id, reason in translation.left_out.items()
-        if job_id not in translation.planned_elsewhere
-    )
-    if plans:
-        plans[0].kpis = {**plans[0].kpis, "horizon": kpis}
-        for job_id, reason in sorted(unplanned.items()):
-            plans[0].unassigned.append(UnassignedJob(job_id=job_id, reason=reason))
-    session.flush()
-    planned_now = set(engine_plan.job_visits())
-    for engine_id, job in translation.jobs.items():
-        if engine_id not in planned_now and job.status == JobStatus.PLANNED:
-            # It was in this horizon's previous version and is not any more.
-            back = JobStatus.BOOKED if job.id in translation.promised else JobStatus.NEW
-            change_status(
-                session, job, back, actor=actor, reason=f"not in the new plan by {planner}"
+    codes = {t.id: t.code for t in translation.technicians.values()}
+    sites = {loc.id: loc.code for loc in translation.sites.values()}
+    engine_jobs = {j.id: j for j in translation.problem.jobs}
+    routes = []
+    for day in horizon.days:
+        plan = latest_plan(session, region.id, day)
+        if plan is None:
+            continue
+        for route in plan.routes:
+            visits = []
+            for stop in route.stops:
+                arrival = horizon.to_seconds(stop.arrival)
+                end = horizon.to_seconds(stop.departure)
+                if arrival is None or end is None:
+                    continue
+                if stop.kind == StopKind.BREAK:
+                    visits.append(optimizer.Visit(optimizer.VisitKind.BREAK, arrival, arrival, end))
+                    continue
+                key = str(stop.job_id)
+                engine_job = engine_jobs.get(key)
+                if engine_job is None and stop.job_id == translation.unpromised:
+                    continue
+                if engine_job is None:
+                    raise UnreadablePlan(
+                        f"the plan of {day} has job {stop.job_id} on a route, but the job "
+                        "cannot be translated for the engine: nothing is written over it"
+                    )
+                site = sites.get(stop.location_id) if stop.location_id else None
+                if stop.kind == StopKind.PICKUP:
+                    source = next((p for p in engine_job.pickup_sources if p.site == site), None)
+                    if source is None:
+                        continue  # the part is no longer to be fetched there
+                    service, place = source.service_s, source.place
+                else:
+                    service, place = engine_job.duration_s, engine_job.place
+                begins = horizon.to_seconds(stop.start) if stop.start is not None else None
+                visits.append(
+                    optimizer.Visit(
+                        optimizer.VisitKind(str(stop.kind)),
+                        arrival,
+                        begins if begins is not None else end - service,
+                        end,
+                        key,
+                        site,
+                        place,
+                        stop.second_person,
+                    )
+                )
+            vehicle = str(TechnicianDayKey(codes[route.technician_id], day))
+            start_s = horizon.to_seconds(route.start_at) or 0
+            end_s = horizon.to_seconds(route.end_at) or 0
+            routes.append(
+                optimizer.Route(
+                    vehicle, tuple(visits), start_s, end_s, route.travel_s, route.distance_m
+                )
             )
-    for engine_job_id in planned_now:
-        job = translation.jobs[engine_job_id]
-        if job.status != JobStatus.PLANNED:
-            change_status(
-                session, job, JobStatus.PLANNED, actor=actor, reason=f"planned by {planner}"
-            )
-    return SavedPlans(plans, engine_plan, unplanned)
+    return optimizer.Plan(tuple(routes), (), 0)
 
 
-def plan_region(
-    session: Session,
-    region: Region,
-    first_day: date,
-    working_days: int,
-    travel: TravelTimes,
-    limits: optimizer.Limits,
-    *,
-    actor: str = "planner:engine",
-    on_progress: Callable[[optimizer.Progress], None] | None = None,
-) -> SavedPlans:
-    horizon = horizon_for(region, first_day, working_days)
-    started_at = session.scalar(select(Region.revision).where(Region.id == region.id))
-    translation = build_problem(session, region, horizon, travel)
-    engine_plan = optimizer.solve(translation.problem, limits, on_progress=on_progress)
-    if lock_region(session, region.id) != (started_at or 0) + 1:
-        raise PlanOutdated(
-            "bookings or planners changed the plan while it was optimised: run it again"
-        )
-    return save_plan(session, region, translation, engine_plan, planner="ortools", actor=actor)
-
-
-class PlanOutdated(RuntimeError):
-    """The region changed during a long optimisation; saving would overwrite those changes."""
+class UnreadablePlan(RuntimeError):
+    """A stored route holds a stop the engine's problem cannot represent."""

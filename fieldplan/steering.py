@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.orm import Session
 
+from fieldplan import plan_gate
 from fieldplan.appointments import (
     Appointment,
     AppointmentError,
@@ -20,9 +21,9 @@ from fieldplan.appointments import (
     live_appointment,
     reschedule,
 )
-from fieldplan.booking import BookingRules, drop_from_plans, stored_plan, write_routes
+from fieldplan.booking import BookingRules, drop_from_plans, write_routes
 from fieldplan.jobs import Job, JobStatus, change_status
-from fieldplan.planning import build_problem, horizon_for
+from fieldplan.planning import build_problem, horizon_for, stored_plan
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Technician
 from fieldplan.travel import TravelTimes
@@ -94,7 +95,7 @@ def move(
     lock_region(session, job.region_id)
     region = session.get_one(Region, job.region_id)
     translation = build_problem(
-        session, region, horizon_for(region, day, 1), travel, unpromised=job.id
+        session, region, horizon_for(region, day, 1), travel, unpromised=job.id, today=today
     )
     if translation.horizon.days[0] != day:
         raise ChangeRefused(f"{day} is not a working day")
@@ -176,6 +177,8 @@ def move(
     write_routes(session, region, translation, index, touched | {vehicle_id})
     if job.status != JobStatus.PLANNED:
         change_status(session, job, JobStatus.PLANNED, actor=actor, reason=f"moved to {vehicle_id}")
+    plan_gate.judge_with(session, today=today, travel=travel, translation=translation)
+    plan_gate.verify(session)
     return Moved(job, appointment, renegotiated)
 
 
@@ -200,3 +203,5 @@ def unassign(session: Session, job: Job, *, actor: str, renegotiate: bool, today
     if job.status == JobStatus.PLANNED:
         back = JobStatus.BOOKED if appointment is not None else JobStatus.NEW
         change_status(session, job, back, actor=actor, reason="unassigned by a planner")
+    plan_gate.judge_with(session, today=today)
+    plan_gate.verify(session)

@@ -15,6 +15,18 @@ def add_working_days(day: date, count: int) -> date:
     return next_working_day(result)
 
 
+def working_days_before(day: date, count: int) -> date:
+    """The working day `count` working days before `day` (Saturdays and Sundays skipped)."""
+    result = day
+    while count > 0:
+        result -= timedelta(days=1)
+        if result.weekday() < 5:
+            count -= 1
+    while result.weekday() >= 5:
+        result -= timedelta(days=1)
+    return result
+
+
 def next_working_day(day: date) -> date:
     """`day` itself when it is a working day, else the Monday after."""
     while day.weekday() >= 5:

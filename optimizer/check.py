@@ -8,7 +8,7 @@ instead of being trusted. Every test of a returned plan goes through `check`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from optimizer.model import DAY_S, Job, Plan, Problem, Route, TechnicianDay, Visit, VisitKind
 
@@ -44,6 +44,9 @@ def _all(problem: Problem, plan: Plan) -> Iterator[Violation]:
         for visit in route.visits:
             if visit.job_id is not None and visit.job_id not in jobs:
                 yield Violation("route", route.technician_day, f"unknown job {visit.job_id}")
+    # Job rules read only routes of known technician-days (the others are reported above), so
+    # a plan kept from before a technician-day went away is judged, never a crash.
+    plan = replace(plan, routes=tuple(r for r in plan.routes if r.technician_day in vehicles))
     visits = plan.job_visits()
     breaks = {
         route.technician_day: visit
@@ -227,7 +230,9 @@ def skills_and_pins(
     """Every visit needs the skills; a pin holds the job's first visit (not its second
     person's, nor its later days)."""
     for vehicle_id, _ in served:
-        vehicle = vehicles[vehicle_id]
+        vehicle = vehicles.get(vehicle_id)
+        if vehicle is None:
+            continue  # reported once, as an unknown technician-day
         if not job.skills <= vehicle.skills:
             yield Violation(
                 "skills",

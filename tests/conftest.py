@@ -140,7 +140,7 @@ def seed_database(url: str, *, orders: int, password: str, plan_days: int = 0) -
     from fieldplan import importing
     from fieldplan.accounts import Role, create_account
     from fieldplan.db import session_factory, unit_of_work
-    from fieldplan.planning import plan_region
+    from fieldplan.optimisation import plan_region
     from fieldplan.travel import GeodesicTravelTimes
 
     engine = make_engine(url)
@@ -159,6 +159,7 @@ def seed_database(url: str, *, orders: int, password: str, plan_days: int = 0) -
                 plan_days,
                 GeodesicTravelTimes(),
                 optimizer.Limits(time_limit_s=0.5),
+                today=TODAY,
             )
         _, api_key = create_account(session, "planner", Role.PLANNER, password)
     engine.dispose()

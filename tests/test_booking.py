@@ -15,14 +15,15 @@ from sqlalchemy.orm import Session
 import optimizer
 from fieldplan import booking
 from fieldplan.appointments import AgreedVia, Appointment, AppointmentError, AppointmentStatus
-from fieldplan.booking import BookingRules, SlotTaken, offer_windows, stored_plan
+from fieldplan.booking import BookingRules, SlotTaken, offer_windows
 from fieldplan.catalogue import JobKind
 from fieldplan.customers import ContactChannel, Customer
 from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.jobs import Job, JobStatus
 from fieldplan.migrate import upgrade
+from fieldplan.optimisation import plan_region
 from fieldplan.orders import Order
-from fieldplan.planning import build_problem, horizon_for, plan_region
+from fieldplan.planning import build_problem, horizon_for, stored_plan
 from fieldplan.plans import Plan, Route, Stop
 from fieldplan.regions import Region
 from fieldplan.technicians import Absence, Shift, Technician
@@ -107,7 +108,9 @@ def tiny_region(session: Session, jobs: int, *, code: str = "TINY") -> tuple[Reg
 
 def violations(session: Session, region: Region, first: date = MONDAY) -> list[str]:
     """The engine's validator over the stored plan, every live appointment a hard promise."""
-    translation = build_problem(session, region, horizon_for(region, first, 5), TRAVEL)
+    translation = build_problem(
+        session, region, horizon_for(region, first, 5), TRAVEL, today=SUNDAY
+    )
     plan = stored_plan(session, region, translation)
     planned = set(plan.job_visits())
     open_jobs = tuple(
@@ -248,7 +251,9 @@ def test_a_promise_broken_by_illness_is_flagged_not_moved_and_new_windows_are_pr
     technician = session.scalars(select(Technician).where(Technician.region_id == region.id)).one()
     technician.absences.append(Absence(first_day=MONDAY, last_day=MONDAY, reason="ill"))
     session.flush()
-    plan_region(session, region, MONDAY, 1, TRAVEL, optimizer.Limits(time_limit_s=0.5))
+    plan_region(
+        session, region, MONDAY, 1, TRAVEL, optimizer.Limits(time_limit_s=0.5), today=SUNDAY
+    )
     session.refresh(appointment)
     assert appointment.status == AppointmentStatus.AT_RISK
     assert appointment.window_start == at(MONDAY, 10)  # never moved silently
@@ -278,7 +283,9 @@ def test_a_promise_broken_by_illness_is_flagged_not_moved_and_new_windows_are_pr
 def test_booking_takes_the_job_off_the_day_it_was_planned_on(session: Session) -> None:
     region, jobs = tiny_region(session, 1)
     next_monday = MONDAY + timedelta(days=7)
-    plan_region(session, region, next_monday, 1, TRAVEL, optimizer.Limits(time_limit_s=0.5))
+    plan_region(
+        session, region, next_monday, 1, TRAVEL, optimizer.Limits(time_limit_s=0.5), today=SUNDAY
+    )
     assert jobs[0].status == JobStatus.PLANNED
     book(session, jobs[0], at(MONDAY, 9))
     on_plans = session.scalars(

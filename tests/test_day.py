@@ -23,7 +23,7 @@ from fieldplan.settings import Settings
 from fieldplan.technicians import Technician
 from fieldplan.timeline import EventKind, TimelineEvent
 from tests.conftest import NOW, pin_clock, seed_database
-from tests.test_booking import MONDAY, TRAVEL, at, book, tiny_region, violations
+from tests.test_booking import MONDAY, SUNDAY, TRAVEL, at, book, tiny_region, violations
 
 
 def test_reports_move_the_job_through_its_day_and_onto_the_timeline(session: Session) -> None:
@@ -93,7 +93,7 @@ def test_an_ill_technician_s_promises_are_flagged_for_the_planner(session: Sessi
     appointment = book(session, jobs[0], at(MONDAY, 9))
     technician = session.scalars(select(Technician).where(Technician.region_id == region.id)).one()
     flagged = report_ill(
-        session, technician, MONDAY, TRAVEL, actor="planner:test", time_limit_s=0.3
+        session, technician, MONDAY, TRAVEL, actor="planner:test", today=SUNDAY, time_limit_s=0.3
     )
     assert [a.id for a in flagged] == [appointment.id]
     assert appointment.status == AppointmentStatus.AT_RISK

@@ -16,7 +16,7 @@ from sqlalchemy import select
 import optimizer
 from api.main import create_app
 from fieldplan.db import make_engine, session_factory, unit_of_work
-from fieldplan.planning import plan_region
+from fieldplan.optimisation import plan_region
 from fieldplan.plans import Route
 from fieldplan.regions import Region
 from fieldplan.settings import Settings
@@ -129,7 +129,13 @@ def test_a_replan_changes_the_feed_and_removed_stops_disappear(
         technician.shifts = [s for s in technician.shifts if s.weekday != FIRST_DAY.weekday()]
         region = session.scalars(select(Region)).one()
         plan_region(
-            session, region, FIRST_DAY, 1, GeodesicTravelTimes(), optimizer.Limits(time_limit_s=0.3)
+            session,
+            region,
+            FIRST_DAY,
+            1,
+            GeodesicTravelTimes(),
+            optimizer.Limits(time_limit_s=0.3),
+            today=FIRST_DAY,
         )
     after = client.get(link, headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200

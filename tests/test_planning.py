@@ -12,7 +12,8 @@ from fieldplan import importing
 from fieldplan.catalogue import JobKind
 from fieldplan.gazetteer import Gazetteer
 from fieldplan.jobs import Job, JobStatus
-from fieldplan.planning import build_problem, horizon_for, plan_region
+from fieldplan.optimisation import plan_region
+from fieldplan.planning import build_problem, horizon_for
 from fieldplan.plans import Plan
 from fieldplan.regions import Region
 from fieldplan.travel import GeodesicTravelTimes
@@ -27,7 +28,7 @@ def test_the_sample_week_translates_into_a_valid_engine_problem(
     rows = importing.read_rows(SAMPLE / "orders.csv")[:120]
     importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
     translation = build_problem(
-        session, region, horizon_for(region, MONDAY, 5), GeodesicTravelTimes()
+        session, region, horizon_for(region, MONDAY, 5), GeodesicTravelTimes(), today=TODAY
     )
     problem = translation.problem
     assert len(problem.technician_days) >= 16 * 4  # the four-day weeks included
@@ -48,7 +49,13 @@ def test_an_overdue_repair_is_planned_not_left_out(
     repair.latest_date = MONDAY - timedelta(days=3)
     session.flush()
     saved = plan_region(
-        session, region, MONDAY, 2, GeodesicTravelTimes(), optimizer.Limits(time_limit_s=0.5)
+        session,
+        region,
+        MONDAY,
+        2,
+        GeodesicTravelTimes(),
+        optimizer.Limits(time_limit_s=0.5),
+        today=TODAY,
     )
     assert repair.id not in saved.unplanned
     assert repair.status == JobStatus.PLANNED
@@ -61,7 +68,13 @@ def test_each_replan_is_a_new_version_of_the_day(
     importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
     for _ in range(2):
         plan_region(
-            session, region, MONDAY, 1, GeodesicTravelTimes(), optimizer.Limits(time_limit_s=0.3)
+            session,
+            region,
+            MONDAY,
+            1,
+            GeodesicTravelTimes(),
+            optimizer.Limits(time_limit_s=0.3),
+            today=TODAY,
         )
     versions = session.scalars(select(Plan.version).where(Plan.day == MONDAY)).all()
     assert sorted(versions) == [1, 2]
@@ -74,11 +87,11 @@ def test_replanning_one_week_leaves_the_next_weeks_plan_alone(
     importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
     limits = optimizer.Limits(time_limit_s=0.3)
     later = plan_region(
-        session, region, MONDAY + timedelta(days=7), 1, GeodesicTravelTimes(), limits
+        session, region, MONDAY + timedelta(days=7), 1, GeodesicTravelTimes(), limits, today=TODAY
     )
     next_monday_jobs = {int(j) for j in later.engine_plan.job_visits()}
     assert next_monday_jobs
-    this_week = plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits)
+    this_week = plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits, today=TODAY)
     assert next_monday_jobs.isdisjoint(int(j) for j in this_week.engine_plan.job_visits())
     # Planned on another day is neither planned here nor "unplanned" on this day's list.
     assert next_monday_jobs.isdisjoint(this_week.unplanned)
@@ -93,13 +106,13 @@ def test_a_job_that_leaves_the_plan_goes_back_to_open(
     rows = importing.read_rows(SAMPLE / "orders.csv")[:30]
     importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
     limits = optimizer.Limits(time_limit_s=0.3)
-    first = plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits)
+    first = plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits, today=TODAY)
     planned = [session.get_one(Job, int(j)) for j in first.engine_plan.job_visits()]
     assert all(job.status == JobStatus.PLANNED for job in planned)
     for technician in region_technicians(session, region):
         technician.shifts = [s for s in technician.shifts if s.weekday != MONDAY.weekday()]
     session.flush()
-    plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits)
+    plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits, today=TODAY)
     assert all(job.status == JobStatus.NEW for job in planned)
 
 
@@ -115,13 +128,13 @@ def test_a_replan_knows_where_each_job_was_so_moving_it_costs(
     rows = importing.read_rows(SAMPLE / "orders.csv")[:30]
     importing.import_rows(session, rows, region=region, gazetteer=gazetteer, today=TODAY)
     limits = optimizer.Limits(time_limit_s=0.3)
-    first = plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits)
+    first = plan_region(session, region, MONDAY, 1, GeodesicTravelTimes(), limits, today=TODAY)
     where = {
         job_id: next(vehicle for vehicle, visit in served if not visit.second_person)
         for job_id, served in first.engine_plan.job_visits().items()
     }
     translation = build_problem(
-        session, region, horizon_for(region, MONDAY, 1), GeodesicTravelTimes()
+        session, region, horizon_for(region, MONDAY, 1), GeodesicTravelTimes(), today=TODAY
     )
     previous = {j.id: j.previous_technician_day for j in translation.problem.jobs}
     assert where

@@ -18,8 +18,8 @@ from api.main import create_app
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.booking import offer_windows
 from fieldplan.jobs import Job
+from fieldplan.optimisation import plan_region
 from fieldplan.orders import Order
-from fieldplan.planning import plan_region
 from fieldplan.regions import Region
 from fieldplan.settings import Settings
 from fieldplan.technicians import Absence, Technician
@@ -239,7 +239,15 @@ def test_a_promise_the_day_cannot_keep_is_listed_with_proposals_and_shown_to_the
         for technician in session.scalars(select(Technician)):
             technician.absences.append(Absence(first_day=day, last_day=day, reason="flu"))
         region = session.scalars(select(Region)).one()
-        plan_region(session, region, day, 1, state.travel, optimizer.Limits(time_limit_s=0.5))
+        plan_region(
+            session,
+            region,
+            day,
+            1,
+            state.travel,
+            optimizer.Limits(time_limit_s=0.5),
+            today=state.today(),
+        )
         session.commit()
     listed = client.get("/appointments/at-risk", headers=headers).json()
     mine = [a for a in listed if a["appointment"]["id"] == booked.json()["id"]]

@@ -125,6 +125,7 @@ def technician_ill(
             body.day,
             request.app.state.travel,
             actor=f"planner:{planner.username}",
+            today=request.app.state.today(),
         )
     except ReportRefused as refused:
         raise HTTPException(409, detail=str(refused)) from None

@@ -33,7 +33,7 @@ from fieldplan.accounts import authenticate
 from fieldplan.appointments import Appointment, AppointmentError, AppointmentStatus
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
-from fieldplan.planning import PlanOutdated, plan_region
+from fieldplan.optimisation import PlanOutdated, plan_region
 from fieldplan.plans import Plan
 from fieldplan.technicians import Technician
 
@@ -277,6 +277,7 @@ def board_reoptimise(
             request.app.state.travel,
             optimizer.Limits(time_limit_s=seconds),
             actor=f"planner:{planner.username}",
+            today=request.app.state.today(),
         )
     except PlanOutdated as outdated:
         session.rollback()

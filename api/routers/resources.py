@@ -28,13 +28,14 @@ from fieldplan.appointments import Appointment
 from fieldplan.callbacks import CallbackRequest
 from fieldplan.catalogue import Part
 from fieldplan.customers import Customer
+from fieldplan.day_events import ReportRefused, report_absent
 from fieldplan.gazetteer import Gazetteer
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.orders import Order
 from fieldplan.plans import latest_plan
 from fieldplan.regions import Region, lock_region
-from fieldplan.technicians import Absence, Technician
+from fieldplan.technicians import Technician
 from fieldplan.timeline import for_customer
 
 router = APIRouter(tags=["resources"])
@@ -314,17 +315,33 @@ class AbsenceIn(BaseModel):
 
 @router.post("/technicians/{technician_id}/absences", tags=["technicians"], status_code=201)
 def add_absence(
-    technician_id: RowId, body: AbsenceIn, session: SessionDep, _: PlannerDep
+    technician_id: RowId,
+    body: AbsenceIn,
+    request: Request,
+    session: SessionDep,
+    planner: PlannerDep,
 ) -> AbsenceRead:
-    """Planned leave (illness on the day goes through /technicians/{id}/ill, which re-plans);
-    the next optimisation plans around it."""
+    """Planned leave: the days already planned are re-planned around it, and every promise
+    that cannot be kept is flagged at risk (listed with proposals at /appointments/at-risk).
+    Illness on the day goes through /technicians/{id}/ill."""
     technician = session.get(Technician, technician_id)
     if technician is None:
         raise HTTPException(404, detail=f"no technician {technician_id}")
     lock_region(session, technician.region_id)
-    absence = Absence(first_day=body.first_day, last_day=body.last_day, reason=body.reason)
-    technician.absences.append(absence)
-    session.flush()
+    try:
+        report_absent(
+            session,
+            technician,
+            body.first_day,
+            body.last_day,
+            request.app.state.travel,
+            reason=body.reason,
+            actor=f"planner:{planner.username}",
+            today=request.app.state.today(),
+        )
+    except ReportRefused as refused:
+        raise HTTPException(409, detail=str(refused)) from None
+    absence = technician.absences[-1]
     return AbsenceRead.model_validate(absence)
 
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from api.deps import PlannerDep, SessionDep
 from api.routers.appointments import AppointmentRead, send_invite
 from api.runs import Run, Runs
-from api.schemas import MAX_ID, RegionFilter, RowId
-from fieldplan import steering
+from api.schemas import MAX_ID, PlanDay, RegionFilter, RowId
+from fieldplan import plan_gate, steering
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.callbacks import CallbackRequest, CallbackStatus
 from fieldplan.jobs import Job, JobStatus
@@ -72,7 +72,9 @@ def start_optimisation(
     """Plan a region's days in the background; poll for progress, DELETE to cancel."""
     if session.get(Region, body.region_id) is None:
         raise HTTPException(404, detail=f"no region {body.region_id}")
-    run = _runs(request).start(body.region_id, body.first_day, body.days, body.time_limit_s)
+    run = _runs(request).start(
+        body.region_id, body.first_day, body.days, body.time_limit_s, request.app.state.today()
+    )
     return OptimisationRead.of(run)
 
 
@@ -240,11 +242,17 @@ class KpisRead(BaseModel):
     first_time_fix_pct: float | None
     unplanned: dict[str, int]
     callbacks_waiting: int
+    # What `fieldplan check-plans` finds wrong with this day's stored plan (empty: nothing).
+    plan_defects: list[str]
 
 
 @router.get("/kpis")
 def kpis(
-    session: SessionDep, _: PlannerDep, day: date, region_id: RegionFilter = None
+    request: Request,
+    session: SessionDep,
+    _: PlannerDep,
+    day: PlanDay,
+    region_id: RegionFilter = None,
 ) -> list[KpisRead]:
     """The day's figures per region: promises planned inside their window, first-time fixes,
     travel per job, unplanned jobs by reason, callbacks waiting."""
@@ -258,11 +266,20 @@ def kpis(
         if region is None:
             raise HTTPException(404, detail=f"no region {region_id}")
         plan = latest_plan(session, region.id, day)
-        found.append(_kpis(session, region, day, plan))
+        defects = plan_gate.defects(
+            session,
+            region,
+            [day],
+            today=request.app.state.today(),
+            travel=request.app.state.travel,
+        )
+        found.append(_kpis(session, region, day, plan, [str(d) for d in defects]))
     return found
 
 
-def _kpis(session: SessionDep, region: Region, day: date, plan: Plan | None) -> KpisRead:
+def _kpis(
+    session: SessionDep, region: Region, day: date, plan: Plan | None, defects: list[str]
+) -> KpisRead:
     stops = [s for r in (plan.routes if plan else []) for s in r.stops]
     job_stops = {s.job_id: s for s in stops if s.kind == "job" and s.job_id and not s.second_person}
     travel_s = sum(r.travel_s for r in (plan.routes if plan else []))
@@ -283,7 +300,7 @@ def _kpis(session: SessionDep, region: Region, day: date, plan: Plan | None) -> 
         stop = job_stops.get(appointment.job_id)
         job = session.get_one(Job, appointment.job_id)
         if stop is not None:
-            start = stop.departure - timedelta(minutes=job.duration_min)
+            start = stop.start or stop.departure - timedelta(minutes=job.duration_min)
             kept += appointment.window_start <= start <= appointment.window_end
     finished = session.scalar(
         select(func.count()).where(
@@ -326,6 +343,7 @@ def _kpis(session: SessionDep, region: Region, day: date, plan: Plan | None) -> 
         first_time_fix_pct=round(100 * (fixed or 0) / finished, 1) if finished else None,
         unplanned=unplanned,
         callbacks_waiting=waiting or 0,
+        plan_defects=defects,
     )
 
 

@@ -1,0 +1,582 @@
+"""The one gate every stored plan passes: no write may lose or break a promise.
+
+Writers of plans (bookings, moves, cancellations, re-plans, the day's reports) change rows in
+many ways; what they must never do is the same for all of them. So it is checked in one place,
+against the database as it will be committed, not against what the writer meant to write:
+
+- every promised appointment's job is on exactly one route of the newest plan of its day,
+  starting inside its window (a promise flagged *at risk* has been told and may be off);
+- no job is on two routes of a day, nor on more days than it lasts;
+- a job and its prerequisites keep their order and lead time across days;
+- every route of a day after today keeps every rule of the engine's validator.
+
+Every session registers what it flushes (plans, routes, stops, appointments); writers call
+`verify` when their change is complete, and the commit calls it again for anything a writer
+forgot, so a plan that breaks the rules raises `PlanRefused`, the transaction rolls back and
+the caller answers 409 with the reasons. `defects` is the same check for any days, read only:
+`fieldplan check-plans` and the KPIs use it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import event, func, inspect, select
+from sqlalchemy.orm import Session, selectinload
+
+import optimizer
+from fieldplan.appointments import Appointment, AppointmentStatus
+from fieldplan.jobs import Job, JobDependency, JobStatus
+from fieldplan.planning import (
+    TechnicianDayKey,
+    Translation,
+    UnreadablePlan,
+    build_problem,
+    horizon_for,
+    stored_plan,
+)
+from fieldplan.plans import Plan, Route, Stop, StopKind
+from fieldplan.regions import Region
+from fieldplan.travel import TravelTimes
+from fieldplan.workdays import add_working_days, working_days_between
+
+# Jobs whose promise must be on the plan: not yet visited, or being visited right now.
+_OWED = (
+    JobStatus.NEW,
+    JobStatus.OFFERED,
+    JobStatus.BOOKED,
+    JobStatus.PLANNED,
+    JobStatus.EN_ROUTE,
+    JobStatus.IN_PROGRESS,
+)
+# Validator rules an at-risk promise may break: it has been flagged, the planner and the
+# customer know, and a new window is being agreed.
+_TOLD = frozenset({"promise", "window"})
+
+
+class DefectKind(StrEnum):
+    PROMISE_NOT_PLANNED = "promise_not_planned"
+    PROMISE_OUTSIDE_WINDOW = "promise_outside_window"
+    JOB_ON_TWO_ROUTES = "job_on_two_routes"
+    DEPENDENCY = "dependency"
+    RULE = "rule"  # a rule of the engine's validator
+
+
+@dataclass(frozen=True, order=True)
+class Defect:
+    day: date
+    kind: DefectKind
+    job_id: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind}: {self.message}"
+
+
+class PlanRefused(RuntimeError):
+    """A write would store a plan that loses or breaks a promise; nothing of it is kept."""
+
+    def __init__(self, defects: list[Defect]) -> None:
+        self.defects = defects
+        shown = "; ".join(str(d) for d in defects[:5])
+        more = f" (and {len(defects) - 5} more)" if len(defects) > 5 else ""
+        super().__init__(f"the plan was not changed, it would break: {shown}{more}")
+
+
+@dataclass
+class GateContext:
+    """What a session's writes are judged with: today's date (today's routes record what
+    happens, so the engine's rules hold from tomorrow on) and the travel times."""
+
+    today: date | None = None
+    travel: TravelTimes | None = None
+    translations: list[Translation] = field(default_factory=list)
+    touched: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
+
+
+_KEY = "fieldplan.plan_gate"
+
+
+def context(session: Session) -> GateContext:
+    found = session.info.get(_KEY)
+    if found is None:
+        found = session.info[_KEY] = GateContext()
+    assert isinstance(found, GateContext)
+    return found
+
+
+def judge_with(
+    session: Session,
+    *,
+    today: date | None = None,
+    travel: TravelTimes | None = None,
+    translation: Translation | None = None,
+) -> None:
+    """Tell the gate the day and travel times, and a problem the writer already built (so the
+    validator need not build it again)."""
+    found = context(session)
+    found.today = today or found.today
+    found.travel = travel or found.travel
+    if translation is not None:
+        found.translations.append(translation)
+
+
+def verify(session: Session) -> None:
+    """Raise `PlanRefused` when what this session wrote since the last verify breaks a
+    promise or a rule; nothing is checked when it wrote no plan or appointment."""
+    session.flush()
+    found = context(session)
+    touched = {region: days for region, days in found.touched.items() if days}
+    found.touched.clear()
+    problems: list[Defect] = []
+    for region_id, days in sorted(touched.items()):
+        region = session.get_one(Region, region_id)
+        problems += defects(
+            session,
+            region,
+            days,
+            today=found.today,
+            travel=found.travel,
+            translations=found.translations,
+        )
+    found.translations.clear()
+    if problems:
+        raise PlanRefused(sorted(problems))
+
+
+def defects(
+    session: Session,
+    region: Region,
+    days: Iterable[date],
+    *,
+    today: date | None,
+    travel: TravelTimes | None,
+    translations: Iterable[Translation] = (),
+) -> list[Defect]:
+    """Everything wrong with the newest stored plans of these days of the region."""
+    wanted = sorted(set(days))
+    if not wanted:
+        return []
+    zone = ZoneInfo(region.timezone)
+    plans = _newest_plans(session, region.id, wanted)
+    found: list[Defect] = []
+    found += _promises(session, region, wanted, plans, zone)
+    found += _doubles(session, region, wanted, plans, today)
+    found += _dependencies(session, region, wanted, plans, today, zone)
+    later = [d for d in wanted if today is None or d > today]
+    if later and travel is not None:
+        found += _rules(session, region, later, today, travel, list(translations))
+    return found
+
+
+def region_defects(
+    session: Session, region: Region, *, today: date, travel: TravelTimes | None
+) -> list[Defect]:
+    """The check over every day from `today` on that has a plan or a promise."""
+    zone = ZoneInfo(region.timezone)
+    days = set(
+        session.scalars(
+            select(Plan.day).where(Plan.region_id == region.id, Plan.day >= today).distinct()
+        )
+    )
+    since = datetime.combine(today, time(0), zone)
+    starts = session.scalars(
+        select(Appointment.window_start)
+        .join(Job, Job.id == Appointment.job_id)
+        .where(
+            Job.region_id == region.id,
+            Appointment.status == AppointmentStatus.PROMISED,
+            Appointment.window_start >= since,
+        )
+    )
+    days |= {start.astimezone(zone).date() for start in starts}
+    return sorted(defects(session, region, days, today=today, travel=travel))
+
+
+def _newest_plans(session: Session, region_id: int, days: list[date]) -> dict[date, Plan]:
+    newest = (
+        select(Plan.day, func.max(Plan.version).label("version"))
+        .where(Plan.region_id == region_id, Plan.day.in_(days))
+        .group_by(Plan.day)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(Plan)
+        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
+        .where(Plan.region_id == region_id)
+        .options(selectinload(Plan.routes).selectinload(Route.stops))
+    )
+    return {plan.day: plan for plan in rows}
+
+
+def _lead_stops(plan: Plan | None) -> dict[int, list[Stop]]:
+    found: dict[int, list[Stop]] = defaultdict(list)
+    for route in plan.routes if plan is not None else ():
+        for stop in route.stops:
+            if stop.kind == StopKind.JOB and stop.job_id is not None and not stop.second_person:
+                found[stop.job_id].append(stop)
+    return found
+
+
+def _local_day_bounds(days: list[date], zone: ZoneInfo) -> tuple[datetime, datetime]:
+    return (
+        datetime.combine(days[0], time(0), zone),
+        datetime.combine(days[-1] + timedelta(days=1), time(0), zone),
+    )
+
+
+def _promises(
+    session: Session,
+    region: Region,
+    days: list[date],
+    plans: dict[date, Plan],
+    zone: ZoneInfo,
+) -> list[Defect]:
+    first, last = _local_day_bounds(days, zone)
+    rows = session.execute(
+        select(Appointment, Job.status)
+        .join(Job, Job.id == Appointment.job_id)
+        .where(
+            Job.region_id == region.id,
+            Appointment.status == AppointmentStatus.PROMISED,
+            Appointment.window_start >= first,
+            Appointment.window_start < last,
+            Job.status.in_(_OWED),
+        )
+    )
+    wanted = set(days)
+    found = []
+    for appointment, _status in rows:
+        day = appointment.window_start.astimezone(zone).date()
+        if day not in wanted:
+            continue
+        stops = _lead_stops(plans.get(day)).get(appointment.job_id, [])
+        window = (
+            f"{appointment.window_start.astimezone(zone):%H:%M}-"
+            f"{appointment.window_end.astimezone(zone):%H:%M}"
+        )
+        if not stops:
+            found.append(
+                Defect(
+                    day,
+                    DefectKind.PROMISE_NOT_PLANNED,
+                    appointment.job_id,
+                    f"job {appointment.job_id} is promised for {window} but on no route",
+                )
+            )
+            continue
+        begins = stops[0].start or stops[0].arrival
+        if not appointment.window_start <= begins <= appointment.window_end:
+            found.append(
+                Defect(
+                    day,
+                    DefectKind.PROMISE_OUTSIDE_WINDOW,
+                    appointment.job_id,
+                    f"job {appointment.job_id} starts at {begins.astimezone(zone):%H:%M}, "
+                    f"outside its promised {window}",
+                )
+            )
+    return found
+
+
+def _doubles(
+    session: Session,
+    region: Region,
+    days: list[date],
+    plans: dict[date, Plan],
+    today: date | None,
+) -> list[Defect]:
+    """A job once a day at most, and on no more days than it lasts (from today on)."""
+    found = []
+    on_days: set[int] = set()
+    for day in days:
+        for job_id, stops in _lead_stops(plans.get(day)).items():
+            on_days.add(job_id)
+            if len(stops) > 1:
+                found.append(
+                    Defect(
+                        day,
+                        DefectKind.JOB_ON_TWO_ROUTES,
+                        job_id,
+                        f"job {job_id} is on {len(stops)} routes",
+                    )
+                )
+    if not on_days:
+        return found
+    since = min(days) if today is None else min(min(days), today)
+    everywhere = _planned_days(session, region.id, on_days, since)
+    lengths = dict(session.execute(select(Job.id, Job.days).where(Job.id.in_(on_days))).all())
+    for job_id, planned in sorted(everywhere.items()):
+        if len(planned) > lengths.get(job_id, 1):
+            shown = ", ".join(str(d) for d in sorted(planned))
+            found.append(
+                Defect(
+                    min(set(planned) & set(days)),
+                    DefectKind.JOB_ON_TWO_ROUTES,
+                    job_id,
+                    f"job {job_id} is planned on {shown}",
+                )
+            )
+    return found
+
+
+def _planned_days(
+    session: Session, region_id: int, job_ids: set[int], since: date
+) -> dict[int, list[date]]:
+    """job -> the days whose newest plan has it (lead visit), from `since` on."""
+    newest = (
+        select(Plan.day, func.max(Plan.version).label("version"))
+        .where(Plan.region_id == region_id, Plan.day >= since)
+        .group_by(Plan.day)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Stop.job_id, Plan.day)
+        .join(Route, Stop.route_id == Route.id)
+        .join(Plan, Route.plan_id == Plan.id)
+        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
+        .where(
+            Plan.region_id == region_id,
+            Stop.kind == StopKind.JOB,
+            Stop.second_person.is_(False),
+            Stop.job_id.in_(job_ids),
+        )
+        .distinct()
+    )
+    found: dict[int, list[date]] = defaultdict(list)
+    for job_id, day in rows:
+        if job_id is not None:
+            found[job_id].append(day)
+    return found
+
+
+@dataclass(frozen=True)
+class _When:
+    first_day: date
+    last_day: date
+    start: datetime | None  # on the first day, when planned
+    end: datetime | None  # on the last day, when planned
+
+
+def _dependencies(
+    session: Session,
+    region: Region,
+    days: list[date],
+    plans: dict[date, Plan],
+    today: date | None,
+    zone: ZoneInfo,
+) -> list[Defect]:
+    """Both ends of every dependency touching a job on these days keep order and lead time,
+    each where it is planned, else where it is promised (undone, unplanned ends are free)."""
+    on_days = {job_id for day in days for job_id in _lead_stops(plans.get(day))}
+    if not on_days:
+        return []
+    links = list(
+        session.scalars(
+            select(JobDependency).where(
+                JobDependency.job_id.in_(on_days) | JobDependency.prerequisite_id.in_(on_days)
+            )
+        )
+    )
+    if not links:
+        return []
+    involved = {link.job_id for link in links} | {link.prerequisite_id for link in links}
+    when = _when(session, region.id, involved, min(days) if today is None else today, zone)
+    statuses = dict(session.execute(select(Job.id, Job.status).where(Job.id.in_(involved))).all())
+    found = []
+    for link in links:
+        if statuses.get(link.job_id) not in _OWED:
+            continue
+        before, after = when.get(link.prerequisite_id), when.get(link.job_id)
+        if before is None or after is None:
+            continue
+        if statuses.get(link.prerequisite_id) == JobStatus.CANCELLED:
+            continue
+        lag = max(link.lag_working_days, 0 if link.same_day_allowed else 1)
+        earliest = add_working_days(before.last_day, lag)
+        too_early = after.first_day < earliest
+        same_day = after.first_day == before.last_day
+        if not too_early and same_day and before.end is not None and after.start is not None:
+            too_early = after.start < before.end
+        if too_early:
+            found.append(
+                Defect(
+                    after.first_day if after.first_day in days else before.last_day,
+                    DefectKind.DEPENDENCY,
+                    link.job_id,
+                    f"job {link.job_id} on {after.first_day} comes too early after job "
+                    f"{link.prerequisite_id} on {before.last_day} (needs {lag} working day(s))",
+                )
+            )
+    return found
+
+
+def _when(
+    session: Session, region_id: int, job_ids: set[int], since: date, zone: ZoneInfo
+) -> dict[int, _When]:
+    newest = (
+        select(Plan.day, func.max(Plan.version).label("version"))
+        .where(Plan.region_id == region_id, Plan.day >= since)
+        .group_by(Plan.day)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Stop.job_id, Plan.day, Stop.start, Stop.arrival, Stop.departure)
+        .join(Route, Stop.route_id == Route.id)
+        .join(Plan, Route.plan_id == Plan.id)
+        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
+        .where(
+            Plan.region_id == region_id,
+            Stop.kind == StopKind.JOB,
+            Stop.second_person.is_(False),
+            Stop.job_id.in_(job_ids),
+        )
+        .order_by(Plan.day)
+    )
+    found: dict[int, _When] = {}
+    for job_id, day, start, arrival, departure in rows:
+        if job_id is None:
+            continue
+        known = found.get(job_id)
+        begins = start or arrival
+        if known is None:
+            found[job_id] = _When(day, day, begins, departure)
+        else:
+            found[job_id] = _When(known.first_day, day, known.start, departure)
+    promised = session.scalars(
+        select(Appointment).where(
+            Appointment.job_id.in_(job_ids - set(found)),
+            Appointment.status.in_([AppointmentStatus.PROMISED, AppointmentStatus.AT_RISK]),
+        )
+    )
+    for appointment in promised:
+        day = appointment.window_start.astimezone(zone).date()
+        found[appointment.job_id] = _When(day, day, None, None)
+    return found
+
+
+def _rules(
+    session: Session,
+    region: Region,
+    days: list[date],
+    today: date | None,
+    travel: TravelTimes,
+    translations: list[Translation],
+) -> list[Defect]:
+    """The engine's validator over the stored routes of these days, with a problem that
+    covers them: one a writer built when it has them all, else one built here."""
+    translation = next(
+        (t for t in reversed(translations) if set(days) <= set(t.horizon.days)), None
+    )
+    if translation is None:
+        span = working_days_between(days[0], days[-1])
+        horizon = horizon_for(region, days[0], len(span))
+        translation = build_problem(session, region, horizon, travel, today=today or days[0])
+    try:
+        plan = stored_plan(session, region, translation)
+    except UnreadablePlan as unreadable:
+        return [Defect(days[0], DefectKind.RULE, None, str(unreadable))]
+    planned = set(plan.job_visits())
+    open_jobs = tuple(
+        optimizer.Unplanned(j.id, "not in the stored plan")
+        for j in translation.problem.jobs
+        if j.id not in planned
+    )
+    judged = optimizer.Plan(plan.routes, open_jobs, 0)
+    checked = {str(v.id) for v in translation.problem.technician_days}
+    checked = {vehicle for vehicle in checked if TechnicianDayKey.parse(vehicle).day in set(days)}
+    on_routes = {
+        v.job_id for r in plan.routes if r.technician_day in checked for v in r.visits if v.job_id
+    }
+    at_risk = _at_risk(session, {int(j) for j in on_routes})
+    found = []
+    for violation in optimizer.check(translation.problem, judged):
+        if violation.rule == "coverage":
+            continue  # jobs left open are the plan's choice; promises are judged above
+        subject_is_job = violation.subject.isdigit()
+        if subject_is_job and violation.subject not in on_routes:
+            continue  # a job of other days of this problem
+        if not subject_is_job and violation.subject not in checked:
+            continue
+        if subject_is_job and int(violation.subject) in at_risk and violation.rule in _TOLD:
+            continue
+        day = _violation_day(violation, days)
+        found.append(
+            Defect(
+                day,
+                DefectKind.RULE,
+                int(violation.subject) if subject_is_job else None,
+                str(violation),
+            )
+        )
+    return found
+
+
+def _violation_day(violation: optimizer.Violation, days: list[date]) -> date:
+    if "@" in violation.subject:
+        return TechnicianDayKey.parse(violation.subject).day
+    return days[0]
+
+
+def _at_risk(session: Session, job_ids: set[int]) -> set[int]:
+    return set(
+        session.scalars(
+            select(Appointment.job_id).where(
+                Appointment.job_id.in_(job_ids), Appointment.status == AppointmentStatus.AT_RISK
+            )
+        )
+    )
+
+
+# Registering what each flush touches, and the last word at commit -------------------------
+
+
+def _plan_of(session: Session, instance: Any) -> tuple[int, date] | None:
+    if isinstance(instance, Plan):
+        return instance.region_id, instance.day
+    if isinstance(instance, Route):
+        plan = instance.plan
+        if plan is None and instance.plan_id is not None:
+            plan = session.get(Plan, instance.plan_id)
+        return (plan.region_id, plan.day) if plan is not None else None
+    if isinstance(instance, Stop):
+        route = instance.route
+        if route is None:
+            route_id = inspect(instance).committed_state.get("route_id", instance.route_id)
+            route = session.get(Route, route_id) if route_id is not None else None
+        return _plan_of(session, route) if route is not None else None
+    return None
+
+
+def _appointment_days(session: Session, appointment: Appointment) -> tuple[int, set[date]]:
+    job = session.get_one(Job, appointment.job_id)
+    zone = ZoneInfo(session.get_one(Region, job.region_id).timezone)
+    starts = set(inspect(appointment).attrs.window_start.history.sum())
+    starts.add(appointment.window_start)
+    return job.region_id, {s.astimezone(zone).date() for s in starts if s is not None}
+
+
+@event.listens_for(Session, "before_flush")
+def _register(session: Session, _context: Any, _instances: Any) -> None:
+    touched = context(session).touched
+    with session.no_autoflush:
+        for instance in (*session.new, *session.dirty, *session.deleted):
+            if isinstance(instance, Appointment):
+                region_id, days = _appointment_days(session, instance)
+                touched[region_id] |= days
+                continue
+            found = _plan_of(session, instance)
+            if found is not None:
+                touched[found[0]].add(found[1])
+
+
+@event.listens_for(Session, "before_commit")
+def _last_word(session: Session) -> None:
+    if any(context(session).touched.values()) or session.new or session.dirty or session.deleted:
+        verify(session)
