@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from fieldplan import plan_gate
 from fieldplan.accounts import Account, by_api_key
-from fieldplan.db import unit_of_work
+from fieldplan.db import reading, unit_of_work
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 SESSION_COOKIE = "fieldplan_session"
@@ -21,6 +21,8 @@ def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request: committed when the handler returns, else rolled back."""
     state = request.app.state
     with unit_of_work(state.sessions) as session:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            reading(session)
         plan_gate.judge_with(session, today=state.today(), travel=state.travel)
         yield session
 

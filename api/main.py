@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -10,7 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.routers import (
@@ -28,11 +30,12 @@ from api.routers import (
 )
 from api.runs import Runs
 from api.schemas import WindowsRead
-from api.security import Signer
+from api.security import KeyRing, Signer
 from calendars.mail import Mailer
+from fieldplan import signing_keys
 from fieldplan.appointments import AppointmentError
 from fieldplan.booking import BookingRules, SlotTaken
-from fieldplan.db import make_engine, session_factory
+from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.jobs import IllegalTransition
 from fieldplan.optimisation import PlanOutdated
 from fieldplan.plan_gate import PlanRefused
@@ -49,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="After-sales field-service planning for DIY retail.",
     )
     app.state.sessions = session_factory(make_engine(settings.database_url))
-    app.state.signer = Signer.from_setting(settings.secret_key, settings.token_minutes)
+    app.state.signer = Signer(_key_ring(settings, app.state.sessions), settings.token_minutes * 60)
     app.state.settings = settings
     app.state.customer_links = app.state.signer.derive(
         "customer-links", appointments.CUSTOMER_LINK_DAYS * 86400
@@ -102,6 +105,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content={"detail": "changed by someone else at the same moment: please try again"},
         )
 
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    def busy(_: Request, error: Exception) -> JSONResponse:
+        """The database's locks or connections stayed taken too long under load: nothing was
+        written; try again shortly. Anything else the database says is a real error."""
+        if isinstance(error, OperationalError) and not _lock_wait(error):
+            raise error
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "busy: many changes at once, nothing was written; try again"},
+            headers={"Retry-After": "2"},
+        )
+
     @app.exception_handler(PlanRefused)
     def plan_refused(_: Request, error: Exception) -> JSONResponse:
         """The change would lose or break a promise: nothing was written, here is why."""
@@ -141,6 +157,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers:
         app.include_router(router)
     return app
+
+
+def _lock_wait(error: OperationalError) -> bool:
+    """SQLite's busy timeout, or PostgreSQL's lock timeout (55P03) or deadlock (40P01)."""
+    code = getattr(error.orig, "sqlstate", None)
+    return code in ("55P03", "40P01") or "database is locked" in str(error.orig)
+
+
+def _key_ring(settings: Settings, sessions: sessionmaker[Session]) -> KeyRing:
+    """`FIELDPLAN_SECRET_KEY` when set; else the keys kept in the database, made by the first
+    process that needs one, so links survive restarts and every worker agrees."""
+    if settings.secret_key:
+        return KeyRing.fixed(settings.secret_key.encode())
+    longest = timedelta(days=max(settings.order_link_days, appointments.CUSTOMER_LINK_DAYS))
+
+    def load() -> list[bytes]:
+        with unit_of_work(sessions) as session:
+            return signing_keys.keys(session, retire_after=longest)
+
+    return KeyRing(load)
 
 
 app = create_app()

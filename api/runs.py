@@ -17,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy.orm import Session, sessionmaker
 
 import optimizer
-from fieldplan.db import unit_of_work
+from fieldplan.db import reading, unit_of_work
 from fieldplan.optimisation import PlanOutdated, plan_region
 from fieldplan.regions import Region
 from fieldplan.travel import TravelTimes
@@ -101,6 +101,9 @@ class Runs:
         limits = optimizer.Limits(time_limit_s=run.time_limit_s, clock=run.clock, workers=1)
         try:
             with unit_of_work(self.sessions) as session:
+                # Not holding SQLite's write lock through the solve: a change meanwhile makes
+                # the save refuse (PlanOutdated), as on PostgreSQL.
+                reading(session)
                 region = session.get_one(Region, run.region_id)
                 saved = plan_region(
                     session,

@@ -6,21 +6,48 @@ import base64
 import hashlib
 import hmac
 import json
-import secrets
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+
+class KeyRing:
+    """Where the signing keys come from: read once per process, on first use (so importing
+    the application needs no database). The first key signs, every key verifies."""
+
+    def __init__(self, load: Callable[[], list[bytes]]) -> None:
+        self._load = load
+        self._keys: list[bytes] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def fixed(cls, secret: bytes) -> KeyRing:
+        return cls(lambda: [secret])
+
+    def current(self) -> list[bytes]:
+        with self._lock:
+            if self._keys is None:
+                self._keys = self._load()
+            return self._keys
 
 
 @dataclass(frozen=True)
 class Signer:
-    """Stateless session tokens: `payload.signature`, HMAC-SHA256 over the payload."""
+    """Stateless tokens: `payload.signature`, HMAC-SHA256 over the payload, with a key derived
+    for each purpose so a customer link is useless as a planner session and vice versa."""
 
-    key: bytes
+    ring: KeyRing
     lifetime_s: int
+    purposes: tuple[str, ...] = ()
 
-    @classmethod
-    def from_setting(cls, secret: str, minutes: int) -> Signer:
-        return cls(secret.encode() if secret else secrets.token_bytes(32), minutes * 60)
+    def _keys(self) -> list[bytes]:
+        found = []
+        for key in self.ring.current():
+            for purpose in self.purposes:
+                key = hmac.new(key, purpose.encode(), hashlib.sha256).digest()
+            found.append(key)
+        return found
 
     def issue(self, account_id: int, now: float | None = None) -> str:
         expires = int((now if now is not None else time.time()) + self.lifetime_s)
@@ -29,14 +56,16 @@ class Signer:
             .decode()
             .rstrip("=")
         )
-        return f"{payload}.{self._sign(payload)}"
+        return f"{payload}.{self._sign(payload, self._keys()[0])}"
 
     def verify(self, token: str, now: float | None = None) -> int | None:
         payload, _, signature = token.partition(".")
         # Bytes, not str: compare_digest refuses str with non-ASCII characters (a TypeError,
         # so a 500) and a token arrives straight from a URL or cookie.
-        expected = self._sign(payload).encode()
-        if not payload or not hmac.compare_digest(signature.encode(), expected):
+        given = signature.encode()
+        if not payload or not any(
+            hmac.compare_digest(given, self._sign(payload, key).encode()) for key in self._keys()
+        ):
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -50,8 +79,8 @@ class Signer:
 
     def derive(self, purpose: str, lifetime_s: int) -> Signer:
         """A signer for another purpose: its tokens are useless for this one and vice versa."""
-        key = hmac.new(self.key, purpose.encode(), hashlib.sha256).digest()
-        return Signer(key, lifetime_s)
+        return Signer(self.ring, lifetime_s, (*self.purposes, purpose))
 
-    def _sign(self, payload: str) -> str:
-        return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
+    @staticmethod
+    def _sign(payload: str, key: bytes) -> str:
+        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import optimizer
-from fieldplan import importing, plan_gate
+from fieldplan import importing, plan_gate, signing_keys
 from fieldplan.accounts import Account, Role, create_account
 from fieldplan.catalogue import load_catalogue
 from fieldplan.db import make_engine, session_factory, unit_of_work
@@ -240,6 +240,26 @@ def check_plans(
         table.add_row(str(defect.day), defect.kind, str(defect.job_id or ""), defect.message)
     console.print(table)
     raise typer.Exit(1)
+
+
+@app.command("rotate-secret")
+def rotate_secret(
+    drop_old: Annotated[
+        bool, typer.Option("--drop-old", help="also end every link signed with older keys")
+    ] = False,
+) -> None:
+    """Make a new signing key (kept in the database; unused when FIELDPLAN_SECRET_KEY is
+    set). Links already sent keep working until they expire unless --drop-old; restart the
+    API processes so they sign with the new key."""
+    if get_settings().secret_key:
+        console.print("[red]FIELDPLAN_SECRET_KEY is set: rotate that setting instead.")
+        raise typer.Exit(2)
+    with unit_of_work(_factory()) as session:
+        signing_keys.rotate(session)
+        dropped = signing_keys.drop_retired(session) if drop_old else 0
+    console.print(
+        "New signing key made." + (f" {dropped} older key(s) dropped." if drop_old else "")
+    )
 
 
 @app.command()

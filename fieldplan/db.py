@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -48,18 +48,57 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Requests queue for the database rather than fail: a writer waits this long for SQLite's
+# write lock or PostgreSQL's region row lock before the API answers 503 with Retry-After.
+LOCK_WAIT_S = 60
+# Connections per process: each API worker thread holds one for its request.
+POOL_SIZE = 10
+POOL_OVERFLOW = 30
+DEFERRED = "fieldplan_deferred"  # execution option: this transaction reads (first)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("postgresql"):
+        kwargs = {
+            "pool_size": POOL_SIZE,
+            "max_overflow": POOL_OVERFLOW,
+            "pool_timeout": LOCK_WAIT_S,
+            "pool_pre_ping": True,
+            **kwargs,
+        }
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling off: `_sqlite_begin` says when one starts (and
+    # SAVEPOINTs then work as documented).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_S * 1000}")
+    # Readers never wait for the writer, and the writer does not wait for readers.
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """A transaction takes the write lock first (BEGIN IMMEDIATE), waiting its turn: one that
+    read first and then wrote would fail at once whenever another writer had committed in
+    between (SQLite cannot upgrade a stale snapshot). Readers say so (`reading`) and never
+    wait."""
+    deferred = connection.get_execution_options().get(DEFERRED, False)
+    connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def reading(session: Session) -> None:
+    """Declare, before anything is read, that this session mostly reads: on SQLite it takes
+    no write lock up front, and a write after another writer committed fails (PostgreSQL
+    is unaffected)."""
+    session.connection(execution_options={DEFERRED: True})
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import optimizer
@@ -128,7 +129,13 @@ def plan_region(
     translation = build_problem(session, region, horizon, travel, today=today)
     plan_gate.judge_with(session, today=today, travel=travel)
     engine_plan = optimizer.solve(translation.problem, limits, on_progress=on_progress)
-    if lock_region(session, region.id) != (started_at or 0) + 1:
+    try:
+        revision = lock_region(session, region.id)
+    except OperationalError as locked:  # SQLite: another writer committed while we read
+        raise PlanOutdated(
+            "bookings or planners changed the plan while it was optimised: run it again"
+        ) from locked
+    if revision != (started_at or 0) + 1:
         raise PlanOutdated(
             "bookings or planners changed the plan while it was optimised: run it again"
         )

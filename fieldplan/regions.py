@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, String, update
+from sqlalchemy import Integer, String, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from fieldplan.db import Base
+from fieldplan.db import LOCK_WAIT_S, Base
 
 
 class Region(Base):
@@ -23,7 +23,10 @@ class Region(Base):
 def lock_region(session: Session, region_id: int) -> int:
     """Serialise the region's plan changes and return its new revision. The UPDATE takes
     PostgreSQL's row lock and SQLite's write lock before anything is read, so the next writer
-    waits and then reads what this one wrote."""
+    waits and then reads what this one wrote, at most `LOCK_WAIT_S` (then the database
+    refuses and the API answers 503 with Retry-After)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'"))
     revision = session.scalar(
         update(Region)
         .where(Region.id == region_id)

@@ -13,6 +13,7 @@ from fieldplan import (
     orders,
     plans,
     regions,
+    signing_keys,
     technicians,
     timeline,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "orders",
     "plans",
     "regions",
+    "signing_keys",
     "technicians",
     "timeline",
 ]

@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi import FastAPI
+from hypothesis import settings
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,10 @@ from fieldplan.gazetteer import Gazetteer
 from fieldplan.migrate import upgrade
 from fieldplan.region_setup import load_region
 from fieldplan.regions import Region
+
+# `pytest --hypothesis-profile=long`: the stateful walk (tests/test_plan_walk.py) and the
+# other property tests run far more examples than the normal run.
+settings.register_profile("long", max_examples=40, stateful_step_count=40, deadline=None)
 
 ROOT = Path(__file__).resolve().parent.parent
 # The headless browser fixture for the page tests lives with its helpers.
