@@ -160,6 +160,23 @@ _REASONS: tuple[tuple[str, str, str], ...] = (  # (reason starts with, Dutch, En
     ("the part", "het onderdeel is nog niet binnen", "the part has not arrived yet"),
     ("too early", "het kan pas na de stap ervoor", "it can only follow the step before it"),
     (
+        "the free windows start within",
+        "de vrije tijdvakken liggen binnen 24 uur, en die kunt u daarna niet meer wijzigen: "
+        "vraag hieronder of wij u terugbellen",
+        "the free windows are within 24 hours, which you could not change afterwards: "
+        "please ask us below to call you back",
+    ),
+    (
+        "windows within",
+        "een tijdvak binnen 24 uur kunt u daarna niet meer wijzigen: kies een later tijdvak",
+        "a window within 24 hours could not be changed afterwards: please pick a later one",
+    ),
+    (
+        "must be done by",
+        "dit moet gebeuren voor de stap erna, en daarvoor is geen tijdvak meer vrij",
+        "this has to happen before the next step, and no window is free before it",
+    ),
+    (
         "changes less than",
         "zo kort voor de afspraak wijzigen wij die graag samen met u: "
         "vraag hieronder of wij u terugbellen",

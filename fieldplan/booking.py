@@ -25,6 +25,7 @@ from fieldplan.appointments import (
     AppointmentError,
     cancel,
     check_window,
+    flag_at_risk,
     live_appointment,
     promise,
     reschedule,
@@ -160,11 +161,39 @@ def _choices(horizon: Horizon, offer: optimizer.slots.Offer) -> list[WindowChoic
     ]
 
 
+def customer_cutoff(now: datetime, rules: BookingRules) -> datetime:
+    """Customers book only windows they could still move or cancel themselves afterwards."""
+    return now + timedelta(hours=rules.customer_cutoff_hours)
+
+
 def offer_windows(
-    session: Session, job: Job, travel: TravelTimes, *, today: date, rules: BookingRules
+    session: Session,
+    job: Job,
+    travel: TravelTimes,
+    *,
+    today: date,
+    rules: BookingRules,
+    not_before: datetime | None = None,
 ) -> Windows:
     """Windows over the next working days in which the plan can take the job, cheapest
-    marked; when there are none, why, and the first dates further on that would do."""
+    marked; when there are none, why, and the first dates further on that would do. With
+    `not_before` (a customer's cut-off), no window starts earlier."""
+    found = _offer_windows(session, job, travel, today=today, rules=rules)
+    if not_before is None or not found.choices:
+        return found
+    kept = [c for c in found.choices if c.start >= not_before]
+    if kept:
+        return replace(found, choices=kept)
+    return replace(
+        found,
+        choices=[],
+        reason=f"the free windows start within {rules.customer_cutoff_hours} hours",
+    )
+
+
+def _offer_windows(
+    session: Session, job: Job, travel: TravelTimes, *, today: date, rules: BookingRules
+) -> Windows:
     if job.status not in (JobStatus.NEW, JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED):
         return Windows(job.id, [], reason=f"the job is {job.status}")
     first = first_offer_day(today)
@@ -317,9 +346,11 @@ def book(
     via: AgreedVia,
     idempotency_key: str | None = None,
     reason: str = "",
+    not_before: datetime | None = None,
 ) -> tuple[Appointment, bool]:
     """Book a window for a job, once: the window is re-checked against the plan of now.
-    Returns the appointment and whether this call made it (False: a retried request)."""
+    Returns the appointment and whether this call made it (False: a retried request). With
+    `not_before` (a customer's cut-off) an earlier window is refused."""
     lock_region(session, job.region_id)
     if idempotency_key:
         earlier = session.scalar(
@@ -332,6 +363,7 @@ def book(
     session.refresh(job)
     if live_appointment(session, job.id) is not None:
         raise AppointmentError(f"job {job.id} already has an appointment: reschedule it instead")
+    _refuse_inside_cutoff(session, job, start, not_before, travel, today, rules)
     _insert(session, job, start, end, travel, today, rules)
     appointment = promise(session, job, start, end, via=via, actor=actor, reason=reason)
     if job.status == JobStatus.BOOKED:
@@ -352,6 +384,23 @@ def replayed(session: Session, key: str, job: Job) -> Appointment | None:
     if earlier.job_id != job.id:
         raise AppointmentError("this idempotency key was used for another booking")
     return session.get_one(Appointment, earlier.appointment_id)
+
+
+def _refuse_inside_cutoff(
+    session: Session,
+    job: Job,
+    start: datetime,
+    not_before: datetime | None,
+    travel: TravelTimes,
+    today: date,
+    rules: BookingRules,
+) -> None:
+    if not_before is not None and start < not_before:
+        raise SlotTaken(
+            f"windows within {rules.customer_cutoff_hours} hours could not be changed "
+            "afterwards: please pick a later one, or ask for a callback",
+            offer_windows(session, job, travel, today=today, rules=rules, not_before=not_before),
+        )
 
 
 def _check_cutoff(appointment: Appointment, now: datetime, rules: BookingRules) -> None:
@@ -383,8 +432,12 @@ def move(
     session.refresh(appointment)
     if by_customer:
         _check_cutoff(appointment, now, rules)
+        _refuse_inside_cutoff(
+            session, job, start, customer_cutoff(now, rules), travel, today, rules
+        )
     _insert(session, job, start, end, travel, today, rules)
     reschedule(session, appointment, start, end, actor=actor, reason=reason)
+    release_dependants(session, job, today=today, actor=actor)
     if job.status == JobStatus.BOOKED:
         change_status(session, job, JobStatus.PLANNED, actor=actor, reason="moved in the plan")
     if idempotency_key:
@@ -414,6 +467,7 @@ def call_off(
         _check_cutoff(appointment, now, rules)
     cancel(session, appointment, actor=actor, reason=reason)
     drop_from_plans(session, job, today)
+    release_dependants(session, job, today=today, actor=actor)
     plan_gate.judge_with(session, today=today)
     plan_gate.verify(session)
     return appointment
@@ -441,6 +495,38 @@ def drop_from_plans(session: Session, job: Job, today: date) -> None:
         if changed:
             plan.kpis = {**plan.kpis, "jobs_planned": max(0, plan.kpis.get("jobs_planned", 1) - 1)}
             session.flush()
+
+
+def release_dependants(session: Session, job: Job, *, today: date, actor: str) -> list[Job]:
+    """The jobs waiting for `job` that cannot keep their place now it moved later or left the
+    plan (and, in turn, the jobs waiting for those): taken off the plans, their promise flagged
+    at risk for a planner to agree anew, never left planned before what they wait for."""
+    region = session.get_one(Region, job.region_id)
+    released: list[Job] = []
+    changed = {job.id}
+    while changed:
+        broken = [
+            b
+            for b in plan_gate.broken_links(session, region, changed, since=today)
+            if b.link.prerequisite_id in changed
+        ]
+        changed = set()
+        for waiting_id in sorted({b.link.job_id for b in broken}):
+            waiting = session.get_one(Job, waiting_id)
+            prerequisite = next(
+                b.link.prerequisite_id for b in broken if b.link.job_id == waiting_id
+            )
+            why = f"waits for job {prerequisite}, which moved or left the plan"
+            drop_from_plans(session, waiting, today)
+            appointment = live_appointment(session, waiting.id)
+            if appointment is not None:
+                flag_at_risk(session, appointment, actor=actor, reason=why)
+            if waiting.status == JobStatus.PLANNED:
+                back = JobStatus.BOOKED if appointment is not None else JobStatus.NEW
+                change_status(session, waiting, back, actor=actor, reason=why)
+            released.append(waiting)
+            changed.add(waiting.id)
+    return released
 
 
 def _copy_stop(stop: Stop, position: int) -> Stop:

@@ -98,6 +98,7 @@ class GateContext:
     travel: TravelTimes | None = None
     translations: list[Translation] = field(default_factory=list)
     touched: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
+    jobs: set[int] = field(default_factory=set)  # jobs whose stops or promise were written
 
 
 _KEY = "fieldplan.plan_gate"
@@ -133,7 +134,9 @@ def verify(session: Session) -> None:
     session.flush()
     found = context(session)
     touched = {region: days for region, days in found.touched.items() if days}
+    jobs = set(found.jobs)
     found.touched.clear()
+    found.jobs.clear()
     problems: list[Defect] = []
     for region_id, days in sorted(touched.items()):
         region = session.get_one(Region, region_id)
@@ -144,6 +147,7 @@ def verify(session: Session) -> None:
             today=found.today,
             travel=found.travel,
             translations=found.translations,
+            jobs=jobs,
         )
     found.translations.clear()
     if problems:
@@ -158,8 +162,10 @@ def defects(
     today: date | None,
     travel: TravelTimes | None,
     translations: Iterable[Translation] = (),
+    jobs: set[int] | None = None,
 ) -> list[Defect]:
-    """Everything wrong with the newest stored plans of these days of the region."""
+    """Everything wrong with the newest stored plans of these days of the region (and with
+    the dependencies of `jobs`, which a write moved or took out)."""
     wanted = sorted(set(days))
     if not wanted:
         return []
@@ -168,7 +174,7 @@ def defects(
     found: list[Defect] = []
     found += _promises(session, region, wanted, plans, zone)
     found += _doubles(session, region, wanted, plans, today)
-    found += _dependencies(session, region, wanted, plans, today, zone)
+    found += _dependencies(session, region, wanted, plans, today, zone, jobs or set())
     later = [d for d in wanted if today is None or d > today]
     if later and travel is not None:
         found += _rules(session, region, later, today, travel, list(translations))
@@ -362,6 +368,7 @@ class _When:
     last_day: date
     start: datetime | None  # on the first day, when planned
     end: datetime | None  # on the last day, when planned
+    planned: bool = True  # else only promised
 
 
 def _dependencies(
@@ -371,32 +378,70 @@ def _dependencies(
     plans: dict[date, Plan],
     today: date | None,
     zone: ZoneInfo,
+    jobs: set[int],
 ) -> list[Defect]:
-    """Both ends of every dependency touching a job on these days keep order and lead time,
-    each where it is planned, else where it is promised (undone, unplanned ends are free)."""
-    on_days = {job_id for day in days for job_id in _lead_stops(plans.get(day))}
-    if not on_days:
+    """Both ends of every dependency touching a job on these days (or one this write moved
+    or took out) keep order and lead time."""
+    on_days = {job_id for day in days for job_id in _lead_stops(plans.get(day))} | jobs
+    return [
+        Defect(
+            broken.day if broken.day in days else days[0],
+            DefectKind.DEPENDENCY,
+            broken.link.job_id,
+            broken.why,
+        )
+        for broken in broken_links(
+            session, region, on_days, since=min(days) if today is None else today
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    link: JobDependency
+    day: date  # the waiting job's first day
+    why: str
+
+
+def broken_links(
+    session: Session, region: Region, job_ids: set[int], *, since: date
+) -> list[BrokenLink]:
+    """Dependencies touching these jobs whose waiting job is planned (from `since` on) but
+    too early for its prerequisite, each end where it is planned, else where it is promised;
+    or planned while its prerequisite, still to do, is neither planned nor promised."""
+    if not job_ids:
         return []
     links = list(
         session.scalars(
             select(JobDependency).where(
-                JobDependency.job_id.in_(on_days) | JobDependency.prerequisite_id.in_(on_days)
+                JobDependency.job_id.in_(job_ids) | JobDependency.prerequisite_id.in_(job_ids)
             )
         )
     )
     if not links:
         return []
+    zone = ZoneInfo(region.timezone)
     involved = {link.job_id for link in links} | {link.prerequisite_id for link in links}
-    when = _when(session, region.id, involved, min(days) if today is None else today, zone)
+    when = _when(session, region.id, involved, since, zone)
     statuses = dict(session.execute(select(Job.id, Job.status).where(Job.id.in_(involved))).all())
     found = []
     for link in links:
-        if statuses.get(link.job_id) not in _OWED:
+        after = when.get(link.job_id)
+        if statuses.get(link.job_id) not in _OWED or after is None or not after.planned:
             continue
-        before, after = when.get(link.prerequisite_id), when.get(link.job_id)
-        if before is None or after is None:
+        before = when.get(link.prerequisite_id)
+        if before is None:
+            if statuses.get(link.prerequisite_id) in _OWED:
+                found.append(
+                    BrokenLink(
+                        link,
+                        after.first_day,
+                        f"job {link.job_id} is planned on {after.first_day} but job "
+                        f"{link.prerequisite_id}, which must come first, is planned nowhere",
+                    )
+                )
             continue
-        if statuses.get(link.prerequisite_id) == JobStatus.CANCELLED:
+        if statuses.get(link.prerequisite_id) in (JobStatus.CANCELLED, JobStatus.DONE):
             continue
         lag = max(link.lag_working_days, 0 if link.same_day_allowed else 1)
         earliest = add_working_days(before.last_day, lag)
@@ -406,10 +451,9 @@ def _dependencies(
             too_early = after.start < before.end
         if too_early:
             found.append(
-                Defect(
-                    after.first_day if after.first_day in days else before.last_day,
-                    DefectKind.DEPENDENCY,
-                    link.job_id,
+                BrokenLink(
+                    link,
+                    after.first_day,
                     f"job {link.job_id} on {after.first_day} comes too early after job "
                     f"{link.prerequisite_id} on {before.last_day} (needs {lag} working day(s))",
                 )
@@ -457,7 +501,7 @@ def _when(
     )
     for appointment in promised:
         day = appointment.window_start.astimezone(zone).date()
-        found[appointment.job_id] = _When(day, day, None, None)
+        found[appointment.job_id] = _When(day, day, None, None, planned=False)
     return found
 
 
@@ -564,16 +608,23 @@ def _appointment_days(session: Session, appointment: Appointment) -> tuple[int, 
 
 @event.listens_for(Session, "before_flush")
 def _register(session: Session, _context: Any, _instances: Any) -> None:
-    touched = context(session).touched
+    found = context(session)
+    touched = found.touched
     with session.no_autoflush:
         for instance in (*session.new, *session.dirty, *session.deleted):
             if isinstance(instance, Appointment):
                 region_id, days = _appointment_days(session, instance)
                 touched[region_id] |= days
+                found.jobs.add(instance.job_id)
                 continue
-            found = _plan_of(session, instance)
-            if found is not None:
-                touched[found[0]].add(found[1])
+            if isinstance(instance, Stop) and instance.job_id is not None:
+                found.jobs.add(instance.job_id)
+            if isinstance(instance, Route):
+                gone = inspect(instance).attrs.stops.history.deleted
+                found.jobs |= {s.job_id for s in gone if s.job_id is not None}
+            where = _plan_of(session, instance)
+            if where is not None:
+                touched[where[0]].add(where[1])
 
 
 @event.listens_for(Session, "before_commit")

@@ -21,7 +21,7 @@ from fieldplan.appointments import (
     live_appointment,
     reschedule,
 )
-from fieldplan.booking import BookingRules, drop_from_plans, write_routes
+from fieldplan.booking import BookingRules, drop_from_plans, release_dependants, write_routes
 from fieldplan.jobs import Job, JobStatus, change_status
 from fieldplan.planning import build_problem, horizon_for, stored_plan
 from fieldplan.regions import Region, lock_region
@@ -177,6 +177,7 @@ def move(
     write_routes(session, region, translation, index, touched | {vehicle_id})
     if job.status != JobStatus.PLANNED:
         change_status(session, job, JobStatus.PLANNED, actor=actor, reason=f"moved to {vehicle_id}")
+    release_dependants(session, job, today=today, actor=actor)
     plan_gate.judge_with(session, today=today, travel=travel, translation=translation)
     plan_gate.verify(session)
     return Moved(job, appointment, renegotiated)
@@ -203,5 +204,6 @@ def unassign(session: Session, job: Job, *, actor: str, renegotiate: bool, today
     if job.status == JobStatus.PLANNED:
         back = JobStatus.BOOKED if appointment is not None else JobStatus.NEW
         change_status(session, job, back, actor=actor, reason="unassigned by a planner")
+    release_dependants(session, job, today=today, actor=actor)
     plan_gate.judge_with(session, today=today)
     plan_gate.verify(session)

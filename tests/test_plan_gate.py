@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import optimizer
 from api.main import create_app
-from fieldplan import plan_gate
+from fieldplan import booking, plan_gate
 from fieldplan.appointments import Appointment, AppointmentStatus, flag_at_risk
 from fieldplan.booking import offer_windows
 from fieldplan.cli import app as cli
@@ -26,6 +26,7 @@ from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.jobs import Job, JobDependency, JobStatus
 from fieldplan.migrate import upgrade
 from fieldplan.optimisation import plan_region
+from fieldplan.orders import Order
 from fieldplan.plan_gate import DefectKind, PlanRefused
 from fieldplan.plans import Plan, Stop, StopKind, latest_plan
 from fieldplan.regions import Region
@@ -39,7 +40,8 @@ from tests.conftest import (
     require_postgres,
     seed_database,
 )
-from tests.test_booking import MONDAY, SUNDAY, TRAVEL, at, book, tiny_region
+from tests.test_booking import MONDAY, RULES, SUNDAY, TRAVEL, at, book, tiny_region
+from tests.test_self_service import WINDOW_VALUE
 
 # Nine days after the seeded week was planned: the demo's situation on a real date.
 LATER = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
@@ -448,3 +450,71 @@ def test_a_plan_is_refused_with_a_409_naming_the_broken_promise(
         assert session.scalars(select(Plan.id)).all() == plans_before
         assert session.scalars(select(Appointment).where(Appointment.job_id == job_id)).all() == []
     assert promised_but_off_route(client) == []
+
+
+def test_cancelling_a_prerequisite_releases_the_job_that_waits_for_it(session: Session) -> None:
+    """Found by the stateful walk: a cancelled measuring left its delivery planned without it
+    ('[dependency] 2: planned without 1')."""
+    region, jobs = tiny_region(session, 2)
+    session.add(JobDependency(job_id=jobs[1].id, prerequisite_id=jobs[0].id))
+    session.flush()
+    first = book(session, jobs[0], at(MONDAY, 9))
+    waiting = book(session, jobs[1], at(MONDAY, 11))
+    booking.call_off(
+        session,
+        first,
+        now=at(SUNDAY, 9),
+        today=SUNDAY,
+        rules=RULES,
+        actor="planner:test",
+        reason="customer cancelled",
+        by_customer=False,
+    )
+    assert waiting.status == AppointmentStatus.AT_RISK
+    assert lead_stops(session, jobs[1].id, MONDAY, region.id) == []
+    assert jobs[1].status == JobStatus.BOOKED
+    plan_gate.judge_with(session, today=SUNDAY, travel=TRAVEL)
+    assert plan_gate.region_defects(session, region, today=SUNDAY, travel=TRAVEL) == []
+
+
+def test_customers_are_not_offered_windows_they_could_not_change_afterwards(
+    monday_world: tuple[TestClient, dict[str, str]],
+) -> None:
+    """The customer page let a customer book tomorrow 09:30 at 22:21 and then refused at once
+    to let them change or cancel it."""
+    client, headers = monday_world
+    state = client.app.state  # type: ignore[attr-defined]
+    late_evening = datetime(2026, 11, 23, 21, 21, tzinfo=UTC)  # 22:21 in Amsterdam
+    state.now = lambda: late_evening
+    cutoff = late_evening + timedelta(hours=24)
+    with state.sessions() as session:
+        orders = session.scalars(select(Order.id).order_by(Order.id)).all()
+    for order_id in orders:
+        url = client.get(f"/orders/{order_id}/customer-link", headers=headers).json()["url"]
+        page = "/" + url.split("://", 1)[1].split("/", 1)[1]
+        with state.sessions() as session:
+            jobs = session.scalars(
+                select(Job.id).where(
+                    Job.order_id == order_id,
+                    Job.status.in_([JobStatus.NEW, JobStatus.PLANNED]),
+                    Job.id.not_in(select(Appointment.job_id)),
+                )
+            ).all()
+        for job_id in jobs:
+            windows = WINDOW_VALUE.findall(client.get(f"{page}/jobs/{job_id}/windows").text)
+            planner = client.get(f"/jobs/{job_id}/windows", headers=headers).json()["windows"]
+            early = [w for w in planner if datetime.fromisoformat(w["start"]) < cutoff]
+            if not early:
+                continue
+            # The planner may still offer tomorrow morning; the customer page may not.
+            starts = [datetime.fromisoformat(w.split("|")[0]) for w in windows]
+            assert all(start >= cutoff for start in starts)
+            refused = client.post(
+                f"{page}/jobs/{job_id}/book",
+                data={"window": f"{early[0]['start']}|{early[0]['end']}", "key": "k1"},
+                follow_redirects=False,
+            )
+            assert refused.status_code == 409
+            assert "24" in refused.text
+            return
+    raise AssertionError("no job had a window inside the cut-off to try")

@@ -31,7 +31,7 @@ from fieldplan.appointments import (
     check_window,
     live_appointment,
 )
-from fieldplan.booking import SlotTaken, Windows, offer_windows, order_jobs
+from fieldplan.booking import SlotTaken, Windows, customer_cutoff, offer_windows, order_jobs
 from fieldplan.callbacks import request_callback
 from fieldplan.jobs import Job
 from fieldplan.orders import Order
@@ -222,7 +222,14 @@ def windows_page(
     order = _order(request, session, token)
     job = _job(session, order, job_id)
     state = request.app.state
-    found = offer_windows(session, job, state.travel, today=state.today(), rules=state.rules)
+    found = offer_windows(
+        session,
+        job,
+        state.travel,
+        today=state.today(),
+        rules=state.rules,
+        not_before=customer_cutoff(state.now(), state.rules),
+    )
     chosen = language(lang, order.customer.language)
     return _windows_page(request, session, order, token, job, chosen, found)
 
@@ -271,6 +278,7 @@ def book_window(
                 actor=actor,
                 via=AgreedVia.SELF_SERVICE,
                 idempotency_key=idempotency_key,
+                not_before=customer_cutoff(state.now(), state.rules),
             )
         else:
             appointment, made = (
