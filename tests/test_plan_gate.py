@@ -518,3 +518,32 @@ def test_customers_are_not_offered_windows_they_could_not_change_afterwards(
             assert "24" in refused.text
             return
     raise AssertionError("no job had a window inside the cut-off to try")
+
+
+def test_an_illness_re_plans_again_when_a_cancellation_lands_meanwhile(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """POST /technicians/1/ill answered 500 when a cancellation arrived half a second later
+    (PlanOutdated was not caught, and the illness was rolled back)."""
+    from fieldplan import day_events
+    from fieldplan.optimisation import PlanOutdated
+
+    region, jobs = tiny_region(session, 1)
+    appointment = book(session, jobs[0], at(MONDAY, 9))
+    calls: list[int] = []
+    real = day_events.plan_region
+
+    def changed_once(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise PlanOutdated("bookings or planners changed the plan while it was optimised")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(day_events, "plan_region", changed_once)
+    technician = session.scalars(select(Technician).where(Technician.region_id == region.id)).one()
+    flagged = day_events.report_ill(
+        session, technician, MONDAY, TRAVEL, actor="planner:test", today=SUNDAY, time_limit_s=0.3
+    )
+    assert len(calls) == 2
+    assert [a.id for a in flagged] == [appointment.id]
+    assert any(a.first_day == MONDAY for a in technician.absences)
