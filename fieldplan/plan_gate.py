@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, selectinload
 
 import optimizer
@@ -41,7 +41,7 @@ from fieldplan.planning import (
     horizon_for,
     stored_plan,
 )
-from fieldplan.plans import Plan, Route, Stop, StopKind
+from fieldplan.plans import Plan, Route, Stop, StopKind, lead_visits, newest_versions
 from fieldplan.regions import Region
 from fieldplan.travel import TravelTimes
 from fieldplan.workdays import add_working_days, working_days_between
@@ -206,12 +206,7 @@ def region_defects(
 
 
 def _newest_plans(session: Session, region_id: int, days: list[date]) -> dict[date, Plan]:
-    newest = (
-        select(Plan.day, func.max(Plan.version).label("version"))
-        .where(Plan.region_id == region_id, Plan.day.in_(days))
-        .group_by(Plan.day)
-        .subquery()
-    )
+    newest = newest_versions(region_id, Plan.day.in_(days))
     rows = session.scalars(
         select(Plan)
         .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
@@ -323,7 +318,7 @@ def _doubles(
             shown = ", ".join(str(d) for d in sorted(planned))
             found.append(
                 Defect(
-                    min(set(planned) & set(days)),
+                    min(planned & set(days), default=days[0]),
                     DefectKind.JOB_ON_TWO_ROUTES,
                     job_id,
                     f"job {job_id} is planned on {shown}",
@@ -334,31 +329,11 @@ def _doubles(
 
 def _planned_days(
     session: Session, region_id: int, job_ids: set[int], since: date
-) -> dict[int, list[date]]:
+) -> dict[int, set[date]]:
     """job -> the days whose newest plan has it (lead visit), from `since` on."""
-    newest = (
-        select(Plan.day, func.max(Plan.version).label("version"))
-        .where(Plan.region_id == region_id, Plan.day >= since)
-        .group_by(Plan.day)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Stop.job_id, Plan.day)
-        .join(Route, Stop.route_id == Route.id)
-        .join(Plan, Route.plan_id == Plan.id)
-        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
-        .where(
-            Plan.region_id == region_id,
-            Stop.kind == StopKind.JOB,
-            Stop.second_person.is_(False),
-            Stop.job_id.in_(job_ids),
-        )
-        .distinct()
-    )
-    found: dict[int, list[date]] = defaultdict(list)
-    for job_id, day in rows:
-        if job_id is not None:
-            found[job_id].append(day)
+    found: dict[int, set[date]] = defaultdict(set)
+    for visit in lead_visits(session, region_id, Plan.day >= since, job_ids=job_ids):
+        found[visit.job_id].add(visit.day)
     return found
 
 
@@ -464,35 +439,13 @@ def broken_links(
 def _when(
     session: Session, region_id: int, job_ids: set[int], since: date, zone: ZoneInfo
 ) -> dict[int, _When]:
-    newest = (
-        select(Plan.day, func.max(Plan.version).label("version"))
-        .where(Plan.region_id == region_id, Plan.day >= since)
-        .group_by(Plan.day)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Stop.job_id, Plan.day, Stop.start, Stop.arrival, Stop.departure)
-        .join(Route, Stop.route_id == Route.id)
-        .join(Plan, Route.plan_id == Plan.id)
-        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
-        .where(
-            Plan.region_id == region_id,
-            Stop.kind == StopKind.JOB,
-            Stop.second_person.is_(False),
-            Stop.job_id.in_(job_ids),
-        )
-        .order_by(Plan.day)
-    )
     found: dict[int, _When] = {}
-    for job_id, day, start, arrival, departure in rows:
-        if job_id is None:
-            continue
-        known = found.get(job_id)
-        begins = start or arrival
+    for visit in lead_visits(session, region_id, Plan.day >= since, job_ids=job_ids):
+        known = found.get(visit.job_id)
         if known is None:
-            found[job_id] = _When(day, day, begins, departure)
+            found[visit.job_id] = _When(visit.day, visit.day, visit.begins, visit.departure)
         else:
-            found[job_id] = _When(known.first_day, day, known.start, departure)
+            found[visit.job_id] = _When(known.first_day, visit.day, known.start, visit.departure)
     promised = session.scalars(
         select(Appointment).where(
             Appointment.job_id.in_(job_ids - set(found)),

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, Subquery, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 import optimizer
@@ -22,7 +22,7 @@ from fieldplan.appointments import Appointment, AppointmentStatus, live_appointm
 from fieldplan.catalogue import JobKind, Part
 from fieldplan.jobs import Job, JobDependency, JobPart, JobStatus
 from fieldplan.locations import Location
-from fieldplan.plans import Plan, Route, Stop, StopKind, latest_plan
+from fieldplan.plans import Plan, Route, Stop, StopKind, latest_plan, lead_visits
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 from fieldplan.travel import Coordinate, TravelTimes
@@ -135,7 +135,7 @@ def build_problem(
             .options(selectinload(Location.opening_hours), selectinload(Location.stock))
         )
     )
-    on_routes = _stored_visits(session, region, horizon)
+    on_routes = _stored_visits(session, region, horizon, {t.id: t.code for t in technicians})
     on_routes.pop(unpromised, None)  # type: ignore[arg-type]
     jobs = list(
         session.scalars(
@@ -347,30 +347,13 @@ def build_problem(
     )
 
 
-def _newest_plans(region: Region, *conditions: ColumnElement[bool]) -> Subquery:
-    """(day, version) of the newest plan of each of the region's days that match."""
-    return (
-        select(Plan.day, func.max(Plan.version).label("version"))
-        .where(Plan.region_id == region.id, *conditions)
-        .group_by(Plan.day)
-        .subquery()
-    )
-
-
 def _planned_elsewhere(
     session: Session, region: Region, horizon: Horizon, job_ids: list[int], today: date
 ) -> dict[int, date]:
     """Jobs the newest plan of a day outside this horizon holds, from `today` on: replanning
     this horizon leaves them where they are. Earlier days' plans are history."""
-    newest = _newest_plans(region, Plan.day.not_in(horizon.days), Plan.day >= today)
-    rows = session.execute(
-        select(Stop.job_id, Plan.day)
-        .join(Route, Stop.route_id == Route.id)
-        .join(Plan, Route.plan_id == Plan.id)
-        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
-        .where(Plan.region_id == region.id, Stop.job_id.in_(job_ids))
-    )
-    return {job_id: day for job_id, day in rows if job_id is not None}
+    outside = (Plan.day.not_in(horizon.days), Plan.day >= today)
+    return {v.job_id: v.day for v in lead_visits(session, region.id, *outside, job_ids=job_ids)}
 
 
 @dataclass(frozen=True)
@@ -382,29 +365,12 @@ class StoredVisit:
 
 
 def _stored_visits(
-    session: Session, region: Region, horizon: Horizon
+    session: Session, region: Region, horizon: Horizon, codes: dict[int, str]
 ) -> dict[int, list[StoredVisit]]:
-    newest = _newest_plans(region, Plan.day.in_(horizon.days))
-    rows = session.execute(
-        select(Stop.job_id, Technician.code, Plan.day, Stop.start, Stop.arrival, Stop.departure)
-        .join(Route, Stop.route_id == Route.id)
-        .join(Plan, Route.plan_id == Plan.id)
-        .join(Technician, Technician.id == Route.technician_id)
-        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
-        .where(
-            Plan.region_id == region.id,
-            Stop.kind == StopKind.JOB,
-            Stop.second_person.is_(False),
-            Stop.job_id.is_not(None),
-        )
-        .order_by(Plan.day, Stop.arrival)
-    )
     found: dict[int, list[StoredVisit]] = {}
-    for job_id, code, day, start, arrival, _ in rows:
-        assert job_id is not None  # filtered above
-        found.setdefault(job_id, []).append(
-            StoredVisit(TechnicianDayKey(code, day), start or arrival)
-        )
+    for visit in lead_visits(session, region.id, Plan.day.in_(horizon.days)):
+        key = TechnicianDayKey(codes[visit.technician_id], visit.day)
+        found.setdefault(visit.job_id, []).append(StoredVisit(key, visit.begins))
     return found
 
 
@@ -432,25 +398,10 @@ def _held_job(job: Job, stored: list[StoredVisit], place: int, horizon: Horizon)
 def _previous_places(session: Session, region: Region, horizon: Horizon) -> dict[int, str]:
     """Where the newest plan of each horizon day has each job (technician-day id): moving a
     job away from there costs `Weights.moved_from_previous`, so a re-plan changes little."""
-    newest = _newest_plans(region, Plan.day.in_(horizon.days))
-    rows = session.execute(
-        select(Stop.job_id, Technician.code, Plan.day)
-        .join(Route, Stop.route_id == Route.id)
-        .join(Plan, Route.plan_id == Plan.id)
-        .join(Technician, Technician.id == Route.technician_id)
-        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
-        .where(
-            Plan.region_id == region.id,
-            Stop.kind == StopKind.JOB,
-            Stop.second_person.is_(False),
-            Stop.job_id.is_not(None),
-        )
-        .order_by(Plan.day)
-    )
+    codes = dict(session.execute(select(Technician.id, Technician.code)).all())
     found: dict[int, str] = {}
-    for job_id, code, day in rows:
-        if job_id is not None:
-            found.setdefault(job_id, f"{code}@{day.isoformat()}")
+    for visit in lead_visits(session, region.id, Plan.day.in_(horizon.days)):
+        found.setdefault(visit.job_id, str(TechnicianDayKey(codes[visit.technician_id], visit.day)))
     return found
 
 

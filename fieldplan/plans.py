@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -9,10 +11,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Integer,
     String,
+    Subquery,
     Text,
     UniqueConstraint,
     func,
@@ -107,6 +111,63 @@ class UnassignedJob(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     plan: Mapped[Plan] = relationship(back_populates="unassigned")
+
+
+def newest_versions(region_id: int, *conditions: ColumnElement[bool]) -> Subquery:
+    """(day, version) of the newest plan of each of the region's days that match."""
+    return (
+        select(Plan.day, func.max(Plan.version).label("version"))
+        .where(Plan.region_id == region_id, *conditions)
+        .group_by(Plan.day)
+        .subquery()
+    )
+
+
+@dataclass(frozen=True)
+class LeadVisit:
+    """A job's own visit (not a helper's) on a route of a day's newest plan."""
+
+    job_id: int
+    technician_id: int
+    day: date
+    arrival: datetime
+    start: datetime | None
+    departure: datetime
+
+    @property
+    def begins(self) -> datetime:
+        return self.start or self.arrival
+
+
+def lead_visits(
+    session: Session,
+    region_id: int,
+    *days: ColumnElement[bool],
+    job_ids: Iterable[int] | None = None,
+) -> list[LeadVisit]:
+    """Every job's visit in the newest plans of the region's days that match `days`, by day
+    and time (only `job_ids`' when given)."""
+    newest = newest_versions(region_id, *days)
+    query = (
+        select(Stop.job_id, Route.technician_id, Plan.day, Stop.arrival, Stop.start, Stop.departure)
+        .join(Route, Stop.route_id == Route.id)
+        .join(Plan, Route.plan_id == Plan.id)
+        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
+        .where(
+            Plan.region_id == region_id,
+            Stop.kind == StopKind.JOB,
+            Stop.second_person.is_(False),
+            Stop.job_id.is_not(None),
+        )
+        .order_by(Plan.day, Stop.arrival)
+    )
+    if job_ids is not None:
+        query = query.where(Stop.job_id.in_(list(job_ids)))
+    return [
+        LeadVisit(job_id, technician_id, day, arrival, start, departure)
+        for job_id, technician_id, day, arrival, start, departure in session.execute(query)
+        if job_id is not None
+    ]
 
 
 def next_version(session: Session, region_id: int, day: date) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -136,6 +137,25 @@ def region(session: Session, gazetteer: Gazetteer) -> Region:
     """The bundled catalogue and region (stores, warehouse, technicians), no orders."""
     load_catalogue(session, SAMPLE / "catalogue.json")
     return load_region(session, SAMPLE / "region.json", gazetteer)
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def empty_database(backend: str, folder: Path) -> Iterator[str]:
+    """The URL of a new, empty database of its own on `backend`, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / f'own-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    require_postgres()
+    engine, name = make_postgres_database()
+    url = engine.url.render_as_string(hide_password=False)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(name)
 
 
 def seed_database(url: str, *, orders: int, password: str, plan_days: int = 0) -> str:

@@ -33,11 +33,10 @@ from fieldplan.regions import Region
 from fieldplan.settings import Settings, get_settings
 from fieldplan.technicians import Technician
 from tests.conftest import (
+    BACKENDS,
     NOW,
-    drop_postgres_database,
-    make_postgres_database,
+    empty_database,
     pin_clock,
-    require_postgres,
     seed_database,
 )
 from tests.test_booking import MONDAY, RULES, SUNDAY, TRAVEL, at, book, tiny_region
@@ -121,20 +120,14 @@ def test_a_job_on_two_days_is_refused(session: Session) -> None:
     assert stop.route is not None
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database of this test's own, for tests that really commit."""
-    name = None
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'own.db'}")
-    else:
-        require_postgres()
-        engine, name = make_postgres_database()
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-    if name is not None:
-        drop_postgres_database(name)
+    with empty_database(request.param, tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        yield engine
+        engine.dispose()
 
 
 def test_the_commit_is_the_last_word_for_a_writer_that_forgot_to_verify(
@@ -185,25 +178,13 @@ def _served(
 ) -> Iterator[tuple[TestClient, dict[str, str]]]:
     """The seeded region with its first week planned, served at `now`."""
     tmp = tmp_path_factory.mktemp("gate")
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'a.db'}"
-    else:
-        require_postgres()
-        engine, name = make_postgres_database()
-        url = engine.url.render_as_string(hide_password=False)
-        engine.dispose()
-    api_key = seed_database(url, orders=80, password="pw", plan_days=5)
-    settings = Settings(database_url=url, secret_key="k", outbox_dir=tmp / "out")
-    app = pin_clock(create_app(settings), now)
-    with TestClient(app) as client:
-        yield client, {"Authorization": f"Bearer {api_key}"}
-    app.state.sessions.kw["bind"].dispose()
-    if name is not None:
-        drop_postgres_database(name)
-
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+    with empty_database(request.param, tmp) as url:
+        api_key = seed_database(url, orders=80, password="pw", plan_days=5)
+        settings = Settings(database_url=url, secret_key="k", outbox_dir=tmp / "out")
+        app = pin_clock(create_app(settings), now)
+        with TestClient(app) as client:
+            yield client, {"Authorization": f"Bearer {api_key}"}
+        app.state.sessions.kw["bind"].dispose()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -19,29 +19,14 @@ from fieldplan import signing_keys
 from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.orders import Order
 from fieldplan.settings import Settings
-from tests.conftest import (
-    drop_postgres_database,
-    make_postgres_database,
-    pin_clock,
-    require_postgres,
-    seed_database,
-)
+from tests.conftest import BACKENDS, empty_database, pin_clock, seed_database
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'keys.db'}"
-    else:
-        require_postgres()
-        engine, name = make_postgres_database()
-        url = engine.url.render_as_string(hide_password=False)
-        engine.dispose()
-    seed_database(url, orders=3, password="pw")
-    yield url
-    if name is not None:
-        drop_postgres_database(name)
+    with empty_database(request.param, tmp_path) as url:
+        seed_database(url, orders=3, password="pw")
+        yield url
 
 
 def process(url: str, tmp_path: Path) -> FastAPI:
