@@ -58,6 +58,9 @@ _OWED = (
 # Validator rules an at-risk promise may break: it has been flagged, the planner and the
 # customer know, and a new window is being agreed.
 _TOLD = frozenset({"promise", "window"})
+# A pin is the planner's instruction to the next plan, not a fact of the stored one: a job
+# pinned after its day was planned stays where it is until it is re-planned (or moved).
+_INSTRUCTIONS = frozenset({"pin"})
 
 
 class DefectKind(StrEnum):
@@ -494,7 +497,7 @@ def _rules(
     at_risk = _at_risk(session, {int(j) for j in on_routes})
     found = []
     for violation in optimizer.check(translation.problem, judged):
-        if violation.rule == "coverage":
+        if violation.rule == "coverage" or violation.rule in _INSTRUCTIONS:
             continue  # jobs left open are the plan's choice; promises are judged above
         subject_is_job = violation.subject.isdigit()
         if subject_is_job and violation.subject not in on_routes:

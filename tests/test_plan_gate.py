@@ -5,7 +5,7 @@ used to lose promises without telling anyone (each a regression test named for w
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -528,3 +528,18 @@ def test_an_illness_re_plans_again_when_a_cancellation_lands_meanwhile(
     assert len(calls) == 2
     assert [a.id for a in flagged] == [appointment.id]
     assert any(a.first_day == MONDAY for a in technician.absences)
+
+
+def test_a_pin_set_after_the_day_was_planned_is_an_instruction_not_a_defect(
+    session: Session,
+) -> None:
+    """Found by the stateful walk: pinning a planned job to another day made every later
+    write of that day fail the gate ('[pin] 26: pinned to T09@2026-11-24, not T04@...')."""
+    from fieldplan import steering
+
+    region, jobs = tiny_region(session, 2)
+    book(session, jobs[0], at(MONDAY, 9))
+    technician = session.scalars(select(Technician).where(Technician.region_id == region.id)).one()
+    steering.pin(session, jobs[0], technician, MONDAY, time(14), actor="planner:test")
+    assert plan_gate.region_defects(session, region, today=SUNDAY, travel=TRAVEL) == []
+    book(session, jobs[1], at(MONDAY, 11))  # the day can still be written
