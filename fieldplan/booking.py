@@ -437,7 +437,9 @@ def move(
         )
     _insert(session, job, start, end, travel, today, rules)
     reschedule(session, appointment, start, end, actor=actor, reason=reason)
-    release_dependants(session, job, today=today, actor=actor)
+    release_dependants(
+        session, session.get_one(Region, job.region_id), {job.id}, today=today, actor=actor
+    )
     if job.status == JobStatus.BOOKED:
         change_status(session, job, JobStatus.PLANNED, actor=actor, reason="moved in the plan")
     if idempotency_key:
@@ -467,7 +469,9 @@ def call_off(
         _check_cutoff(appointment, now, rules)
     cancel(session, appointment, actor=actor, reason=reason)
     drop_from_plans(session, job, today)
-    release_dependants(session, job, today=today, actor=actor)
+    release_dependants(
+        session, session.get_one(Region, job.region_id), {job.id}, today=today, actor=actor
+    )
     plan_gate.judge_with(session, today=today)
     plan_gate.verify(session)
     return appointment
@@ -497,13 +501,15 @@ def drop_from_plans(session: Session, job: Job, today: date) -> None:
             session.flush()
 
 
-def release_dependants(session: Session, job: Job, *, today: date, actor: str) -> list[Job]:
-    """The jobs waiting for `job` that cannot keep their place now it moved later or left the
-    plan (and, in turn, the jobs waiting for those): taken off the plans, their promise flagged
-    at risk for a planner to agree anew, never left planned before what they wait for."""
-    region = session.get_one(Region, job.region_id)
+def release_dependants(
+    session: Session, region: Region, jobs: set[int], *, today: date, actor: str
+) -> list[Job]:
+    """The jobs waiting for these that cannot keep their place now these moved later or left
+    the plan (and, in turn, the jobs waiting for those): taken off the plans, their promise
+    flagged at risk for a planner to agree anew, never left planned before what they wait
+    for."""
     released: list[Job] = []
-    changed = {job.id}
+    changed = set(jobs)
     while changed:
         broken = [
             b

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 import optimizer
 from fieldplan import plan_gate
 from fieldplan.appointments import flag_at_risk, live_appointment
+from fieldplan.booking import release_dependants
 from fieldplan.jobs import JobStatus, change_status
 from fieldplan.planning import Translation, build_problem, fill_route, horizon_for
 from fieldplan.plans import Plan, Route, UnassignedJob, next_version
@@ -39,6 +40,7 @@ def save_plan(
     *,
     planner: str,
     actor: str,
+    today: date,
 ) -> SavedPlans:
     """Store the engine's plan as a new version of each day's plan; move job statuses."""
     horizon = translation.horizon
@@ -107,6 +109,9 @@ def save_plan(
             change_status(
                 session, job, JobStatus.PLANNED, actor=actor, reason=f"planned by {planner}"
             )
+    # What the new plan leaves out no longer holds up what waits for it outside the horizon.
+    left = {job.id for engine_id, job in translation.jobs.items() if engine_id not in planned_now}
+    release_dependants(session, region, left, today=today, actor=actor)
     plan_gate.judge_with(session, translation=translation)
     plan_gate.verify(session)
     return SavedPlans(plans, engine_plan, unplanned)
@@ -139,7 +144,9 @@ def plan_region(
         raise PlanOutdated(
             "bookings or planners changed the plan while it was optimised: run it again"
         )
-    return save_plan(session, region, translation, engine_plan, planner="ortools", actor=actor)
+    return save_plan(
+        session, region, translation, engine_plan, planner="ortools", actor=actor, today=today
+    )
 
 
 class PlanOutdated(RuntimeError):

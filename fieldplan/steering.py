@@ -177,7 +177,9 @@ def move(
     write_routes(session, region, translation, index, touched | {vehicle_id})
     if job.status != JobStatus.PLANNED:
         change_status(session, job, JobStatus.PLANNED, actor=actor, reason=f"moved to {vehicle_id}")
-    release_dependants(session, job, today=today, actor=actor)
+    release_dependants(
+        session, session.get_one(Region, job.region_id), {job.id}, today=today, actor=actor
+    )
     plan_gate.judge_with(session, today=today, travel=travel, translation=translation)
     plan_gate.verify(session)
     return Moved(job, appointment, renegotiated)
@@ -204,6 +206,8 @@ def unassign(session: Session, job: Job, *, actor: str, renegotiate: bool, today
     if job.status == JobStatus.PLANNED:
         back = JobStatus.BOOKED if appointment is not None else JobStatus.NEW
         change_status(session, job, back, actor=actor, reason="unassigned by a planner")
-    release_dependants(session, job, today=today, actor=actor)
+    release_dependants(
+        session, session.get_one(Region, job.region_id), {job.id}, today=today, actor=actor
+    )
     plan_gate.judge_with(session, today=today)
     plan_gate.verify(session)

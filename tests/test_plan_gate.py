@@ -543,3 +543,47 @@ def test_a_pin_set_after_the_day_was_planned_is_an_instruction_not_a_defect(
     steering.pin(session, jobs[0], technician, MONDAY, time(14), actor="planner:test")
     assert plan_gate.region_defects(session, region, today=SUNDAY, travel=TRAVEL) == []
     book(session, jobs[1], at(MONDAY, 11))  # the day can still be written
+
+
+def test_a_re_plan_that_leaves_a_prerequisite_out_releases_what_waits_for_it(
+    session: Session,
+) -> None:
+    """Found by the stateful walk: an illness re-planned the day of a delivery and could not
+    keep it, while the installation waiting for it stayed planned two days later
+    ('[dependency] 35: planned without 34')."""
+    from fieldplan import steering
+
+    region, jobs = tiny_region(session, 2)
+    next_monday = MONDAY + timedelta(days=7)
+    plan_region(session, region, MONDAY, 1, TRAVEL, _quick(), today=SUNDAY)
+    technician = session.scalars(select(Technician).where(Technician.region_id == region.id)).one()
+    steering.move(
+        session,
+        jobs[1],
+        technician,
+        next_monday,
+        None,
+        travel=TRAVEL,
+        rules=RULES,
+        today=SUNDAY,
+        actor="planner:test",
+        renegotiate=False,
+    )
+    session.add(JobDependency(job_id=jobs[1].id, prerequisite_id=jobs[0].id))
+    session.flush()
+    assert len(lead_stops(session, jobs[0].id, MONDAY, region.id)) == 1
+    report_absent(
+        session,
+        technician,
+        MONDAY,
+        MONDAY,
+        TRAVEL,
+        reason="ill",
+        actor="planner:test",
+        today=SUNDAY,
+        time_limit_s=0.3,
+    )
+    assert lead_stops(session, jobs[0].id, MONDAY, region.id) == []
+    assert lead_stops(session, jobs[1].id, next_monday, region.id) == []
+    assert jobs[1].status == JobStatus.NEW
+    assert plan_gate.region_defects(session, region, today=SUNDAY, travel=TRAVEL) == []
