@@ -22,7 +22,7 @@ from fieldplan.appointments import Appointment, AppointmentStatus, live_appointm
 from fieldplan.catalogue import JobKind, Part
 from fieldplan.jobs import Job, JobDependency, JobPart, JobStatus
 from fieldplan.locations import Location
-from fieldplan.plans import Plan, Route, Stop, StopKind, latest_plan, lead_visits
+from fieldplan.plans import LeadVisit, Plan, Route, Stop, StopKind, latest_plan, lead_visits
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 from fieldplan.travel import Coordinate, TravelTimes
@@ -136,6 +136,10 @@ def build_problem(
         )
     )
     on_routes = _stored_visits(session, region, horizon, {t.id: t.code for t in technicians})
+    pickups = {
+        v.job_id: v
+        for v in lead_visits(session, region.id, Plan.day.in_(horizon.days), kind=StopKind.PICKUP)
+    }
     on_routes.pop(unpromised, None)  # type: ignore[arg-type]
     jobs = list(
         session.scalars(
@@ -200,6 +204,7 @@ def build_problem(
 
     technician_by_id = {t.id: t for t in technicians}
     sites: dict[str, Location] = {}
+    locations_by_id = {location.id: location for location in locations}
     elsewhere = {
         job_id: day
         for job_id, day in _planned_elsewhere(
@@ -246,7 +251,16 @@ def build_problem(
             "customer", job.customer.id, (job.customer.latitude, job.customer.longitude)
         )
         if job.id in held:
-            engine_jobs.append(_held_job(job, on_routes[job.id], customer_place, horizon))
+            pickup = None
+            fetched = pickups.get(job.id)
+            location = locations_by_id.get(fetched.location_id or 0) if fetched else None
+            if fetched is not None and location is not None:
+                site = place("site", location.id, (location.latitude, location.longitude))
+                pickup = _held_pickup(fetched, location, site, horizon)
+                sites[location.code] = location
+            engine_jobs.append(
+                _held_job(job, on_routes[job.id], customer_place, horizon, pickup, parts)
+            )
             continue
         promise = promises.get(job.id)
         windows: tuple[optimizer.TimeWindow, ...]
@@ -374,12 +388,34 @@ def _stored_visits(
     return found
 
 
-def _held_job(job: Job, stored: list[StoredVisit], place: int, horizon: Horizon) -> optimizer.Job:
+def _held_pickup(
+    fetched: LeadVisit, location: Location, place: int, horizon: Horizon
+) -> optimizer.PickupSource:
+    """A held job's pickup, kept where and when the stored plan has it."""
+    start_s = horizon.to_seconds(fetched.begins)
+    end_s = horizon.to_seconds(fetched.departure)
+    assert start_s is not None  # stored visits come from horizon days
+    assert end_s is not None
+    return optimizer.PickupSource(
+        location.code, place, (optimizer.TimeWindow(start_s, end_s),), end_s - start_s
+    )
+
+
+def _held_job(
+    job: Job,
+    stored: list[StoredVisit],
+    place: int,
+    horizon: Horizon,
+    pickup: optimizer.PickupSource | None,
+    parts: dict[str, Part],
+) -> optimizer.Job:
     """A job the engine keeps exactly where the stored plan has it: its first visit pinned to
-    its technician-day and start, a promise in weight (never left out), no pickup to make."""
+    its technician-day and start, its pickup (if it has one there) where it was made, a
+    promise in weight (never left out)."""
     first = stored[0]
     start_s = horizon.to_seconds(first.start)
     assert start_s is not None  # stored visits come from horizon days
+    missing = job.missing_parts if pickup is not None else []
     return optimizer.Job(
         id=str(job.id),
         place=place,
@@ -388,6 +424,10 @@ def _held_job(job: Job, stored: list[StoredVisit], place: int, horizon: Horizon)
         promised=True,
         volume_l=int(job.volume_m3 * 1000),
         weight_kg=int(job.weight_kg),
+        part_volume_l=int(sum(parts[p.part_sku].volume_m3 * p.quantity for p in missing) * 1000),
+        part_weight_kg=int(sum(parts[p.part_sku].weight_kg * p.quantity for p in missing)),
+        needs_pickup=pickup is not None,
+        pickup_sources=(pickup,) if pickup is not None else (),
         crew_size=job.crew_size,
         days=len(stored),
         is_repair=job.kind == JobKind.REPAIR,

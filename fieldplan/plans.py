@@ -133,6 +133,7 @@ class LeadVisit:
     arrival: datetime
     start: datetime | None
     departure: datetime
+    location_id: int | None = None  # where a pickup is made
 
     @property
     def begins(self) -> datetime:
@@ -144,18 +145,27 @@ def lead_visits(
     region_id: int,
     *days: ColumnElement[bool],
     job_ids: Iterable[int] | None = None,
+    kind: StopKind = StopKind.JOB,
 ) -> list[LeadVisit]:
-    """Every job's visit in the newest plans of the region's days that match `days`, by day
-    and time (only `job_ids`' when given)."""
+    """Every job's visit (or its pickup, by `kind`) in the newest plans of the region's days
+    that match `days`, by day and time (only `job_ids`' when given)."""
     newest = newest_versions(region_id, *days)
     query = (
-        select(Stop.job_id, Route.technician_id, Plan.day, Stop.arrival, Stop.start, Stop.departure)
+        select(
+            Stop.job_id,
+            Route.technician_id,
+            Plan.day,
+            Stop.arrival,
+            Stop.start,
+            Stop.departure,
+            Stop.location_id,
+        )
         .join(Route, Stop.route_id == Route.id)
         .join(Plan, Route.plan_id == Plan.id)
         .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
         .where(
             Plan.region_id == region_id,
-            Stop.kind == StopKind.JOB,
+            Stop.kind == kind,
             Stop.second_person.is_(False),
             Stop.job_id.is_not(None),
         )
@@ -164,8 +174,10 @@ def lead_visits(
     if job_ids is not None:
         query = query.where(Stop.job_id.in_(list(job_ids)))
     return [
-        LeadVisit(job_id, technician_id, day, arrival, start, departure)
-        for job_id, technician_id, day, arrival, start, departure in session.execute(query)
+        LeadVisit(job_id, technician_id, day, arrival, start, departure, location_id)
+        for job_id, technician_id, day, arrival, start, departure, location_id in session.execute(
+            query
+        )
         if job_id is not None
     ]
 

@@ -587,3 +587,47 @@ def test_a_re_plan_that_leaves_a_prerequisite_out_releases_what_waits_for_it(
     assert lead_stops(session, jobs[1].id, next_monday, region.id) == []
     assert jobs[1].status == JobStatus.NEW
     assert plan_gate.region_defects(session, region, today=SUNDAY, travel=TRAVEL) == []
+
+
+def test_a_job_on_the_way_keeps_its_pickup_through_a_re_plan(
+    monday_world: tuple[TestClient, dict[str, str]],
+) -> None:
+    """Found by the stateful walk: a job held where it was (its technician on the way) lost
+    the stop that picks up its missing part when its route was rewritten
+    ('[pickup] 4: 0 pickups instead of one')."""
+    client, headers = monday_world
+    state = client.app.state  # type: ignore[attr-defined]
+    with state.sessions() as session:
+        region = session.scalars(select(Region)).one()
+        plan = latest_plan(session, region.id, state.today())
+        assert plan is not None
+        fetched = sorted(
+            s.job_id
+            for r in plan.routes
+            for s in r.stops
+            if s.kind == StopKind.PICKUP and s.job_id is not None
+        )
+    assert fetched, "today's plan has a part to pick up"
+    job_id = fetched[0]
+    moved = client.post(f"/jobs/{job_id}/reports", json={"kind": "on_the_way"}, headers=headers)
+    assert moved.status_code == 200, moved.text
+    run = client.post(
+        "/plans/optimisations",
+        json={"region_id": region.id, "first_day": state.today().isoformat(), "time_limit_s": 1},
+        headers=headers,
+    ).json()
+    deadline = datetime.now(UTC) + timedelta(seconds=60)
+    status = {"status": "running"}
+    while status["status"] == "running" and datetime.now(UTC) < deadline:
+        status = client.get(f"/plans/optimisations/{run['id']}", headers=headers).json()
+    assert status["status"] == "done", status
+    with state.sessions() as session:
+        plan = latest_plan(session, region.id, state.today())
+        assert plan is not None
+        kinds = [s.kind for r in plan.routes for s in r.stops if s.job_id == job_id]
+        assert StopKind.PICKUP in kinds
+        assert StopKind.JOB in kinds
+        assert (
+            plan_gate.region_defects(session, region, today=state.today(), travel=state.travel)
+            == []
+        )
