@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -87,7 +87,11 @@ def seed(url: str, *, orders: int = 160, plan_days: int = 5) -> str:
         region = load_region(session, SAMPLE / "region.json", gazetteer)
         rows = importing.read_rows(SAMPLE / "orders.csv")[:orders]
         importing.import_rows(
-            session, rows, region=region, gazetteer=gazetteer, today=spec.first_order_day
+            session,
+            rows,
+            region=region,
+            gazetteer=gazetteer,
+            today=spec.planning_start - timedelta(days=1),
         )
         plan_region(
             session,
