@@ -203,6 +203,18 @@ def monday_world(
     yield from _served(request, tmp_path_factory, NOW)
 
 
+def open_jobs(client: TestClient) -> list[int]:
+    """Jobs that may still be booked, by id."""
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        return list(
+            session.scalars(
+                select(Job.id)
+                .where(Job.status.in_([JobStatus.NEW, JobStatus.PLANNED]))
+                .order_by(Job.id)
+            )
+        )
+
+
 def promised_but_off_route(client: TestClient) -> list[tuple[int, date]]:
     lost = []
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
@@ -223,14 +235,7 @@ def test_bookings_after_a_planned_week_keep_every_earlier_promise_on_its_route(
     """The reproduction: jobs planned in a week now past were 'already planned' there, so
     the next booking's rewrite of a route silently left them out (7 of 15 lost)."""
     client, headers = later_world
-    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        candidates = list(
-            session.scalars(
-                select(Job.id)
-                .where(Job.status.in_([JobStatus.NEW, JobStatus.PLANNED]))
-                .order_by(Job.id)
-            )
-        )
+    candidates = open_jobs(client)
     booked = 0
     for n, job_id in enumerate(candidates):
         if booked == 15:
@@ -290,14 +295,7 @@ def test_check_plans_lists_a_lost_promise_and_exits_non_zero(
 
 
 def _book_first(client: TestClient, headers: dict[str, str]) -> int:
-    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        candidates = list(
-            session.scalars(
-                select(Job.id)
-                .where(Job.status.in_([JobStatus.NEW, JobStatus.PLANNED]))
-                .order_by(Job.id)
-            )
-        )
+    candidates = open_jobs(client)
     for job_id in candidates:
         windows = client.get(f"/jobs/{job_id}/windows", headers=headers).json()["windows"]
         if windows:
