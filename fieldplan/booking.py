@@ -404,7 +404,7 @@ def _refuse_inside_cutoff(
 
 
 def _check_cutoff(appointment: Appointment, now: datetime, rules: BookingRules) -> None:
-    if appointment.window_start - now < timedelta(hours=rules.customer_cutoff_hours):
+    if appointment.window_start < customer_cutoff(now, rules):
         raise AppointmentError(
             f"changes less than {rules.customer_cutoff_hours} hours before the appointment "
             "go through the service desk: please ask for a callback"

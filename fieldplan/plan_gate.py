@@ -39,7 +39,7 @@ from fieldplan.planning import (
     UnreadablePlan,
     build_problem,
     horizon_for,
-    stored_plan,
+    stored_plan_to_judge,
 )
 from fieldplan.plans import Plan, Route, Stop, StopKind, lead_visits, newest_versions
 from fieldplan.regions import Region
@@ -479,20 +479,17 @@ def _rules(
         horizon = horizon_for(region, days[0], len(span))
         translation = build_problem(session, region, horizon, travel, today=today or days[0])
     try:
-        plan = stored_plan(session, region, translation)
+        judged = stored_plan_to_judge(session, region, translation)
     except UnreadablePlan as unreadable:
         return [Defect(days[0], DefectKind.RULE, None, str(unreadable))]
-    planned = set(plan.job_visits())
-    open_jobs = tuple(
-        optimizer.Unplanned(j.id, "not in the stored plan")
-        for j in translation.problem.jobs
-        if j.id not in planned
-    )
-    judged = optimizer.Plan(plan.routes, open_jobs, 0)
-    checked = {str(v.id) for v in translation.problem.technician_days}
-    checked = {vehicle for vehicle in checked if TechnicianDayKey.parse(vehicle).day in set(days)}
+    wanted = set(days)
+    checked = {
+        v.id
+        for v in translation.problem.technician_days
+        if TechnicianDayKey.parse(v.id).day in wanted
+    }
     on_routes = {
-        v.job_id for r in plan.routes if r.technician_day in checked for v in r.visits if v.job_id
+        v.job_id for r in judged.routes if r.technician_day in checked for v in r.visits if v.job_id
     }
     at_risk = _at_risk(session, {int(j) for j in on_routes})
     found = []

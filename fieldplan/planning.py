@@ -692,5 +692,21 @@ def stored_plan(session: Session, region: Region, translation: Translation) -> o
     return optimizer.Plan(tuple(routes), (), 0)
 
 
+def stored_plan_to_judge(
+    session: Session, region: Region, translation: Translation
+) -> optimizer.Plan:
+    """The stored plan with every other job of the problem listed as not planned, as the
+    validator wants a whole plan: what it then says about promises and rules is the stored
+    plan's own."""
+    plan = stored_plan(session, region, translation)
+    planned = set(plan.job_visits())
+    open_jobs = tuple(
+        optimizer.Unplanned(j.id, "not in the stored plan")
+        for j in translation.problem.jobs
+        if j.id not in planned
+    )
+    return optimizer.Plan(plan.routes, open_jobs, 0)
+
+
 class UnreadablePlan(RuntimeError):
     """A stored route holds a stop the engine's problem cannot represent."""

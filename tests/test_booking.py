@@ -23,7 +23,7 @@ from fieldplan.jobs import Job, JobStatus
 from fieldplan.migrate import upgrade
 from fieldplan.optimisation import plan_region
 from fieldplan.orders import Order
-from fieldplan.planning import build_problem, horizon_for, stored_plan
+from fieldplan.planning import build_problem, horizon_for, stored_plan_to_judge
 from fieldplan.plans import Plan, Route, Stop
 from fieldplan.regions import Region
 from fieldplan.technicians import Absence, Shift, Technician
@@ -111,14 +111,7 @@ def violations(session: Session, region: Region, first: date = MONDAY) -> list[s
     translation = build_problem(
         session, region, horizon_for(region, first, 5), TRAVEL, today=SUNDAY
     )
-    plan = stored_plan(session, region, translation)
-    planned = set(plan.job_visits())
-    open_jobs = tuple(
-        optimizer.Unplanned(j.id, "not booked")
-        for j in translation.problem.jobs
-        if j.id not in planned
-    )
-    plan = optimizer.Plan(plan.routes, open_jobs, 0)
+    plan = stored_plan_to_judge(session, region, translation)
     return [str(v) for v in optimizer.check(translation.problem, plan)]
 
 
