@@ -10,11 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from api import redaction
+from api.edge import SecurityHeaders
 from api.routers import (
     appointments,
     auth,
@@ -43,14 +46,22 @@ from fieldplan.planning import UnreadablePlan
 from fieldplan.settings import Settings, get_settings
 from fieldplan.travel import travel_times
 
+# Any request body above this is refused with 413 before it is read; the order import has
+# its own, larger limit.
+MAX_BODY_BYTES = 64 * 1024
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    # Swagger UI and ReDoc served from the package's own copies: no CDN, ever.
+    app = FastAPIOffline(
         title="fieldplan",
         version="0.1.0",
         description="After-sales field-service planning for DIY retail.",
+        max_body_size=MAX_BODY_BYTES,
     )
+    app.add_middleware(SecurityHeaders)
+    redaction.install()
     app.state.sessions = session_factory(make_engine(settings.database_url))
     app.state.signer = Signer(_key_ring(settings, app.state.sessions), settings.token_minutes * 60)
     app.state.settings = settings

@@ -200,7 +200,16 @@ def _gazetteer(folder: Path) -> Gazetteer:
     return Gazetteer.from_directory(folder)
 
 
-@router.post("/regions/{region_id}/orders/import", tags=["orders"], status_code=201)
+# 100,000 order lines (the import's row limit) are about 20 MB of JSON.
+IMPORT_MAX_BYTES = 32 * 1024 * 1024
+
+
+@router.post(
+    "/regions/{region_id}/orders/import",
+    tags=["orders"],
+    status_code=201,
+    max_body_size=IMPORT_MAX_BYTES,
+)
 def import_orders(
     region_id: RowId,
     request: Request,
