@@ -37,7 +37,7 @@ from api.security import KeyRing, Signer
 from calendars.mail import Mailer
 from fieldplan import signing_keys
 from fieldplan.appointments import AppointmentError
-from fieldplan.booking import BookingRules, SlotTaken
+from fieldplan.booking import BookingRules, KeyReused, SlotTaken
 from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.jobs import IllegalTransition
 from fieldplan.optimisation import PlanOutdated
@@ -142,6 +142,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     for d in error.defects
                 ],
             },
+        )
+
+    @app.exception_handler(KeyReused)
+    def key_reused(_: Request, error: Exception) -> JSONResponse:
+        """An idempotency key sent with a different request than the first: nothing done."""
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"field": "Idempotency-Key", "reason": str(error)}]},
         )
 
     @app.exception_handler(PlanOutdated)

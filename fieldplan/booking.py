@@ -5,11 +5,15 @@ lock, SQLite's write lock), then re-reads the plan and re-checks the window agai
 engine's insertion index. The plan rows it writes carry a revision counter, so even a writer
 that skipped the lock could not overwrite a booking it did not see: its flush fails and the
 API answers 409. An idempotency key makes a retried request return the first booking instead
-of making a second.
+of making a second; the key is bound to what was asked (job, window, channel, reason), so the
+same key with another request is refused rather than answered with the first booking, and it
+lasts `IDEMPOTENCY_KEY_HOURS`, after which it may be used afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -23,6 +27,7 @@ from fieldplan.appointments import (
     AgreedVia,
     Appointment,
     AppointmentError,
+    AppointmentStatus,
     cancel,
     check_window,
     flag_at_risk,
@@ -50,6 +55,7 @@ from optimizer.model import DAY_S
 from optimizer.slots import SlotIndex, Unbookable, day_grid, without_job
 
 MAX_DAYS_AHEAD = 180  # a booking further out is refused (and would plan a huge horizon)
+IDEMPOTENCY_KEY_HOURS = 24  # as the well-known payment APIs keep theirs
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,31 @@ class BookingRequest(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What was asked with the key (`request_fingerprint`); empty for keys stored before.
+    fingerprint: Mapped[str] = mapped_column(String(64), default="", server_default="")
+
+
+class KeyReused(ValueError):
+    """An idempotency key sent again with a different request: refused, never answered with
+    what the first request made."""
+
+    def __init__(self, key: str, why: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} {why}: use a new key for a new request")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A client's idempotency key and a fingerprint of the request it came with."""
+
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, key: str, *asked: object) -> Idempotency:
+        """`asked`: what the request asks, as the caller received it (ids, window, fields)."""
+        canonical = json.dumps(asked, default=str, sort_keys=True)
+        return cls(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
 @dataclass
@@ -344,7 +375,7 @@ def book(
     rules: BookingRules,
     actor: str,
     via: AgreedVia,
-    idempotency_key: str | None = None,
+    idempotency: Idempotency | None = None,
     reason: str = "",
     not_before: datetime | None = None,
 ) -> tuple[Appointment, bool]:
@@ -352,14 +383,10 @@ def book(
     Returns the appointment and whether this call made it (False: a retried request). With
     `not_before` (a customer's cut-off) an earlier window is refused."""
     lock_region(session, job.region_id)
-    if idempotency_key:
-        earlier = session.scalar(
-            select(BookingRequest).where(BookingRequest.key == idempotency_key)
-        )
+    if idempotency is not None:
+        earlier = replayed(session, idempotency, job)
         if earlier is not None:
-            if earlier.job_id != job.id:
-                raise AppointmentError("this idempotency key was used for another booking")
-            return session.get_one(Appointment, earlier.appointment_id), False
+            return earlier, False
     session.refresh(job)
     if live_appointment(session, job.id) is not None:
         raise AppointmentError(f"job {job.id} already has an appointment: reschedule it instead")
@@ -368,22 +395,49 @@ def book(
     appointment = promise(session, job, start, end, via=via, actor=actor, reason=reason)
     if job.status == JobStatus.BOOKED:
         change_status(session, job, JobStatus.PLANNED, actor=actor, reason="booked into the plan")
-    if idempotency_key:
-        session.add(
-            BookingRequest(key=idempotency_key, job_id=job.id, appointment_id=appointment.id)
-        )
+    if idempotency is not None:
+        remember(session, idempotency, job, appointment)
     plan_gate.verify(session)
     return appointment, True
 
 
-def replayed(session: Session, key: str, job: Job) -> Appointment | None:
-    """The appointment an earlier request with this key made for this job, if any."""
+def remember(
+    session: Session, idempotency: Idempotency, job: Job, appointment: Appointment
+) -> None:
+    session.add(
+        BookingRequest(
+            key=idempotency.key,
+            job_id=job.id,
+            appointment_id=appointment.id,
+            fingerprint=idempotency.fingerprint,
+        )
+    )
+
+
+def replayed(session: Session, idempotency: Idempotency, job: Job) -> Appointment | None:
+    """The appointment an earlier request with this key made, when this is that request
+    again; None when the key is new (or expired: then it is free again). Raises `KeyReused`
+    for a key that asked something else, and AppointmentError when what it made was
+    cancelled since (a replay must not answer with a booking that no longer holds)."""
+    key = idempotency.key
     earlier = session.scalar(select(BookingRequest).where(BookingRequest.key == key))
     if earlier is None:
         return None
+    if earlier.created_at < utcnow() - timedelta(hours=IDEMPOTENCY_KEY_HOURS):
+        session.delete(earlier)
+        session.flush()
+        return None
     if earlier.job_id != job.id:
-        raise AppointmentError("this idempotency key was used for another booking")
-    return session.get_one(Appointment, earlier.appointment_id)
+        raise KeyReused(key, f"was used for job {earlier.job_id}")
+    if earlier.fingerprint and earlier.fingerprint != idempotency.fingerprint:
+        raise KeyReused(key, "was used for another window or request for this job")
+    appointment = session.get_one(Appointment, earlier.appointment_id)
+    if appointment.status == AppointmentStatus.CANCELLED:
+        raise AppointmentError(
+            f"the booking made with Idempotency-Key {key!r} was cancelled since: "
+            "book anew with a new key"
+        )
+    return appointment
 
 
 def _refuse_inside_cutoff(
@@ -424,7 +478,7 @@ def move(
     actor: str,
     reason: str,
     by_customer: bool,
-    idempotency_key: str | None = None,
+    idempotency: Idempotency | None = None,
 ) -> Appointment:
     """Move a promise to another window the plan can keep; the old one holds until then."""
     job = session.get_one(Job, appointment.job_id)
@@ -442,10 +496,8 @@ def move(
     )
     if job.status == JobStatus.BOOKED:
         change_status(session, job, JobStatus.PLANNED, actor=actor, reason="moved in the plan")
-    if idempotency_key:
-        session.add(
-            BookingRequest(key=idempotency_key, job_id=job.id, appointment_id=appointment.id)
-        )
+    if idempotency is not None:
+        remember(session, idempotency, job, appointment)
     plan_gate.verify(session)
     return appointment
 

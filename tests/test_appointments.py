@@ -145,3 +145,29 @@ def test_unknown_ids_get_404(world: tuple[TestClient, dict[str, str], Path]) -> 
     client, headers, _ = world
     assert client.post("/jobs/999/appointment", json=WINDOW, headers=headers).status_code == 404
     assert client.put("/appointments/999", json=WINDOW, headers=headers).status_code == 404
+
+
+def test_an_idempotency_key_replays_its_own_request_and_refuses_any_other(
+    world: tuple[TestClient, dict[str, str], Path],
+) -> None:
+    client, headers, outbox = world
+    keyed = {**headers, "Idempotency-Key": "K-1"}
+    first = client.post("/jobs/1/appointment", json=WINDOW, headers=keyed)
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    again = client.post("/jobs/1/appointment", json=WINDOW, headers=keyed)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert len(sent(outbox)) == 1  # the replay mails nothing
+    other = {"start": "2026-11-24T13:00:00+01:00", "end": "2026-11-24T15:00:00+01:00"}
+    refused = client.post("/jobs/1/appointment", json=other, headers=keyed)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["field"] == "Idempotency-Key"
+    assert "K-1" in refused.json()["detail"][0]["reason"]
+    elsewhere = client.post("/jobs/2/appointment", json=WINDOW, headers=keyed)
+    assert elsewhere.status_code == 422
+    assert client.delete(f"/appointments/{first.json()['id']}", headers=headers).status_code == 200
+    replay = client.post("/jobs/1/appointment", json=WINDOW, headers=keyed)
+    assert replay.status_code == 409
+    assert "cancelled since" in replay.json()["detail"]

@@ -126,7 +126,7 @@ def book(session: Session, job: Job, start: datetime, key: str | None = None) ->
         rules=RULES,
         actor="customer:test",
         via=AgreedVia.SELF_SERVICE,
-        idempotency_key=key,
+        idempotency=booking.Idempotency.of(key, job.id, start.isoformat()) if key else None,
     )
     return appointment
 
@@ -162,8 +162,48 @@ def test_a_retried_request_books_once_and_a_reused_key_is_refused(session: Sessi
     assert again.id == first.id
     count = session.scalar(select(func.count()).where(Appointment.job_id == jobs[0].id))
     assert count == 1
-    with pytest.raises(AppointmentError, match="idempotency key"):
+    with pytest.raises(booking.KeyReused, match="'abc' was used for job"):
         book(session, jobs[1], at(MONDAY, 10), key="abc")
+
+
+def test_a_key_sent_again_with_another_window_is_refused_not_answered_with_the_first(
+    session: Session,
+) -> None:
+    _, jobs = tiny_region(session, 1)
+    first = book(session, jobs[0], at(MONDAY, 10), key="K")
+    with pytest.raises(booking.KeyReused, match="another window"):
+        book(session, jobs[0], at(MONDAY, 13), key="K")
+    assert session.get_one(Appointment, first.id).window_start == at(MONDAY, 10)
+
+
+def test_a_replay_after_the_booking_was_cancelled_is_refused(session: Session) -> None:
+    _, jobs = tiny_region(session, 1)
+    first = book(session, jobs[0], at(MONDAY, 10), key="K")
+    booking.call_off(
+        session,
+        first,
+        now=at(SUNDAY, 9),
+        today=SUNDAY,
+        rules=RULES,
+        actor="planner:test",
+        reason="test",
+        by_customer=False,
+    )
+    with pytest.raises(AppointmentError, match="was cancelled since"):
+        book(session, jobs[0], at(MONDAY, 10), key="K")
+
+
+def test_an_expired_key_may_be_used_afresh(session: Session) -> None:
+    _, jobs = tiny_region(session, 2)
+    book(session, jobs[0], at(MONDAY, 10), key="K")
+    stored = session.scalar(select(booking.BookingRequest).where(booking.BookingRequest.key == "K"))
+    assert stored is not None
+    stored.created_at = stored.created_at - timedelta(
+        hours=booking.IDEMPOTENCY_KEY_HOURS, seconds=1
+    )
+    session.flush()
+    other = book(session, jobs[1], at(MONDAY, 13), key="K")
+    assert other.job_id == jobs[1].id
 
 
 def test_the_eleventh_booking_of_a_ten_place_day_is_refused_with_fresh_options(

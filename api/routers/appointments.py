@@ -103,12 +103,20 @@ def book(
     session: SessionDep,
     planner: PlannerDep,
     tasks: BackgroundTasks,
+    response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=80)] = None,
 ) -> AppointmentRead:
     """Promise a window the plan can keep; it is re-checked and written into the plan. A
-    retried request with the same `Idempotency-Key` returns the first booking."""
+    retried request with the same `Idempotency-Key` returns the first booking (marked with
+    `Idempotent-Replayed: true`); the key with a different request is refused (422), and a
+    key lasts 24 hours."""
     state = request.app.state
     job = _job(session, job_id)
+    idempotency = (
+        booking.Idempotency.of(idempotency_key, job.id, window.model_dump(mode="json"))
+        if idempotency_key
+        else None
+    )
     appointment, made = booking.book(
         session,
         job,
@@ -119,11 +127,13 @@ def book(
         rules=state.rules,
         actor=f"planner:{planner.username}",
         via=window.via,
-        idempotency_key=idempotency_key,
+        idempotency=idempotency,
         reason=window.reason,
     )
     if made:
         send_invite(request, session, appointment, tasks)
+    else:
+        response.headers["Idempotent-Replayed"] = "true"
     return AppointmentRead.model_validate(appointment)
 
 

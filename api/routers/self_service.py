@@ -257,13 +257,15 @@ def book_window(
         raise HTTPException(422, detail="window: not a window from the list") from None
     state = request.app.state
     actor = f"customer:{order.customer_id}"
-    idempotency_key = f"page:{order.id}:{key}"
+    idempotency = booking.Idempotency.of(f"page:{order.id}:{key}", job.id, window)
     done = RedirectResponse(f"/o/{token}?msg=booked&lang={chosen}", status_code=303)
     try:
-        if booking.replayed(session, idempotency_key, job) is not None:
+        if booking.replayed(session, idempotency, job) is not None:
             return done  # the same form sent twice: booked once
-    except AppointmentError:
-        raise HTTPException(409, detail="this form was already used for another job") from None
+    except booking.KeyReused:
+        raise HTTPException(409, detail="this form was already used for another window") from None
+    except AppointmentError as refused:  # what this form booked was cancelled since
+        return _refused(request, session, order, token, chosen, refused)
     current = live_appointment(session, job.id)
     try:
         if current is None:
@@ -277,7 +279,7 @@ def book_window(
                 rules=state.rules,
                 actor=actor,
                 via=AgreedVia.SELF_SERVICE,
-                idempotency_key=idempotency_key,
+                idempotency=idempotency,
                 not_before=customer_cutoff(state.now(), state.rules),
             )
         else:
@@ -294,7 +296,7 @@ def book_window(
                     actor=actor,
                     reason="moved by the customer",
                     by_customer=True,
-                    idempotency_key=idempotency_key,
+                    idempotency=idempotency,
                 ),
                 True,
             )
