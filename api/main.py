@@ -36,6 +36,7 @@ from api.schemas import WindowsRead
 from api.security import KeyRing, Signer
 from calendars.mail import Mailer
 from fieldplan import signing_keys
+from fieldplan.accounts import SignInThrottled
 from fieldplan.appointments import AppointmentError
 from fieldplan.booking import BookingRules, KeyReused, SlotTaken
 from fieldplan.db import make_engine, session_factory, unit_of_work
@@ -142,6 +143,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     for d in error.defects
                 ],
             },
+        )
+
+    @app.exception_handler(SignInThrottled)
+    def throttled(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, SignInThrottled)
+        return JSONResponse(
+            status_code=429,
+            content={"detail": str(error)},
+            headers={"Retry-After": str(error.retry_after_s)},
         )
 
     @app.exception_handler(KeyReused)

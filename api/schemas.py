@@ -15,6 +15,13 @@ class Read(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class Problem(BaseModel):
+    """The body of every refusal: what was wrong, as a sentence or as fields with reasons
+    (`[{"field": ..., "reason": ...}]`, or FastAPI's validation entries)."""
+
+    detail: str | list[dict[str, Any]]
+
+
 class TokenRead(BaseModel):
     access_token: str
     token_type: str = "bearer"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Boolean, String, select
+from sqlalchemy import Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fieldplan.db import Base, UTCDateTime, utcnow
@@ -83,3 +84,62 @@ def authenticate(session: Session, username: str, password: str) -> Account | No
         hash_password(password)  # same work either way: no timing hint that the name exists
         return None
     return account if verify_password(password, account.password_hash) else None
+
+
+# Sign-in throttling: a few mistakes are free, then each further attempt on that username
+# waits twice as long as the one before, up to a quarter of an hour; a success (or a day
+# without failures) starts afresh. Kept in the database, so every API process agrees.
+FREE_FAILURES = 5
+FIRST_WAIT_S = 30
+LONGEST_WAIT_S = 15 * 60
+FORGET_AFTER = timedelta(days=1)
+
+
+class SignInFailures(Base):
+    """Failed sign-ins in a row for one username (whether or not such an account exists, so
+    the answer tells nobody which names are real)."""
+
+    __tablename__ = "sign_in_failures"
+
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SignInThrottled(Exception):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many failed sign-ins: try again in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+def wait_after(failures: int) -> int:
+    """Seconds the next attempt waits after `failures` failed sign-ins in a row."""
+    if failures < FREE_FAILURES:
+        return 0
+    return int(min(LONGEST_WAIT_S, FIRST_WAIT_S * 2 ** (failures - FREE_FAILURES)))
+
+
+def sign_in(session: Session, username: str, password: str, *, now: datetime) -> Account | None:
+    """`authenticate`, throttled per username: raises `SignInThrottled` while the last
+    failures still make the caller wait (the password is not even tried then). The caller
+    must commit a failed attempt too, so it counts."""
+    name = username[:80]
+    record = session.get(SignInFailures, name)
+    if record is not None and now - record.last_failure_at > FORGET_AFTER:
+        record.failures = 0
+    if record is not None:
+        until = record.last_failure_at + timedelta(seconds=wait_after(record.failures))
+        if now < until:
+            raise SignInThrottled(math.ceil((until - now).total_seconds()))
+    account = authenticate(session, username, password)
+    if account is not None:
+        if record is not None:
+            session.delete(record)
+        return account
+    if record is None:
+        record = SignInFailures(username=name, failures=0, last_failure_at=now)
+        session.add(record)
+    record.failures += 1
+    record.last_failure_at = now
+    session.flush()
+    return None

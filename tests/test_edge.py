@@ -7,18 +7,29 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.main import MAX_BODY_BYTES, create_app
 from api.redaction import redact
 from api.routers.resources import IMPORT_MAX_BYTES
+from fieldplan.accounts import (
+    FIRST_WAIT_S,
+    FREE_FAILURES,
+    LONGEST_WAIT_S,
+    Role,
+    create_account,
+    wait_after,
+)
+from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.settings import Settings
-from tests.conftest import pin_clock, seed_database
+from tests.conftest import NOW, pin_clock, seed_database
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +176,47 @@ def test_the_access_log_of_a_real_server_holds_no_feed_token(
     lines = (captured.out + captured.err).splitlines()
     assert any("/feeds/technicians/[token].ics" in line for line in lines), lines
     assert not any(token in line for line in lines)
+
+
+def test_wrong_passwords_in_a_row_slow_the_next_attempts_down(
+    world: tuple[TestClient, str, str],
+) -> None:
+    client, _, url = world
+    engine = make_engine(url)
+    with unit_of_work(session_factory(engine)) as session:
+        create_account(session, "guessed", Role.PLANNER, "the-right-one")
+    engine.dispose()
+    app = client.app
+    assert isinstance(app, FastAPI)
+    start = NOW
+    for _ in range(FREE_FAILURES):
+        wrong = client.post("/auth/token", data={"username": "guessed", "password": "nope"})
+        assert wrong.status_code == 401
+    right = {"username": "guessed", "password": "the-right-one"}
+    throttled = client.post("/auth/token", data=right)
+    assert throttled.status_code == 429  # even the right password waits its turn
+    assert int(throttled.headers["retry-after"]) == FIRST_WAIT_S
+    page = client.post("/login", data=right, follow_redirects=False)
+    assert page.status_code == 429
+    assert "try again" in page.text
+    try:
+        app.state.now = lambda: start + timedelta(seconds=FIRST_WAIT_S + 1)
+        wrong = client.post("/auth/token", data={"username": "guessed", "password": "nope"})
+        assert wrong.status_code == 401
+        again = client.post("/auth/token", data=right)
+        assert again.status_code == 429
+        assert int(again.headers["retry-after"]) == 2 * FIRST_WAIT_S  # doubled
+        app.state.now = lambda: start + timedelta(seconds=4 * FIRST_WAIT_S)
+        assert client.post("/auth/token", data=right).status_code == 200
+        app.state.now = lambda: start + timedelta(seconds=4 * FIRST_WAIT_S + 1)
+        wrong = client.post("/auth/token", data={"username": "guessed", "password": "nope"})
+        assert wrong.status_code == 401  # the success started afresh
+    finally:
+        app.state.now = lambda: start
+
+
+def test_the_wait_doubles_up_to_a_quarter_of_an_hour() -> None:
+    waits = [wait_after(n) for n in range(12)]
+    assert waits[:FREE_FAILURES] == [0] * FREE_FAILURES
+    assert waits[FREE_FAILURES : FREE_FAILURES + 3] == [30, 60, 120]
+    assert max(waits) == LONGEST_WAIT_S

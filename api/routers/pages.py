@@ -29,7 +29,7 @@ from api.board import (
 from api.deps import SESSION_COOKIE, MaybePlannerDep, SessionDep
 from api.schemas import MAX_ID, RowId
 from fieldplan import steering
-from fieldplan.accounts import authenticate
+from fieldplan.accounts import SignInThrottled, sign_in
 from fieldplan.appointments import Appointment, AppointmentError, AppointmentStatus
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
@@ -58,7 +58,16 @@ def login(
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
-    account = authenticate(session, username, password)
+    try:
+        account = sign_in(session, username, password, now=request.app.state.now())
+    except SignInThrottled as throttled:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"error": f"Too many failed attempts: try again in {throttled.retry_after_s} s."},
+            status_code=429,
+            headers={"Retry-After": str(throttled.retry_after_s)},
+        )
     if account is None:
         return templates.TemplateResponse(
             request, "login.html", {"error": "Wrong username or password."}, status_code=401
