@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 
 from fieldplan.booking import Windows
 
@@ -133,5 +141,36 @@ class CallbackRead(Read):
 MAX_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 RegionFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-# A day a plan can be about: anything outside these years is a typo, not a plan.
-PlanDay = Annotated[date, Query(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
+# A day fieldplan can plan: anything outside these years is a typo, not a plan.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+_WRITTEN_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_WRITTEN_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
+
+
+def _written_day(value: object) -> object:
+    """Days only as YYYY-MM-DD: pydantic alone reads `0` as 1970-01-01 (a Unix time)."""
+    if isinstance(value, date) or (isinstance(value, str) and _WRITTEN_DAY.fullmatch(value)):
+        return value
+    raise ValueError("a day is written YYYY-MM-DD")
+
+
+def _written_moment(value: object) -> object:
+    """Moments only as ISO 8601 text with an offset, never a bare number of seconds."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _WRITTEN_MOMENT.fullmatch(value)):
+        return value
+    raise ValueError("a moment is written YYYY-MM-DDTHH:MM with its offset, e.g. +01:00")
+
+
+def _plausible_moment(value: datetime) -> datetime:
+    if not FIRST_DAY <= value.date() <= LAST_DAY:
+        raise ValueError(f"outside the years fieldplan plans ({FIRST_DAY.year}-{LAST_DAY.year})")
+    return value
+
+
+# Every day and moment a client sends is one of these.
+Day = Annotated[date, BeforeValidator(_written_day), Field(ge=FIRST_DAY, le=LAST_DAY)]
+Moment = Annotated[
+    AwareDatetime, BeforeValidator(_written_moment), AfterValidator(_plausible_moment)
+]
+PlanDay = Annotated[Day, Query()]

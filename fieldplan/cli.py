@@ -111,19 +111,24 @@ def import_orders(
         target = rejected or path.with_name(path.stem + ".rejected.csv")
         importing.write_rejected(target, report)
         console.print(f"[yellow]{len(report.rejected)} row(s) rejected, written to {target}")
+    if report.warnings:
+        _print_errors(report, warnings=True)
     console.print(
         f"{report.orders_created} order(s) imported with {report.jobs_created} job(s); "
         f"{report.orders_unchanged} already imported and unchanged."
     )
 
 
-def _print_errors(report: importing.ImportReport) -> None:
-    table = Table("row", "field", "reason", title="Import errors")
-    for error in report.errors[:200]:
+def _print_errors(report: importing.ImportReport, *, warnings: bool = False) -> None:
+    found = report.warnings if warnings else report.errors
+    table = Table(
+        "row", "field", "reason", title="Import warnings" if warnings else "Import errors"
+    )
+    for error in found[:200]:
         table.add_row(error.row, error.field, error.reason)
     console.print(table)
-    if len(report.errors) > 200:
-        console.print(f"... and {len(report.errors) - 200} more")
+    if len(found) > 200:
+        console.print(f"... and {len(found) - 200} more")
 
 
 def run_plan(

@@ -32,7 +32,7 @@ from fieldplan.jobs import Job, JobPart, JobStatus, change_status, record_create
 from fieldplan.optimisation import PlanOutdated, plan_region
 from fieldplan.orders import Order
 from fieldplan.planning import build_problem, horizon_for, stored_plan
-from fieldplan.plans import Plan, Stop, StopKind, latest_plan
+from fieldplan.plans import Plan, Stop, StopKind, latest_plan, lead_visits
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Absence, Technician
 from fieldplan.timeline import EventKind, record_for_job
@@ -54,6 +54,28 @@ class ReportKind(StrEnum):
 
 class ReportRefused(ValueError):
     """A report that does not fit the job's state; the message says why."""
+
+
+class ReportTooEarly(ReportRefused):
+    """Work reported before the day the job is planned or promised for: a mistake (the
+    wrong job, a phone's clock), never a state to store."""
+
+
+def _planned_from(session: Session, job: Job, today: date) -> date | None:
+    """The first day the job's work is owed from, when that lies after today: the earliest
+    of its planned days from today on, or else its promised window's day."""
+    planned = [
+        v.day for v in lead_visits(session, job.region_id, Plan.day >= today, job_ids=[job.id])
+    ]
+    if planned:
+        first = min(planned)
+        return first if first > today else None
+    appointment = live_appointment(session, job.id)
+    if appointment is None:
+        return None
+    region = session.get_one(Region, job.region_id)
+    day = appointment.window_start.astimezone(ZoneInfo(region.timezone)).date()
+    return day if day > today else None
 
 
 @dataclass
@@ -86,6 +108,11 @@ def report(
 ) -> ReportOutcome:
     lock_region(session, job.region_id)
     outcome = ReportOutcome(job)
+    owed_from = _planned_from(session, job, today)
+    if owed_from is not None:
+        raise ReportTooEarly(
+            f"job {job.id} is planned for {owed_from}: its work cannot be reported on {today}"
+        )
     if kind is ReportKind.RUNNING_LATE:
         if eta is None:
             raise ReportRefused("running late needs the new ETA")

@@ -53,6 +53,23 @@ ORDER_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,31}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 PHONE = re.compile(r"^\+?[0-9 ()-]{8,20}$")
 MAX_DAYS_AHEAD = 366
+MAX_ROWS = 100_000  # order lines per file: a nightly file of a large retailer, not a dump
+# The longest text each field may hold (the database's columns; notes are free text).
+MAX_LENGTH = {
+    "order_number": 32,
+    "store": 32,
+    "customer_name": 200,
+    "email": 200,
+    "phone": 32,
+    "street": 200,
+    "house_number": 16,
+    "postcode": 16,
+    "notes": 2000,
+    "sku": 64,
+    "services": 200,
+    "missing_parts": 500,
+}
+OLD_ORDER = timedelta(days=365)  # an order older than this is imported with a warning
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,8 @@ class ImportReport:
     jobs_created: int = 0
     errors: list[RowError] = field(default_factory=list)
     rejected: list[RawRow] = field(default_factory=list)
+    # Imported, but worth a look: dates that are legal yet unusual.
+    warnings: list[RowError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -121,7 +140,13 @@ def rows_from_csv(text: str) -> list[RawRow]:
         if None in record:
             raise UnreadableFile(f"line {number}: more values than columns")
         rows.append(RawRow(f"line {number}", {k: (v or "").strip() for k, v in record.items()}))
+        _within_limit(rows)
     return rows
+
+
+def _within_limit(rows: list[RawRow]) -> None:
+    if len(rows) > MAX_ROWS:
+        raise UnreadableFile(f"more than {MAX_ROWS} order lines: split the file")
 
 
 def rows_from_json(text: str) -> list[RawRow]:
@@ -136,6 +161,8 @@ def rows_from_json(text: str) -> list[RawRow]:
     for i, order in enumerate(orders):
         if not isinstance(order, dict) or not isinstance(order.get("lines"), list):
             raise UnreadableFile(f"orders[{i}]: an order is an object with a list of lines")
+        if not order["lines"]:
+            raise UnreadableFile(f"orders[{i}].lines: an order needs at least one line")
         head = {k: _text(order.get(k)) for k in ORDER_FIELDS}
         for j, line in enumerate(order["lines"]):
             if not isinstance(line, dict):
@@ -144,6 +171,7 @@ def rows_from_json(text: str) -> list[RawRow]:
             if not values["line_number"]:
                 values["line_number"] = str(j + 1)
             rows.append(RawRow(f"orders[{i}].lines[{j}]", values))
+            _within_limit(rows)
     return rows
 
 
@@ -175,13 +203,17 @@ def _catalogue(session: Session) -> _Catalogue:
 
 
 def _check_row(
-    row: RawRow, cat: _Catalogue, gazetteer: Gazetteer, today: date
+    row: RawRow, cat: _Catalogue, gazetteer: Gazetteer, today: date, warnings: list[RowError]
 ) -> tuple[list[RowError], OrderLineIn | None]:
     errors: list[RowError] = []
     v = row.values
 
     def err(field_name: str, reason: str) -> None:
         errors.append(RowError(row.where, field_name, reason))
+
+    for name, longest in MAX_LENGTH.items():
+        if len(v.get(name, "")) > longest:
+            err(name, f"longer than {longest} characters")
 
     for name in sorted(REQUIRED | {"sku", "quantity", "services"}):
         if not v.get(name):
@@ -196,6 +228,12 @@ def _check_row(
         err("wanted_from", f"{wanted} is before the order date {ordered}")
     if wanted and (wanted - today).days > MAX_DAYS_AHEAD:
         err("wanted_from", f"{wanted} is more than a year ahead")
+    if ordered and ordered < today - OLD_ORDER:
+        warnings.append(RowError(row.where, "order_date", f"{ordered} is more than a year ago"))
+    if wanted and wanted < today:
+        warnings.append(
+            RowError(row.where, "wanted_from", f"{wanted} lies in the past: planned from now on")
+        )
     if v.get("store") and v["store"] not in cat.stores:
         err("store", f"unknown store {v['store']!r}")
     if v.get("email") and not EMAIL.match(v["email"]):
@@ -289,7 +327,7 @@ def import_rows(
     lines: dict[int, OrderLineIn] = {}
     bad_rows: set[int] = set()
     for row in rows:
-        errors, line = _check_row(row, cat, gazetteer, today)
+        errors, line = _check_row(row, cat, gazetteer, today, report.warnings)
         groups.setdefault(row.values.get("order_number", ""), []).append(row)
         report.errors.extend(errors)
         if line is None:

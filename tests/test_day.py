@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from api.main import create_app
 from fieldplan.appointments import AppointmentStatus
 from fieldplan.catalogue import Part
-from fieldplan.day_events import ReportKind, ReportRefused, report, report_ill
+from fieldplan.day_events import ReportKind, ReportRefused, ReportTooEarly, report, report_ill
 from fieldplan.jobs import Job, JobStatus
 from fieldplan.plans import Route, Stop
 from fieldplan.regions import Region
@@ -42,6 +42,23 @@ def test_reports_move_the_job_through_its_day_and_onto_the_timeline(session: Ses
     assert {EventKind.TECHNICIAN_EN_ROUTE, EventKind.JOB_STARTED, EventKind.JOB_DONE} <= set(kinds)
     with pytest.raises(ReportRefused):
         report(session, jobs[0], ReportKind.STARTED, actor="technician:T1", today=MONDAY)
+
+
+def test_work_cannot_be_reported_before_the_day_it_is_planned_for(session: Session) -> None:
+    _, jobs = tiny_region(session, 1)
+    book(session, jobs[0], at(MONDAY + timedelta(days=7), 9))
+    for kind in (ReportKind.ON_THE_WAY, ReportKind.DONE, ReportKind.RUNNING_LATE):
+        with pytest.raises(ReportTooEarly, match="is planned for 2026-11-30"):
+            report(session, jobs[0], kind, actor="technician:T1", today=MONDAY, eta=at(MONDAY, 9))
+    assert jobs[0].status == JobStatus.PLANNED
+    report(
+        session,
+        jobs[0],
+        ReportKind.ON_THE_WAY,
+        actor="technician:T1",
+        today=MONDAY + timedelta(days=7),
+    )
+    assert jobs[0].status == JobStatus.EN_ROUTE
 
 
 def test_running_late_pushes_the_day_and_flags_the_promise_it_misses(session: Session) -> None:

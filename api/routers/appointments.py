@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from icalendar import Calendar
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
 from api.routers.calendars import CALENDAR, invite_for
-from api.schemas import Read, RegionFilter, RowId, WindowsRead
+from api.schemas import Moment, Read, RegionFilter, RowId, WindowsRead
 from calendars.mail import Mailer, invite_email
 from fieldplan import booking
 from fieldplan.appointments import AgreedVia, Appointment, AppointmentStatus
@@ -27,8 +27,8 @@ CUSTOMER_LINK_DAYS = 90
 
 
 class AppointmentIn(BaseModel):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Moment
+    end: Moment
     via: AgreedVia = AgreedVia.PLANNER
     reason: str = Field("", max_length=500)
 

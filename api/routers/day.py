@@ -3,19 +3,20 @@ planners on their behalf, and illness."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
-from api.schemas import RowId
+from api.schemas import Day, Moment, RowId
 from fieldplan.day_events import (
     ReportKind,
     ReportOutcome,
     ReportRefused,
+    ReportTooEarly,
     report,
     report_ill,
     urgent_repair,
@@ -31,7 +32,7 @@ router = APIRouter(tags=["the day"])
 
 class ReportIn(BaseModel):
     kind: ReportKind
-    eta: AwareDatetime | None = None
+    eta: Moment | None = None
     part_sku: str | None = Field(None, max_length=40)
     note: str = Field("", max_length=1000)
 
@@ -44,7 +45,7 @@ class ReportRead(BaseModel):
 
 
 class IllIn(BaseModel):
-    day: date
+    day: Day
 
 
 def _read(outcome: ReportOutcome) -> ReportRead:
@@ -70,6 +71,8 @@ def _report(
             part_sku=body.part_sku,
             note=body.note,
         )
+    except ReportTooEarly as early:
+        raise HTTPException(422, detail=[{"field": "kind", "reason": str(early)}]) from None
     except ReportRefused as refused:
         raise HTTPException(409, detail=str(refused)) from None
     return _read(outcome)

@@ -27,7 +27,7 @@ from api.board import (
     position,
 )
 from api.deps import SESSION_COOKIE, MaybePlannerDep, SessionDep
-from api.schemas import MAX_ID, RowId
+from api.schemas import MAX_ID, Day, PlanDay, RowId
 from fieldplan import steering
 from fieldplan.accounts import SignInThrottled, sign_in
 from fieldplan.appointments import Appointment, AppointmentError, AppointmentStatus
@@ -91,7 +91,7 @@ def board(
     request: Request,
     session: SessionDep,
     planner: MaybePlannerDep,
-    day: date | None = None,
+    day: PlanDay | None = None,
     msg: Annotated[str, Query(max_length=300)] = "",
     error: Annotated[str, Query(max_length=300)] = "",
 ) -> Response:
@@ -218,7 +218,7 @@ def board_move(
     request: Request,
     session: SessionDep,
     planner: MaybePlannerDep,
-    day: Annotated[date, Form()],
+    day: Annotated[Day, Form()],
     technician_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     action: Annotated[str, Form(pattern="^(move|pin|unassign)$")] = "move",
     renegotiate: Annotated[bool, Form()] = False,
@@ -268,7 +268,7 @@ def board_reoptimise(
     request: Request,
     session: SessionDep,
     planner: MaybePlannerDep,
-    day: Annotated[date, Form()],
+    day: Annotated[Day, Form()],
     seconds: Annotated[float, Form(gt=0, le=60)] = 3.0,
 ) -> Response:
     """Re-plan the day around what planners fixed (pins and promises stay)."""

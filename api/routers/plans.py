@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select
 
 from api.deps import PlannerDep, SessionDep
-from api.schemas import PlanRead, PlanSummary, RegionFilter, RegionRead, RowId
+from api.schemas import PlanDay, PlanRead, PlanSummary, RegionFilter, RegionRead, RowId
 from fieldplan.plans import Plan
 from fieldplan.regions import Region
 
@@ -25,7 +23,7 @@ def list_plans(
     session: SessionDep,
     _: PlannerDep,
     region_id: RegionFilter = None,
-    day: date | None = None,
+    day: PlanDay | None = None,
     latest_only: bool = Query(True, description="only the newest version of each day"),
 ) -> list[PlanSummary]:
     query = select(Plan).order_by(Plan.day, Plan.version.desc())

@@ -17,6 +17,8 @@ from sqlalchemy.orm import selectinload
 from api.deps import PlannerDep, SessionDep
 from api.schemas import (
     CallbackRead,
+    Day,
+    PlanDay,
     Read,
     RegionFilter,
     RouteRead,
@@ -193,6 +195,8 @@ class ImportRead(BaseModel):
     orders_created: int
     orders_unchanged: int
     jobs_created: int
+    # Imported, but worth a look (an order more than a year old, a wish date in the past).
+    warnings: list[ImportErrorRead] = []
 
 
 @lru_cache(maxsize=2)
@@ -253,6 +257,9 @@ def import_orders(
         orders_created=report.orders_created,
         orders_unchanged=report.orders_unchanged,
         jobs_created=report.jobs_created,
+        warnings=[
+            ImportErrorRead(row=w.row, field=w.field, reason=w.reason) for w in report.warnings
+        ],
     )
 
 
@@ -311,15 +318,23 @@ def read_technician(technician_id: RowId, session: SessionDep, _: PlannerDep) ->
 
 
 class AbsenceIn(BaseModel):
-    first_day: date
-    last_day: date
+    first_day: Day
+    last_day: Day
     reason: str = Field("", max_length=80)
 
     @model_validator(mode="after")
     def _ordered(self) -> AbsenceIn:
         if self.last_day < self.first_day:
             raise ValueError("last_day must not be before first_day")
+        if (self.last_day - self.first_day).days >= ABSENCE_MAX_DAYS:
+            raise ValueError(f"an absence lasts at most {ABSENCE_MAX_DAYS} days")
         return self
+
+
+# Leave is entered for the coming two years at most, and recorded at most a year late.
+ABSENCE_MAX_DAYS = 366
+ABSENCE_AHEAD = timedelta(days=2 * 365)
+ABSENCE_BEHIND = timedelta(days=365)
 
 
 @router.post("/technicians/{technician_id}/absences", tags=["technicians"], status_code=201)
@@ -336,6 +351,18 @@ def add_absence(
     technician = session.get(Technician, technician_id)
     if technician is None:
         raise HTTPException(404, detail=f"no technician {technician_id}")
+    today = request.app.state.today()
+    if body.last_day > today + ABSENCE_AHEAD or body.first_day < today - ABSENCE_BEHIND:
+        raise HTTPException(
+            422,
+            detail=[
+                {
+                    "field": "first_day" if body.first_day < today - ABSENCE_BEHIND else "last_day",
+                    "reason": f"absences lie between {today - ABSENCE_BEHIND} and "
+                    f"{today + ABSENCE_AHEAD}",
+                }
+            ],
+        )
     lock_region(session, technician.region_id)
     try:
         report_absent(
@@ -346,7 +373,7 @@ def add_absence(
             request.app.state.travel,
             reason=body.reason,
             actor=f"planner:{planner.username}",
-            today=request.app.state.today(),
+            today=today,
         )
     except ReportRefused as refused:
         raise HTTPException(409, detail=str(refused)) from None
@@ -414,7 +441,7 @@ def technician_routes(
     technician_id: RowId,
     session: SessionDep,
     _: PlannerDep,
-    first_day: date,
+    first_day: PlanDay,
     days: Annotated[int, Query(ge=1, le=31)] = 7,
 ) -> list[TechnicianDayRead]:
     """One technician's days from the newest plan of each day: the plan per technician."""

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from api.deps import PlannerDep, SessionDep
 from api.routers.appointments import AppointmentRead, send_invite
 from api.runs import Run, Runs
-from api.schemas import MAX_ID, PlanDay, RegionFilter, RowId
+from api.schemas import MAX_ID, Day, PlanDay, RegionFilter, RowId
 from fieldplan import plan_gate, steering
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.callbacks import CallbackRequest, CallbackStatus
@@ -29,7 +29,7 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 class OptimisationIn(BaseModel):
     region_id: Id
-    first_day: date
+    first_day: Day
     days: int = Field(1, ge=1, le=20)
     time_limit_s: float = Field(10.0, gt=0, le=600)
 
@@ -97,7 +97,7 @@ def cancel_optimisation(run_id: str, request: Request, _: PlannerDep) -> Optimis
 
 class PinIn(BaseModel):
     technician_id: Id
-    day: date
+    day: Day
     start: time | None = None
     # 0: the technician's first job of that day; pickups and lunch do not count.
     position: int | None = Field(None, ge=0, le=200)
@@ -105,7 +105,7 @@ class PinIn(BaseModel):
 
 class MoveIn(BaseModel):
     technician_id: Id
-    day: date
+    day: Day
     position: int | None = Field(None, ge=0, le=200)
     renegotiate: bool = False
 
