@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from fieldplan.catalogue import JobKind, Part, Product, ServiceRule
 from fieldplan.customers import ContactChannel
 from fieldplan.gazetteer import Gazetteer, PostcodeError, normalise_postcode
-from fieldplan.intake import OrderIn, OrderLineIn, take_in_order
+from fieldplan.intake import CHUNK, OrderIn, OrderLineIn, take_in_orders
 from fieldplan.locations import Location
 from fieldplan.orders import Order
 from fieldplan.regions import Region
@@ -334,8 +334,11 @@ def import_rows(
             bad_rows.add(id(row))
         else:
             lines[id(row)] = line
+    numbers = sorted(groups)
     existing = {
-        o.number: o for o in session.scalars(select(Order).where(Order.number.in_(list(groups))))
+        o.number: o
+        for k in range(0, len(numbers), CHUNK)
+        for o in session.scalars(select(Order).where(Order.number.in_(numbers[k : k + CHUNK])))
     }
     accepted: list[tuple[OrderIn, str]] = []
     for number, group in groups.items():
@@ -362,17 +365,12 @@ def import_rows(
     if report.errors and not skip_invalid:
         raise ImportFailed(report)
     with session.begin_nested():
-        for order_in, digest in accepted:
-            order = take_in_order(
-                session,
-                order_in,
-                region=region,
-                gazetteer=gazetteer,
-                content_hash=digest,
-                actor=actor,
+        for k in range(0, len(accepted), CHUNK):
+            intake = take_in_orders(
+                session, accepted[k : k + CHUNK], region=region, gazetteer=gazetteer, actor=actor
             )
-            report.orders_created += 1
-            report.jobs_created += len(order.jobs_created)
+            report.orders_created += intake.orders_created
+            report.jobs_created += intake.jobs_created
     return report
 
 

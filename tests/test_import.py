@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from fieldplan.jobs import Job, JobPart
 from fieldplan.orders import Order
 from fieldplan.regions import Region
 from fieldplan.timeline import EventKind, TimelineEvent
-from tests.conftest import SAMPLE, TODAY
+from tests.conftest import SAMPLE, TODAY, require_postgres
 
 GOOD = {
     "order_number": "UTR-TEST-00001",
@@ -219,3 +221,26 @@ def test_unreadable_json_is_refused_whole(text: str, message: str) -> None:
 def test_csv_without_required_columns_is_refused() -> None:
     with pytest.raises(importing.UnreadableFile, match="lacks column"):
         importing.rows_from_csv("order_number,sku\nA-1,FLR-LAMINATE\n")
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_the_import_benchmark_runs_small_and_keeps_all_or_nothing(backend: str) -> None:
+    """A small run of `benchmarks.importing` (the full one is not a unit test): the bulk
+    writes of both databases import the file, and a bad last row changes nothing."""
+    if backend == "postgresql":
+        require_postgres()
+    small = ["--database", backend, "--lines", "300", "--customers", "40"]
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.importing", *small],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.startswith(f"│ {backend}"))
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert cells[1:3] == ["300", "150"]  # lines, orders
+    assert cells[5] == "yes"
