@@ -14,7 +14,7 @@ import json
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import JSON, Table, func, insert, select, text
+from sqlalchemy import JSON, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from fieldplan.db import Base, UTCDateTime
@@ -54,8 +54,8 @@ def _copy(session: Session, table: Table, rows: list[dict[str, Any]], *, ids: bo
     names += list(defaults)
     columns += [table.c[name] for name in defaults]
     convert = [_converter(column.type) for column in columns]
+    # The session's own connection, inside its open transaction.
     raw: Any = session.connection().connection.dbapi_connection
-    session.execute(text("SELECT 1"))  # the transaction is open on this connection
     with (
         raw.cursor() as cursor,
         cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy,

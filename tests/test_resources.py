@@ -61,7 +61,12 @@ def test_an_order_imported_through_the_api_creates_its_jobs(
     assert created.json()["orders_created"] == 1
     assert created.json()["jobs_created"] == 2  # measure, then installation
     again = client.post("/regions/1/orders/import", json=body, headers=headers)
-    assert again.json() == {"orders_created": 0, "orders_unchanged": 1, "jobs_created": 0}
+    assert again.json() == {
+        "orders_created": 0,
+        "orders_unchanged": 1,
+        "jobs_created": 0,
+        "warnings": [],
+    }
 
 
 def test_a_bad_batch_is_refused_whole_with_row_and_field(
