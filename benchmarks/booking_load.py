@@ -30,9 +30,10 @@ from typing import Annotated
 import httpx
 import typer
 from rich.table import Table
-from sqlalchemy import Engine, func, make_url, select, text
+from sqlalchemy import Engine, func, select
 
 import optimizer
+from benchmarks.databases import scratch_database, work_folder
 from benchmarks.report import console
 from fieldplan import importing, plan_gate
 from fieldplan.accounts import Role, create_account
@@ -226,48 +227,17 @@ def _verify(engine: Engine, result: LoadResult) -> None:
             result.defects += [str(d) for d in found]
 
 
-def _postgres_database() -> tuple[str, str]:
-    admin_url = os.environ.get(
-        "FIELDPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-    name = f"fieldplan_load_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop_postgres(name: str) -> None:
-    admin_url = os.environ.get(
-        "FIELDPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def main(
     database: Annotated[str, typer.Option(help="sqlite or postgresql")] = "postgresql",
     clients: Annotated[int, typer.Option(min=1)] = 50,
     workers: Annotated[int, typer.Option(min=1)] = 2,
     bars: Annotated[bool, typer.Option(help="exit non-zero on a missed bar")] = True,
 ) -> None:
-    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"fieldplan-load-{uuid.uuid4().hex[:8]}"
-    workdir.mkdir(parents=True)
-    name = None
-    if database == "sqlite":
-        url = f"sqlite:///{workdir / 'load.db'}"
-    else:
-        url, name = _postgres_database()
-    try:
+    workdir = work_folder("load")
+    with scratch_database(database, workdir) as url:
         get_settings.cache_clear()
         api_key = seed(url)
         result = run(url, api_key, clients=clients, workers=workers, log=workdir / "server.log")
-    finally:
-        if name is not None:
-            _drop_postgres(name)
     table = Table(
         "measure", "value", "bar", title=f"{clients} clients, {database}, {workers} workers"
     )

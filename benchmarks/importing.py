@@ -10,9 +10,7 @@ Bar (issue 22): the import takes <= 60 s on this machine, on SQLite and on Postg
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,8 +18,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import func, make_url, select, text
+from sqlalchemy import func, select
 
+from benchmarks.databases import scratch_database, work_folder
 from benchmarks.report import console
 from fieldplan import importing
 from fieldplan.catalogue import load_catalogue
@@ -107,28 +106,6 @@ def measure(url: str, rows: list[importing.RawRow]) -> Measured:
     )
 
 
-def _postgres() -> tuple[str, str]:
-    admin_url = os.environ.get(
-        "FIELDPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-    name = f"fieldplan_import_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
-
-
-def _drop(name: str) -> None:
-    admin_url = os.environ.get(
-        "FIELDPLAN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def main(
     database: Annotated[str, typer.Option(help="sqlite, postgresql or both")] = "both",
     lines: Annotated[int, typer.Option(min=2)] = 50_000,
@@ -148,18 +125,8 @@ def main(
     )
     missed = False
     for backend in ("sqlite", "postgresql") if database == "both" else (database,):
-        name = None
-        folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"fieldplan-import-{uuid.uuid4().hex[:8]}"
-        folder.mkdir(parents=True)
-        if backend == "sqlite":
-            url = f"sqlite:///{folder / 'import.db'}"
-        else:
-            url, name = _postgres()
-        try:
+        with scratch_database(backend, work_folder("import")) as url:
             result = measure(url, rows)
-        finally:
-            if name is not None:
-                _drop(name)
         ok = result.seconds <= BAR_S and result.unchanged_after_bad_file
         missed |= not ok
         table.add_row(
