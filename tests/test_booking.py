@@ -131,6 +131,20 @@ def book(session: Session, job: Job, start: datetime, key: str | None = None) ->
     return appointment
 
 
+def cancel(session: Session, appointment: Appointment, reason: str = "test") -> None:
+    """A planner cancels the appointment on the Sunday before the test week."""
+    booking.call_off(
+        session,
+        appointment,
+        now=at(SUNDAY, 9),
+        today=SUNDAY,
+        rules=RULES,
+        actor="planner:test",
+        reason=reason,
+        by_customer=False,
+    )
+
+
 def test_offered_windows_are_two_hours_on_working_days_and_booking_writes_the_plan(
     session: Session,
 ) -> None:
@@ -179,16 +193,7 @@ def test_a_key_sent_again_with_another_window_is_refused_not_answered_with_the_f
 def test_a_replay_after_the_booking_was_cancelled_is_refused(session: Session) -> None:
     _, jobs = tiny_region(session, 1)
     first = book(session, jobs[0], at(MONDAY, 10), key="K")
-    booking.call_off(
-        session,
-        first,
-        now=at(SUNDAY, 9),
-        today=SUNDAY,
-        rules=RULES,
-        actor="planner:test",
-        reason="test",
-        by_customer=False,
-    )
+    cancel(session, first)
     with pytest.raises(AppointmentError, match="was cancelled since"):
         book(session, jobs[0], at(MONDAY, 10), key="K")
 

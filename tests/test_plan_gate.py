@@ -39,7 +39,7 @@ from tests.conftest import (
     pin_clock,
     seed_database,
 )
-from tests.test_booking import MONDAY, RULES, SUNDAY, TRAVEL, at, book, tiny_region
+from tests.test_booking import MONDAY, RULES, SUNDAY, TRAVEL, at, book, cancel, tiny_region
 from tests.test_self_service import WINDOW_VALUE
 
 # Nine days after the seeded week was planned: the demo's situation on a real date.
@@ -394,7 +394,6 @@ def test_a_plan_is_refused_with_a_409_naming_the_broken_promise(
     written. A booking whose route rewrite drops an earlier promise stands in for any bug."""
     client, headers = later_world
     earlier = _book_first(client, headers)
-    from fieldplan import booking
 
     original = booking.write_routes
 
@@ -439,16 +438,7 @@ def test_cancelling_a_prerequisite_releases_the_job_that_waits_for_it(session: S
     session.flush()
     first = book(session, jobs[0], at(MONDAY, 9))
     waiting = book(session, jobs[1], at(MONDAY, 11))
-    booking.call_off(
-        session,
-        first,
-        now=at(SUNDAY, 9),
-        today=SUNDAY,
-        rules=RULES,
-        actor="planner:test",
-        reason="customer cancelled",
-        by_customer=False,
-    )
+    cancel(session, first, "customer cancelled")
     assert waiting.status == AppointmentStatus.AT_RISK
     assert lead_stops(session, jobs[1].id, MONDAY, region.id) == []
     assert jobs[1].status == JobStatus.BOOKED
