@@ -5,7 +5,7 @@ lock, SQLite's write lock), then re-reads the plan and re-checks the window agai
 engine's insertion index. The plan rows it writes carry a revision counter, so even a writer
 that skipped the lock could not overwrite a booking it did not see: its flush fails and the
 API answers 409. An idempotency key makes a retried request return the first booking instead
-of making a second; the key is bound to what was asked (job, window, channel, reason), so the
+of making a second; the key is bound to what was asked (the job and the request as sent), so the
 same key with another request is refused rather than answered with the first booking, and it
 lasts `IDEMPOTENCY_KEY_HOURS`, after which it may be used afresh.
 """
@@ -104,7 +104,7 @@ class BookingRequest(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # What was asked with the key (`request_fingerprint`); empty for keys stored before.
+    # What was asked with the key (`Idempotency.of`); empty for keys stored before.
     fingerprint: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
