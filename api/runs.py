@@ -124,6 +124,12 @@ class Runs:
         except _Cancelled:
             run.status = RunStatus.CANCELLED
         except PlanOutdated as outdated:
-            run.status, run.error = RunStatus.FAILED, str(outdated)
+            # A cancelled run that a change overtook is still just cancelled: it saved nothing
+            # either way (on SQLite any write meanwhile, the cancel's own request included,
+            # makes the save refuse before the cancellation is looked at).
+            if run.clock.cancelled.is_set():
+                run.status = RunStatus.CANCELLED
+            else:
+                run.status, run.error = RunStatus.FAILED, str(outdated)
         except Exception as exc:  # reported on the run, never lost in a thread
             run.status, run.error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
