@@ -19,6 +19,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".fieldplan-installed"
+# The contract check's schemathesis runs from a venv of its own: in the project's, caldav's
+# HTTP client (niquests) replaces urllib3 under `requests`, which its command line needs.
+CONTRACT_VENV = ROOT / ".venv-contract"
+SCHEMATHESIS = "schemathesis==4.32.5"
 
 
 def _run(*args: str | Path) -> None:
@@ -35,6 +39,17 @@ def ensure_venv() -> None:
     _run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
     _run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
     STAMP.write_text(wanted)
+
+
+def ensure_contract_venv() -> Path:
+    folder = CONTRACT_VENV / ("Scripts" if os.name == "nt" else "bin")
+    stamp = CONTRACT_VENV / ".installed"
+    if not (stamp.exists() and stamp.read_text() == SCHEMATHESIS):
+        if not (folder / "python").exists():
+            venv.EnvBuilder(with_pip=True).create(CONTRACT_VENV)
+        _run(folder / "python", "-m", "pip", "install", "--quiet", SCHEMATHESIS)
+        stamp.write_text(SCHEMATHESIS)
+    return folder / "schemathesis"
 
 
 def demo(extra: list[str]) -> None:
@@ -75,6 +90,8 @@ def test(extra: list[str]) -> None:
     _run(BIN / "mypy")
     _run(BIN / "python", "tests/check_layers.py")
     _run(BIN / "pytest", "-n", "2", *extra)
+    # The OpenAPI document against a live server (after the tests: it needs the port alone).
+    _run(BIN / "python", "tests/contract.py", "--schemathesis", ensure_contract_venv())
 
 
 COMMANDS = {"demo": demo, "test": test}

@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from api import redaction
+from api import openapi, redaction
 from api.edge import SecurityHeaders
 from api.routers import (
     appointments,
@@ -183,8 +183,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resources.router,
         pages.router,
     )
+    openapi.document_refusals(app.router, *routers)
     for router in routers:
         app.include_router(router)
+    openapi.install_allow(app, *routers)
     return app
 
 

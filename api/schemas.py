@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import Path, Query
@@ -14,6 +14,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
+    WithJsonSchema,
 )
 
 from fieldplan.booking import Windows
@@ -23,11 +25,45 @@ class Read(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class Problem(BaseModel):
-    """The body of every refusal: what was wrong, as a sentence or as fields with reasons
-    (`[{"field": ..., "reason": ...}]`, or FastAPI's validation entries)."""
+class FieldReason(BaseModel):
+    """One field of a refused request and why (an import's errors name their row too)."""
 
-    detail: str | list[dict[str, Any]]
+    field: str
+    reason: str
+    row: str | None = None
+
+
+class ValidationEntry(BaseModel):
+    """One of FastAPI's own validation errors: where in the request (`loc`) and why."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Invalid(BaseModel):
+    """422: the request is well-formed but some of its fields are not acceptable."""
+
+    detail: list[FieldReason | ValidationEntry]
+
+
+class DefectRead(BaseModel):
+    """Why the plan-writing gate refused a change: the promise or rule it would break."""
+
+    day: date
+    kind: str
+    job_id: int | None
+    why: str
+
+
+class Refusal(BaseModel):
+    """Every other refusal (400, 401, 404, 409, 413, 429, 503): the reason as a sentence.
+    A window that went meanwhile comes with the windows free now; a change the plan gate
+    refuses comes with the promises it would break."""
+
+    detail: str
+    windows: WindowsRead | None = None
+    defects: list[DefectRead] | None = None
 
 
 class TokenRead(BaseModel):
@@ -145,6 +181,7 @@ RegionFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2199, 12, 31)
 _WRITTEN_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_WRITTEN_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?")
 _WRITTEN_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
 
 
@@ -162,15 +199,52 @@ def _written_moment(value: object) -> object:
     raise ValueError("a moment is written YYYY-MM-DDTHH:MM with its offset, e.g. +01:00")
 
 
+def _clock_time(value: object) -> object:
+    """Wall-clock times of the region, without an offset: a shift starts at 08:00 all year."""
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    if isinstance(value, str) and _WRITTEN_CLOCK.fullmatch(value):
+        return time.fromisoformat(value)
+    raise ValueError("a time of day is written HH:MM, the region's own clock, no offset")
+
+
 def _plausible_moment(value: datetime) -> datetime:
     if not FIRST_DAY <= value.date() <= LAST_DAY:
         raise ValueError(f"outside the years fieldplan plans ({FIRST_DAY.year}-{LAST_DAY.year})")
     return value
 
 
+# JSON Schema has no bounds for dates: the years (and the written form) are stated as a
+# pattern beside the format, so a client or schemathesis sees which days the API accepts.
+_DATE = "2[01][0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_CLOCK = "([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]+)?)?"
+_OFFSET = "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 # Every day and moment a client sends is one of these.
-Day = Annotated[date, BeforeValidator(_written_day), Field(ge=FIRST_DAY, le=LAST_DAY)]
+Day = Annotated[
+    date,
+    BeforeValidator(_written_day),
+    Field(ge=FIRST_DAY, le=LAST_DAY),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": f"^{_DATE}$"}),
+]
 Moment = Annotated[
-    AwareDatetime, BeforeValidator(_written_moment), AfterValidator(_plausible_moment)
+    AwareDatetime,
+    BeforeValidator(_written_moment),
+    AfterValidator(_plausible_moment),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "pattern": f"^{_DATE}T{_CLOCK}{_OFFSET}$"}
+    ),
 ]
 PlanDay = Annotated[Day, Query()]
+# A time of day on the region's clock (shifts, opening hours, a pinned start), "HH:MM".
+# Declared as a pattern: OpenAPI's `format: time` is RFC 3339's full-time, with an offset.
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock_time),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": f"^{_WRITTEN_CLOCK.pattern}$", "examples": ["08:00"]}
+    ),
+]
+
+
+Refusal.model_rebuild()

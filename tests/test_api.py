@@ -78,7 +78,9 @@ def test_unknown_ids_get_404(world: tuple[TestClient, str]) -> None:
     headers = {"Authorization": f"Bearer {api_key}"}
     assert client.get("/plans/99999", headers=headers).status_code == 404
     assert client.get("/customers/99999/timeline", headers=headers).status_code == 404
-    assert client.get("/plans/not-a-number", headers=headers).status_code == 422
+    # Ids in paths are digits: a word there names no plan at all.
+    assert client.get("/plans/not-a-number", headers=headers).status_code == 404
+    assert client.get("/plans/0", headers=headers).status_code == 422  # a number, not an id
 
 
 def test_the_customer_timeline_starts_with_the_order(world: tuple[TestClient, str]) -> None:

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Query, Request, Response
-from fastapi.responses import PlainTextResponse
 from icalendar import Calendar
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
-from api.routers.calendars import CALENDAR, invite_for
+from api.openapi import link
+from api.routers.calendars import CalendarResponse, invite_for
 from api.schemas import Moment, Read, RegionFilter, RowId, WindowsRead
 from calendars.mail import Mailer, invite_email
 from fieldplan import booking
@@ -24,6 +24,9 @@ from fieldplan.orders import Order
 
 router = APIRouter(tags=["appointments"])
 CUSTOMER_LINK_DAYS = 90
+
+
+BOOKED = {"appointment_id": "$response.body#/id"}
 
 
 class AppointmentIn(BaseModel):
@@ -85,7 +88,7 @@ def _job(session: SessionDep, job_id: RowId) -> Job:
     return job
 
 
-@router.get("/jobs/{job_id}/windows")
+@router.get("/jobs/{job_id:int}/windows")
 def windows(job_id: RowId, request: Request, session: SessionDep, _: PlannerDep) -> WindowsRead:
     """Windows the plan can keep for this job, cheapest marked; or why none, and when."""
     state = request.app.state
@@ -95,7 +98,22 @@ def windows(job_id: RowId, request: Request, session: SessionDep, _: PlannerDep)
     return WindowsRead.of(found)
 
 
-@router.post("/jobs/{job_id}/appointment", status_code=201)
+@router.post(
+    "/jobs/{job_id:int}/appointment",
+    status_code=201,
+    responses={
+        201: {
+            "links": {
+                "move": link("PUT", "/appointments/{appointment_id}", **BOOKED),
+                "cancel": link("DELETE", "/appointments/{appointment_id}", **BOOKED),
+                "invite": link("GET", "/appointments/{appointment_id}/invite.ics", **BOOKED),
+                "customer_link": link(
+                    "GET", "/appointments/{appointment_id}/customer-link", **BOOKED
+                ),
+            }
+        }
+    },
+)
 def book(
     job_id: RowId,
     window: AppointmentIn,
@@ -173,7 +191,9 @@ def at_risk(
     return found
 
 
-@router.put("/appointments/{appointment_id}")
+# Ids in paths are digits (`:int`, on every route): `/appointments/at-risk` is no appointment,
+# so a PUT there is 405 with the right Allow, not a 422 about the id.
+@router.put("/appointments/{appointment_id:int}")
 def move(
     appointment_id: RowId,
     window: AppointmentIn,
@@ -200,7 +220,7 @@ def move(
     return AppointmentRead.model_validate(appointment)
 
 
-@router.delete("/appointments/{appointment_id}")
+@router.delete("/appointments/{appointment_id:int}")
 def call_off(
     appointment_id: RowId,
     request: Request,
@@ -224,7 +244,7 @@ def call_off(
     return AppointmentRead.model_validate(appointment)
 
 
-@router.get("/appointments/{appointment_id}/customer-link")
+@router.get("/appointments/{appointment_id:int}/customer-link")
 def customer_link(
     appointment_id: RowId, request: Request, session: SessionDep, _: PlannerDep
 ) -> CustomerLink:
@@ -235,14 +255,13 @@ def customer_link(
     return CustomerLink(invite_url=f"{base}/c/invites/{token}.ics")
 
 
-@router.get("/c/invites/{token}.ics", response_class=PlainTextResponse)
+@router.get("/c/invites/{token}.ics", response_class=CalendarResponse)
 def customer_invite(token: str, request: Request, session: SessionDep) -> Response:
     appointment_id = request.app.state.customer_links.verify(token)
     appointment = session.get(Appointment, appointment_id) if appointment_id else None
     if appointment is None:
         raise HTTPException(404, detail="link not found or expired")
-    return Response(
+    return CalendarResponse(
         invite_for(session, appointment),
-        media_type=CALENDAR,
         headers={"Content-Disposition": "attachment; filename=afspraak.ics"},
     )

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import SessionDep
-from api.schemas import Problem, TokenRead
+from api.schemas import Refusal, TokenRead
 from fieldplan.accounts import sign_in
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -17,8 +17,8 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     "/token",
     response_model=TokenRead,
     responses={
-        401: {"model": Problem, "description": "wrong username or password"},
-        429: {"model": Problem, "description": "too many failed sign-ins: see Retry-After"},
+        401: {"model": Refusal, "description": "wrong username or password"},
+        429: {"model": Refusal, "description": "too many failed sign-ins: see Retry-After"},
     },
 )
 def issue_token(

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -26,7 +25,14 @@ from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 
 router = APIRouter(tags=["calendars"])
-CALENDAR = "text/calendar; charset=utf-8"
+
+
+class CalendarResponse(Response):
+    """An iCalendar body (Starlette adds `; charset=utf-8` to every text type)."""
+
+    media_type = "text/calendar"
+
+
 NOT_FOUND = "feed not found"
 
 
@@ -35,7 +41,11 @@ class FeedLinks(BaseModel):
     webcal_url: str
 
 
-@router.get("/feeds/technicians/{token}.ics", response_class=PlainTextResponse)
+@router.get(
+    "/feeds/technicians/{token}.ics",
+    response_class=CalendarResponse,
+    responses={304: {"description": "Unchanged since the ETag or Last-Modified sent."}},
+)
 def technician_feed_ics(token: str, request: Request, session: SessionDep) -> Response:
     """The technician's coming stops. Unknown and revoked links get the same 404."""
     technician = technician_for_token(session, token)
@@ -57,7 +67,7 @@ def technician_feed_ics(token: str, request: Request, session: SessionDep) -> Re
     }
     if _not_modified(request, etag, modified):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type=CALENDAR, headers=headers)
+    return CalendarResponse(body, headers=headers)
 
 
 def feed_context(session: SessionDep, routes: list[Route]) -> FeedContext:
@@ -77,7 +87,7 @@ def feed_context(session: SessionDep, routes: list[Route]) -> FeedContext:
     )
 
 
-@router.get("/plans/{plan_id}/calendar.ics", response_class=PlainTextResponse)
+@router.get("/plans/{plan_id:int}/calendar.ics", response_class=CalendarResponse)
 def plan_day_calendar(plan_id: RowId, session: SessionDep, _: PlannerDep) -> Response:
     """One plan version's day as a calendar: every technician's stops, for planners."""
     plan = session.get(Plan, plan_id)
@@ -87,7 +97,7 @@ def plan_day_calendar(plan_id: RowId, session: SessionDep, _: PlannerDep) -> Res
     calendar = plan_day_feed(
         plan, routes, feed_context(session, list(plan.routes)), timezone=plan.region.timezone
     )
-    return Response(calendar.to_ical(), media_type=CALENDAR)
+    return CalendarResponse(calendar.to_ical())
 
 
 def _not_modified(request: Request, etag: str, modified: datetime) -> bool:
@@ -103,7 +113,7 @@ def _not_modified(request: Request, etag: str, modified: datetime) -> bool:
         return False
 
 
-@router.post("/technicians/{technician_id}/feed", status_code=201)
+@router.post("/technicians/{technician_id:int}/feed", status_code=201)
 def rotate_feed(
     technician_id: RowId, request: Request, session: SessionDep, _: PlannerDep
 ) -> FeedLinks:
@@ -116,7 +126,7 @@ def rotate_feed(
     return FeedLinks(url=url, webcal_url="webcal://" + url.split("://", 1)[1])
 
 
-@router.delete("/technicians/{technician_id}/feed", status_code=204)
+@router.delete("/technicians/{technician_id:int}/feed", status_code=204)
 def revoke_feed(technician_id: RowId, session: SessionDep, _: PlannerDep) -> Response:
     technician = session.get(Technician, technician_id)
     if technician is None:
@@ -125,7 +135,7 @@ def revoke_feed(technician_id: RowId, session: SessionDep, _: PlannerDep) -> Res
     return Response(status_code=204)
 
 
-@router.get("/appointments/{appointment_id}/invite.ics", response_class=PlainTextResponse)
+@router.get("/appointments/{appointment_id:int}/invite.ics", response_class=CalendarResponse)
 def appointment_invite(
     appointment_id: RowId, request: Request, session: SessionDep, _: PlannerDep
 ) -> Response:
@@ -133,7 +143,7 @@ def appointment_invite(
     if appointment is None:
         raise HTTPException(404, detail=f"no appointment {appointment_id}")
     calendar = invite_for(session, appointment)
-    return Response(calendar, media_type=CALENDAR)
+    return CalendarResponse(calendar)
 
 
 def invite_for(session: SessionDep, appointment: Appointment) -> bytes:

@@ -10,7 +10,7 @@ from fieldplan.timeline import for_customer
 router = APIRouter(prefix="/customers", tags=["customers"])
 
 
-@router.get("/{customer_id}/timeline")
+@router.get("/{customer_id:int}/timeline")
 def customer_timeline(
     customer_id: RowId, session: SessionDep, _: PlannerDep
 ) -> list[TimelineEventRead]:

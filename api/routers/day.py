@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
+from api.openapi import link
 from api.schemas import Day, Moment, RowId
 from fieldplan.day_events import (
     ReportKind,
@@ -78,7 +79,7 @@ def _report(
     return _read(outcome)
 
 
-@router.post("/jobs/{job_id}/reports")
+@router.post("/jobs/{job_id:int}/reports")
 def planner_report(
     job_id: RowId, body: ReportIn, request: Request, session: SessionDep, planner: PlannerDep
 ) -> ReportRead:
@@ -89,7 +90,7 @@ def planner_report(
     return _report(request, session, job, body, f"planner:{planner.username}")
 
 
-@router.post("/feeds/technicians/{token}/jobs/{job_id}/reports")
+@router.post("/feeds/technicians/{token}/jobs/{job_id:int}/reports")
 def technician_report(
     token: str, job_id: RowId, body: ReportIn, request: Request, session: SessionDep
 ) -> ReportRead:
@@ -112,7 +113,7 @@ def _on_routes_of(session: SessionDep, technician: Technician, job: Job) -> bool
     return found is not None
 
 
-@router.post("/technicians/{technician_id}/ill")
+@router.post("/technicians/{technician_id:int}/ill")
 def technician_ill(
     technician_id: RowId, body: IllIn, request: Request, session: SessionDep, planner: PlannerDep
 ) -> list[int]:
@@ -150,7 +151,13 @@ class RepairRead(BaseModel):
     reason: str | None
 
 
-@router.post("/orders/{order_id}/repairs", status_code=201)
+@router.post(
+    "/orders/{order_id:int}/repairs",
+    status_code=201,
+    responses={
+        201: {"links": {"job": link("GET", "/jobs/{job_id}", job_id="$response.body#/job_id")}}
+    },
+)
 def urgent(
     order_id: RowId, body: RepairIn, request: Request, session: SessionDep, planner: PlannerDep
 ) -> RepairRead:

@@ -212,7 +212,7 @@ def _back(day: date, **query: str) -> Response:
     return RedirectResponse(f"/board?{urlencode({'day': day.isoformat(), **query})}", 303)
 
 
-@router.post("/board/jobs/{job_id}/move")
+@router.post("/board/jobs/{job_id:int}/move")
 def board_move(
     job_id: RowId,
     request: Request,

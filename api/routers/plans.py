@@ -46,7 +46,7 @@ def list_plans(
     return [PlanSummary.model_validate(p) for p in session.scalars(query)]
 
 
-@router.get("/plans/{plan_id}")
+@router.get("/plans/{plan_id:int}")
 def read_plan(plan_id: RowId, session: SessionDep, _: PlannerDep) -> PlanRead:
     plan = session.get(Plan, plan_id)
     if plan is None:

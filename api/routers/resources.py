@@ -3,13 +3,12 @@ with the same validation as the CLI), jobs, technicians and their absences, stor
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -17,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from api.deps import PlannerDep, SessionDep
 from api.schemas import (
     CallbackRead,
+    ClockTime,
     Day,
     PlanDay,
     Read,
@@ -135,7 +135,7 @@ def _job_read(session: SessionDep, job: Job) -> JobRead:
     return read
 
 
-@router.get("/customers/{customer_id}", tags=["customers"])
+@router.get("/customers/{customer_id:int}", tags=["customers"])
 def customer_view(customer_id: RowId, session: SessionDep, _: PlannerDep) -> CustomerView:
     customer = session.get(Customer, customer_id)
     if customer is None:
@@ -177,7 +177,7 @@ def customer_view(customer_id: RowId, session: SessionDep, _: PlannerDep) -> Cus
     )
 
 
-@router.get("/orders/{order_id}", tags=["orders"])
+@router.get("/orders/{order_id:int}", tags=["orders"])
 def read_order(order_id: RowId, session: SessionDep, _: PlannerDep) -> OrderRead:
     order = session.get(Order, order_id)
     if order is None:
@@ -189,6 +189,44 @@ class ImportErrorRead(BaseModel):
     row: str
     field: str
     reason: str
+
+
+# The JSON import file: the CSV's columns, an order's once and its lines' per line. The
+# document states its shape and which keys an order and a line must have; what the values
+# mean (a known product, a postcode of the region, a plausible date) is checked by the same
+# validator as the CLI's, which names row and field.
+Text = str | int | float
+
+
+class ImportLine(BaseModel):
+    sku: Text
+    quantity: Text
+    services: Text | list[str] = Field(description='"measure;installation" or a list')
+    line_number: Text | None = None
+    missing_parts: Text | list[str] | dict[str, int] | None = Field(
+        None, description='"P-SKU:1;P-OTHER:2", a list of those or {sku: quantity}'
+    )
+
+
+class ImportOrder(BaseModel):
+    order_number: Text
+    order_date: Text = Field(description="YYYY-MM-DD")
+    store: Text
+    customer_name: Text
+    email: Text
+    phone: Text
+    street: Text
+    house_number: Text
+    postcode: Text
+    wanted_from: Text | None = None
+    contact_channel: Text | None = None
+    language: Text | None = None
+    notes: Text | None = None
+    lines: list[ImportLine] = Field(min_length=1)
+
+
+class ImportFile(BaseModel):
+    orders: list[ImportOrder]
 
 
 class ImportRead(BaseModel):
@@ -209,7 +247,7 @@ IMPORT_MAX_BYTES = 32 * 1024 * 1024
 
 
 @router.post(
-    "/regions/{region_id}/orders/import",
+    "/regions/{region_id:int}/orders/import",
     tags=["orders"],
     status_code=201,
     max_body_size=IMPORT_MAX_BYTES,
@@ -219,10 +257,7 @@ def import_orders(
     request: Request,
     session: SessionDep,
     planner: PlannerDep,
-    body: Annotated[
-        dict[str, object],
-        Body(examples=[{"orders": [{"order_number": "W-1", "lines": [{"product_sku": "…"}]}]}]),
-    ],
+    body: ImportFile,
 ) -> ImportRead:
     """Orders as in the JSON import file (`{"orders": [...]}`), validated like the CLI does:
     all or nothing, every error with its row and field (422)."""
@@ -230,7 +265,7 @@ def import_orders(
     if region is None:
         raise HTTPException(404, detail=f"no region {region_id}")
     try:
-        rows = importing.rows_from_json(json.dumps(body))
+        rows = importing.rows_from_json(body.model_dump_json(exclude_none=True))
     except importing.UnreadableFile as unreadable:
         raise HTTPException(
             422, detail=[{"row": "", "field": "body", "reason": str(unreadable)}]
@@ -263,7 +298,7 @@ def import_orders(
     )
 
 
-@router.get("/jobs/{job_id}", tags=["jobs"])
+@router.get("/jobs/{job_id:int}", tags=["jobs"])
 def read_job(job_id: RowId, session: SessionDep, _: PlannerDep) -> JobRead:
     job = session.get(Job, job_id)
     if job is None:
@@ -273,8 +308,8 @@ def read_job(job_id: RowId, session: SessionDep, _: PlannerDep) -> JobRead:
 
 class ShiftRead(Read):
     weekday: int
-    start: time
-    end: time
+    start: ClockTime
+    end: ClockTime
 
 
 class AbsenceRead(Read):
@@ -309,7 +344,7 @@ def list_technicians(
     return [TechnicianRead.model_validate(t) for t in session.scalars(query)]
 
 
-@router.get("/technicians/{technician_id}", tags=["technicians"])
+@router.get("/technicians/{technician_id:int}", tags=["technicians"])
 def read_technician(technician_id: RowId, session: SessionDep, _: PlannerDep) -> TechnicianRead:
     technician = session.get(Technician, technician_id)
     if technician is None:
@@ -337,7 +372,7 @@ ABSENCE_AHEAD = timedelta(days=2 * 365)
 ABSENCE_BEHIND = timedelta(days=365)
 
 
-@router.post("/technicians/{technician_id}/absences", tags=["technicians"], status_code=201)
+@router.post("/technicians/{technician_id:int}/absences", tags=["technicians"], status_code=201)
 def add_absence(
     technician_id: RowId,
     body: AbsenceIn,
@@ -389,8 +424,8 @@ class StockRead(Read):
 
 class OpeningRead(Read):
     weekday: int
-    opens: time
-    closes: time
+    opens: ClockTime
+    closes: ClockTime
 
 
 class LocationRead(Read):
@@ -436,7 +471,7 @@ class TechnicianDayRead(BaseModel):
     route: RouteRead
 
 
-@router.get("/technicians/{technician_id}/routes", tags=["technicians"])
+@router.get("/technicians/{technician_id:int}/routes", tags=["technicians"])
 def technician_routes(
     technician_id: RowId,
     session: SessionDep,

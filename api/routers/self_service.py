@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from api.deps import PlannerDep, SessionDep
 from api.i18n import TEXTS, language, reason_text, status_text, window_label
 from api.routers.appointments import send_invite
-from api.routers.calendars import CALENDAR, invite_for
+from api.routers.calendars import CalendarResponse, invite_for
 from api.routers.pages import templates
 from api.schemas import RowId
 from fieldplan import booking
@@ -45,7 +45,7 @@ class OrderLink(BaseModel):
     url: str
 
 
-@router.get("/orders/{order_id}/customer-link")
+@router.get("/orders/{order_id:int}/customer-link")
 def order_link(order_id: RowId, request: Request, session: SessionDep, _: PlannerDep) -> OrderLink:
     """The signed, expiring link to the customer's page for this order."""
     if session.get(Order, order_id) is None:
@@ -214,7 +214,7 @@ def _windows_page(
 
 
 @router.get(
-    "/o/{token}/jobs/{job_id}/windows", response_class=HTMLResponse, include_in_schema=False
+    "/o/{token}/jobs/{job_id:int}/windows", response_class=HTMLResponse, include_in_schema=False
 )
 def windows_page(
     token: str, job_id: RowId, request: Request, session: SessionDep, lang: str | None = None
@@ -234,7 +234,7 @@ def windows_page(
     return _windows_page(request, session, order, token, job, chosen, found)
 
 
-@router.post("/o/{token}/jobs/{job_id}/book", include_in_schema=False)
+@router.post("/o/{token}/jobs/{job_id:int}/book", include_in_schema=False)
 def book_window(
     token: str,
     job_id: RowId,
@@ -313,7 +313,7 @@ def book_window(
     return done
 
 
-@router.post("/o/{token}/appointments/{appointment_id}/cancel", include_in_schema=False)
+@router.post("/o/{token}/appointments/{appointment_id:int}/cancel", include_in_schema=False)
 def cancel_appointment(
     token: str,
     appointment_id: RowId,
@@ -376,12 +376,11 @@ def callback(
     return RedirectResponse(f"/o/{token}?msg=callback_sent&lang={chosen}", status_code=303)
 
 
-@router.get("/o/{token}/appointments/{appointment_id}/invite.ics", include_in_schema=False)
+@router.get("/o/{token}/appointments/{appointment_id:int}/invite.ics", include_in_schema=False)
 def invite(token: str, appointment_id: RowId, request: Request, session: SessionDep) -> Response:
     order = _order(request, session, token)
     appointment = _appointment(session, order, appointment_id)
-    return Response(
+    return CalendarResponse(
         invite_for(session, appointment),
-        media_type=CALENDAR,
         headers={"Content-Disposition": "attachment; filename=afspraak.ics"},
     )

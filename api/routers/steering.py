@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from datetime import date, time, timedelta
+from datetime import date, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import func, select
 
 from api.deps import PlannerDep, SessionDep
+from api.openapi import link
 from api.routers.appointments import AppointmentRead, send_invite
 from api.runs import Run, Runs
-from api.schemas import MAX_ID, Day, PlanDay, RegionFilter, RowId
+from api.schemas import MAX_ID, ClockTime, Day, PlanDay, RegionFilter, RowId
 from fieldplan import plan_gate, steering
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.callbacks import CallbackRequest, CallbackStatus
@@ -25,6 +26,9 @@ from fieldplan.technicians import Technician
 
 router = APIRouter(tags=["steering"])
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+STARTED = {"run_id": "$response.body#/id"}
 
 
 class OptimisationIn(BaseModel):
@@ -65,7 +69,18 @@ def _runs(request: Request) -> Runs:
     return runs
 
 
-@router.post("/plans/optimisations", status_code=202)
+@router.post(
+    "/plans/optimisations",
+    status_code=202,
+    responses={
+        202: {
+            "links": {
+                "progress": link("GET", "/plans/optimisations/{run_id}", **STARTED),
+                "cancel": link("DELETE", "/plans/optimisations/{run_id}", **STARTED),
+            }
+        }
+    },
+)
 def start_optimisation(
     body: OptimisationIn, request: Request, session: SessionDep, _: PlannerDep
 ) -> OptimisationRead:
@@ -98,7 +113,7 @@ def cancel_optimisation(run_id: str, request: Request, _: PlannerDep) -> Optimis
 class PinIn(BaseModel):
     technician_id: Id
     day: Day
-    start: time | None = None
+    start: ClockTime | None = None
     # 0: the technician's first job of that day; pickups and lunch do not count.
     position: int | None = Field(None, ge=0, le=200)
 
@@ -107,11 +122,11 @@ class MoveIn(BaseModel):
     technician_id: Id
     day: Day
     position: int | None = Field(None, ge=0, le=200)
-    renegotiate: bool = False
+    renegotiate: StrictBool = False
 
 
 class UnassignIn(BaseModel):
-    renegotiate: bool = False
+    renegotiate: StrictBool = False
 
 
 class JobRead(BaseModel):
@@ -119,7 +134,7 @@ class JobRead(BaseModel):
     status: str
     pinned_technician_id: int | None
     pinned_day: date | None
-    pinned_start: time | None
+    pinned_start: ClockTime | None
     pinned_position: int | None
 
 
@@ -154,7 +169,7 @@ def _job_read(job: Job) -> JobRead:
     )
 
 
-@router.put("/jobs/{job_id}/pin")
+@router.put("/jobs/{job_id:int}/pin")
 def pin_job(job_id: RowId, body: PinIn, session: SessionDep, planner: PlannerDep) -> JobRead:
     """Fix the job to a technician and day (and a start time or a position in the route); the
     next optimisation keeps it there."""
@@ -171,14 +186,14 @@ def pin_job(job_id: RowId, body: PinIn, session: SessionDep, planner: PlannerDep
     return _job_read(job)
 
 
-@router.delete("/jobs/{job_id}/pin")
+@router.delete("/jobs/{job_id:int}/pin")
 def unpin_job(job_id: RowId, session: SessionDep, _: PlannerDep) -> JobRead:
     job = _job(session, job_id)
     steering.unpin(session, job)
     return _job_read(job)
 
 
-@router.post("/jobs/{job_id}/move")
+@router.post("/jobs/{job_id:int}/move")
 def move_job(
     job_id: RowId,
     body: MoveIn,
@@ -213,7 +228,7 @@ def move_job(
     )
 
 
-@router.post("/jobs/{job_id}/unassign")
+@router.post("/jobs/{job_id:int}/unassign")
 def unassign_job(
     job_id: RowId, body: UnassignIn, request: Request, session: SessionDep, planner: PlannerDep
 ) -> JobRead:
