@@ -61,7 +61,11 @@ DEFERRED = "fieldplan_deferred"  # execution option: this transaction reads (fir
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    if url.startswith("postgresql"):
+    # A file database pools its connections like PostgreSQL (SQLAlchemy's default waits only
+    # 30 s for one of 15: under fifty bookings at once that came before the lock's wait, as a
+    # 503). An in-memory SQLite database keeps its single connection.
+    in_memory = url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") == "sqlite:")
+    if not in_memory:
         kwargs = {
             "pool_size": POOL_SIZE,
             "max_overflow": POOL_OVERFLOW,
