@@ -28,6 +28,10 @@ class AppointmentStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A promise still to keep: what plans must hold and feeds and pages show as promised.
+LIVE_APPOINTMENTS = (AppointmentStatus.PROMISED, AppointmentStatus.AT_RISK)
+
+
 class Appointment(Base):
     __tablename__ = "appointments"
 

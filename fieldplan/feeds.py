@@ -67,6 +67,21 @@ def technician_for_token(session: Session, token: str) -> Technician | None:
     return session.get(Technician, feed.technician_id) if feed is not None else None
 
 
+def feed_changed_at(
+    session: Session, technician: Technician, first_day: date, days: int
+) -> datetime | None:
+    """The last write into any plan of the feed's days in the technician's region: a route
+    that left the feed (its last job cancelled, the technician ill) changed the feed too."""
+    changed = func.coalesce(Plan.changed_at, Plan.created_at, type_=UTCDateTime())
+    return session.scalar(
+        select(func.max(changed)).where(
+            Plan.region_id == technician.region_id,
+            Plan.day >= first_day,
+            Plan.day < first_day + timedelta(days=days),
+        )
+    )
+
+
 def upcoming_routes(
     session: Session, technician: Technician, first_day: date, days: int
 ) -> list[tuple[Plan, Route]]:

@@ -31,7 +31,7 @@ from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, selectinload
 
 import optimizer
-from fieldplan.appointments import Appointment, AppointmentStatus
+from fieldplan.appointments import LIVE_APPOINTMENTS, Appointment, AppointmentStatus
 from fieldplan.jobs import Job, JobDependency, JobStatus
 from fieldplan.planning import (
     TechnicianDayKey,
@@ -452,7 +452,7 @@ def _when(
     promised = session.scalars(
         select(Appointment).where(
             Appointment.job_id.in_(job_ids - set(found)),
-            Appointment.status.in_([AppointmentStatus.PROMISED, AppointmentStatus.AT_RISK]),
+            Appointment.status.in_(LIVE_APPOINTMENTS),
         )
     )
     for appointment in promised:

@@ -18,7 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 import optimizer
-from fieldplan.appointments import Appointment, AppointmentStatus, live_appointment
+from fieldplan.appointments import (
+    LIVE_APPOINTMENTS,
+    Appointment,
+    live_appointment,
+)
 from fieldplan.catalogue import JobKind, Part
 from fieldplan.jobs import Job, JobDependency, JobPart, JobStatus
 from fieldplan.locations import Location
@@ -449,7 +453,7 @@ def _promises(session: Session, job_ids: list[int]) -> dict[int, Appointment]:
     rows = session.scalars(
         select(Appointment).where(
             Appointment.job_id.in_(job_ids),
-            Appointment.status.in_([AppointmentStatus.PROMISED, AppointmentStatus.AT_RISK]),
+            Appointment.status.in_(LIVE_APPOINTMENTS),
         )
     )
     return {a.job_id: a for a in rows}

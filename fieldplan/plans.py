@@ -44,6 +44,11 @@ class Plan(Base):
     version: Mapped[int] = mapped_column(Integer)
     planner: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The last write into this version (a booking, a cancellation, a move): what a calendar
+    # feed's Last-Modified reports. Null on versions written before it was kept.
+    changed_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=True
+    )
     kpis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Bumped by every booking written into this version: two bookers that read the same
     # revision cannot both write (optimistic lock, on top of PostgreSQL's row lock).

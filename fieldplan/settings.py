@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     offer_days: int = 10
     customer_cutoff_hours: int = 24
     order_link_days: int = 60
+    # The language of what technicians read (feeds): "nl" or "en".
+    crew_language: str = "nl"
 
     @property
     def base_url(self) -> str:

@@ -73,9 +73,9 @@ def test_the_feed_lists_the_technicians_stops_with_everything_needed(
     assert jobs
     for event in jobs:
         text = str(event["description"])
-        assert "phone" in text
-        assert "Work:" in text
-        assert "Parts:" in text
+        assert "tel. " in text
+        assert "Werk: " in text
+        assert "Meenemen: " in text
         assert event.get("geo") is not None
         assert str(event["url"]).startswith("https://www.openstreetmap.org/directions?to=")
     uids = [str(e["uid"]) for e in calendar.events]
@@ -102,8 +102,8 @@ def test_pickups_say_what_where_and_when_the_store_opens(
     calendar = Calendar.from_ical(client.get(new_link(client, api_key, technician_id)).content)
     pickups = [e for e in calendar.events if str(e["uid"]).startswith("pickup-")]
     assert pickups
-    assert str(pickups[0]["summary"]).startswith("Pick up ")
-    assert "opens " in str(pickups[0]["description"])
+    assert str(pickups[0]["summary"]).startswith("Ophalen: ")
+    assert "(open " in str(pickups[0]["description"])  # the store's hours that day
 
 
 def test_an_unchanged_feed_answers_304(world: tuple[TestClient, str, int]) -> None:

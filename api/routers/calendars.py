@@ -14,9 +14,15 @@ from api.deps import PlannerDep, SessionDep
 from api.schemas import RowId
 from calendars.feeds import FeedContext, plan_day_feed, technician_feed
 from calendars.invites import ServiceDesk, invite
-from fieldplan.appointments import Appointment
+from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.catalogue import Part
-from fieldplan.feeds import issue_feed, revoke_feeds, technician_for_token, upcoming_routes
+from fieldplan.feeds import (
+    feed_changed_at,
+    issue_feed,
+    revoke_feeds,
+    technician_for_token,
+    upcoming_routes,
+)
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.orders import Order
@@ -41,25 +47,29 @@ class FeedLinks(BaseModel):
     webcal_url: str
 
 
-@router.get(
-    "/feeds/technicians/{token}.ics",
-    response_class=CalendarResponse,
-    responses={304: {"description": "Unchanged since the ETag or Last-Modified sent."}},
-)
+FEED = "/feeds/technicians/{token}.ics"
+UNCHANGED = {304: {"description": "Unchanged since the ETag or Last-Modified sent."}}
+
+
+@router.get(FEED, response_class=CalendarResponse, responses=UNCHANGED)
+@router.head(FEED, response_class=CalendarResponse, responses=UNCHANGED)
 def technician_feed_ics(token: str, request: Request, session: SessionDep) -> Response:
-    """The technician's coming stops. Unknown and revoked links get the same 404."""
+    """The technician's coming stops. Unknown and revoked links get the same 404. HEAD
+    answers the headers alone, for clients that look before they fetch."""
     technician = technician_for_token(session, token)
     if technician is None:
         raise HTTPException(404, detail=NOT_FOUND)
     settings = request.app.state.settings
-    routes = upcoming_routes(session, technician, request.app.state.today(), settings.feed_days)
+    today = request.app.state.today()
+    routes = upcoming_routes(session, technician, today, settings.feed_days)
     context = feed_context(session, [route for _, route in routes])
     region = session.get_one(Region, technician.region_id)
-    body = technician_feed(technician, routes, context, timezone=region.timezone).to_ical()
+    body = technician_feed(
+        technician, routes, context, timezone=region.timezone, language=settings.crew_language
+    ).to_ical()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    modified = max(
-        (plan.created_at for plan, _ in routes), default=datetime(2000, 1, 1, tzinfo=UTC)
-    ).replace(microsecond=0)
+    changed = feed_changed_at(session, technician, today, settings.feed_days)
+    modified = (changed or datetime(2000, 1, 1, tzinfo=UTC)).replace(microsecond=0)
     headers = {
         "ETag": etag,
         "Last-Modified": format_datetime(modified, usegmt=True),
@@ -74,28 +84,44 @@ def feed_context(session: SessionDep, routes: list[Route]) -> FeedContext:
     """Everything the stops of these routes refer to, fetched once."""
     job_ids = {s.job_id for r in routes for s in r.stops if s.job_id is not None}
     jobs = {j.id: j for j in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
+    locations = {loc.id: loc for loc in session.scalars(select(Location))}
+    orders = list(
+        session.scalars(select(Order).where(Order.id.in_({j.order_id for j in jobs.values()})))
+    )
+    promised = session.scalars(
+        select(Appointment).where(
+            Appointment.job_id.in_(job_ids), Appointment.status != AppointmentStatus.CANCELLED
+        )
+    )
     return FeedContext(
         jobs=jobs,
-        locations={loc.id: loc for loc in session.scalars(select(Location))},
+        locations=locations,
         parts={p.sku: p for p in session.scalars(select(Part))},
-        order_numbers={
-            order.id: order.number
-            for order in session.scalars(
-                select(Order).where(Order.id.in_({j.order_id for j in jobs.values()}))
-            )
+        order_numbers={order.id: order.number for order in orders},
+        promises={a.job_id: (a.window_start, a.window_end) for a in promised},
+        desks={
+            order.id: ServiceDesk.of_store(locations[order.store_id])
+            for order in orders
+            if order.store_id in locations
         },
     )
 
 
 @router.get("/plans/{plan_id:int}/calendar.ics", response_class=CalendarResponse)
-def plan_day_calendar(plan_id: RowId, session: SessionDep, _: PlannerDep) -> Response:
+def plan_day_calendar(
+    plan_id: RowId, request: Request, session: SessionDep, _: PlannerDep
+) -> Response:
     """One plan version's day as a calendar: every technician's stops, for planners."""
     plan = session.get(Plan, plan_id)
     if plan is None:
         raise HTTPException(404, detail=f"no plan {plan_id}")
     routes = [(session.get_one(Technician, r.technician_id), r) for r in plan.routes]
     calendar = plan_day_feed(
-        plan, routes, feed_context(session, list(plan.routes)), timezone=plan.region.timezone
+        plan,
+        routes,
+        feed_context(session, list(plan.routes)),
+        timezone=plan.region.timezone,
+        language=request.app.state.settings.crew_language,
     )
     return CalendarResponse(calendar.to_ical())
 
@@ -103,7 +129,9 @@ def plan_day_calendar(plan_id: RowId, session: SessionDep, _: PlannerDep) -> Res
 def _not_modified(request: Request, etag: str, modified: datetime) -> bool:
     match = request.headers.get("if-none-match")
     if match is not None:
-        return etag in {m.strip() for m in match.split(",")} or match.strip() == "*"
+        # RFC 9110's weak comparison: W/"x" matches "x" (proxies weaken tags they re-encode).
+        sent = {m.strip().removeprefix("W/") for m in match.split(",")}
+        return etag in sent or "*" in sent
     since = request.headers.get("if-modified-since")
     if since is None:
         return False
