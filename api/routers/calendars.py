@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
@@ -48,7 +49,9 @@ class FeedLinks(BaseModel):
 
 
 FEED = "/feeds/technicians/{token}.ics"
-UNCHANGED = {304: {"description": "Unchanged since the ETag or Last-Modified sent."}}
+UNCHANGED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Unchanged since the ETag or Last-Modified sent."}
+}
 
 
 @router.get(FEED, response_class=CalendarResponse, responses=UNCHANGED)
