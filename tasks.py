@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -82,16 +84,51 @@ def install_browser() -> None:
         subprocess.run(install, cwd=ROOT, env=env, check=True)
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def ensure_postgres() -> None:
+    """Every database test runs on PostgreSQL too: start this machine's cluster when it is
+    installed but not running (Debian's pg_ctlcluster), else the tests say what is missing."""
+    if _listening(5432):
+        return
+    control = shutil.which("pg_ctlcluster")
+    versions = sorted(Path("/etc/postgresql").glob("*")) if Path("/etc/postgresql").is_dir() else []
+    if control is None or not versions:
+        print("PostgreSQL is not running and cannot be started here: its tests will say so")
+        return
+    start = [control, "--skip-systemctl-redirect", versions[-1].name, "main", "start"]
+    print("+", " ".join(start), flush=True)
+    subprocess.run(start, check=False)
+    for _ in range(30):
+        if _listening(5432):
+            return
+        time.sleep(1)
+
+
 def test(extra: list[str]) -> None:
     install_js_clients()
     install_browser()
+    ensure_postgres()
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")
     _run(BIN / "python", "tests/check_layers.py")
     _run(BIN / "pytest", "-n", "2", *extra)
     # The OpenAPI document against a live server (after the tests: it needs the port alone).
-    _run(BIN / "python", "tests/contract.py", "--schemathesis", ensure_contract_venv())
+    schemathesis = ensure_contract_venv()
+    for database in ("sqlite", "postgresql"):
+        _run(
+            BIN / "python",
+            "tests/contract.py",
+            "--schemathesis",
+            schemathesis,
+            "--database",
+            database,
+        )
 
 
 COMMANDS = {"demo": demo, "test": test}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-LANGUAGES = ("nl", "en")
+from fieldplan.dates import LANGUAGES, short_day
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
@@ -16,8 +16,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "appointment": "Afspraak",
         "parts": "Onderdelen",
         "none": "nog geen",
-        "part_missing": "{sku} besteld: de monteur haalt het onderweg op",
-        "part_ok": "{sku} op voorraad",
+        "part_missing": "{quantity}x {part}: besteld, de monteur haalt het onderweg op",
+        "part_ok": "{quantity}x {part}: op voorraad",
         "choose": "Kies een tijdvak",
         "change": "Verzetten",
         "cancel": "Annuleren",
@@ -68,8 +68,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "appointment": "Appointment",
         "parts": "Parts",
         "none": "none yet",
-        "part_missing": "{sku} ordered: the technician picks it up on the way",
-        "part_ok": "{sku} in stock",
+        "part_missing": "{quantity}x {part}: ordered, the technician picks it up on the way",
+        "part_ok": "{quantity}x {part}: in stock",
         "choose": "Pick a window",
         "change": "Reschedule",
         "cancel": "Cancel",
@@ -113,15 +113,6 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-_DAYS = {
-    "nl": ("ma", "di", "wo", "do", "vr", "za", "zo"),
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-}
-_MONTHS = {
-    "nl": ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec"),
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-}
-
 
 def language(wanted: str | None, fallback: str) -> str:
     for candidate in (wanted, fallback):
@@ -131,7 +122,7 @@ def language(wanted: str | None, fallback: str) -> str:
 
 
 def day_label(moment: datetime, lang: str) -> str:
-    return f"{_DAYS[lang][moment.weekday()]} {moment.day} {_MONTHS[lang][moment.month - 1]}"
+    return short_day(moment.date(), lang)
 
 
 def window_label(start: datetime, end: datetime, lang: str) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -38,8 +41,8 @@ from calendars.mail import Mailer
 from fieldplan import signing_keys
 from fieldplan.accounts import SignInThrottled
 from fieldplan.appointments import AppointmentError
-from fieldplan.booking import BookingRules, KeyReused, SlotTaken
-from fieldplan.db import make_engine, session_factory, unit_of_work
+from fieldplan.booking import BookingRules, KeyReused, SlotTaken, offer_again
+from fieldplan.db import make_engine, reading, session_factory, unit_of_work
 from fieldplan.jobs import IllegalTransition
 from fieldplan.optimisation import PlanOutdated
 from fieldplan.plan_gate import PlanRefused
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="After-sales field-service planning for DIY retail.",
         max_body_size=MAX_BODY_BYTES,
+        lifespan=_keys_before_requests,
     )
     app.add_middleware(SecurityHeaders)
     redaction.install()
@@ -97,9 +101,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(SlotTaken)
     def slot_taken(_: Request, error: Exception) -> JSONResponse:
-        """The window went (or never was): 409 with the reason and what is free now."""
+        """The window went (or never was): 409 with the reason and what is free now, looked
+        up after the refused booking let go of the region (a reading session of its own)."""
         assert isinstance(error, SlotTaken)
-        windows = error.windows
+        state = app.state
+        with unit_of_work(state.sessions) as session:
+            reading(session)
+            windows = offer_again(
+                session, error, state.travel, today=state.today(), rules=state.rules
+            )
         return JSONResponse(
             status_code=409,
             content={
@@ -190,6 +200,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+@asynccontextmanager
+async def _keys_before_requests(app: FastAPI) -> AsyncIterator[None]:
+    """The signing keys are read (on a new database: made) as the process starts, in a
+    transaction of their own, never by a request that already holds the write lock (a
+    booking mailing its customer's link would wait for itself on SQLite)."""
+    await run_in_threadpool(app.state.signer.ring.current)
+    yield
+
+
 def _lock_wait(error: OperationalError) -> bool:
     """SQLite's busy timeout, or PostgreSQL's lock timeout (55P03) or deadlock (40P01)."""
     code = getattr(error.orig, "sqlstate", None)
@@ -204,6 +223,14 @@ def _key_ring(settings: Settings, sessions: sessionmaker[Session]) -> KeyRing:
     longest = timedelta(days=max(settings.order_link_days, appointments.CUSTOMER_LINK_DAYS))
 
     def load() -> list[bytes]:
+        # Read first, in a session that takes no write lock: the first request to need the
+        # keys may be a booking holding SQLite's (a second writer there would wait for
+        # itself). Only a database without any key yet makes one.
+        with unit_of_work(sessions) as session:
+            reading(session)
+            found = signing_keys.keys(session, retire_after=longest, make=False)
+        if found:
+            return found
         with unit_of_work(sessions) as session:
             return signing_keys.keys(session, retire_after=longest)
 

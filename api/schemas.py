@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     WithJsonSchema,
+    field_validator,
 )
 
 from fieldplan.booking import Windows
@@ -23,6 +24,60 @@ from fieldplan.booking import Windows
 
 class Read(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+NUL = "\x00"
+NO_NUL = "contains a NUL character, which no text may hold"
+
+
+def _without_nul(value: Any) -> Any:
+    """Every text a client sends, however deep in lists and mappings: PostgreSQL cannot store
+    a NUL character (a 500 deep in the driver), and no real name or note holds one."""
+    if isinstance(value, str):
+        if NUL in value:
+            raise ValueError(NO_NUL)
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            _without_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _without_nul(key)
+            _without_nul(item)
+    return value
+
+
+# The same rule in the document, so that clients (and schemathesis) know it.
+WITHOUT_NUL = "^[^\\u0000]*$"
+
+
+def _state_no_nul(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string" and "pattern" not in schema and "format" not in schema:
+        schema["pattern"] = WITHOUT_NUL
+    for key in ("properties", "$defs"):
+        for sub in schema.get(key, {}).values():
+            _state_no_nul(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            _state_no_nul(schema[key])
+    for sub in schema.get("anyOf", []):
+        _state_no_nul(sub)
+
+
+class Incoming(BaseModel):
+    """The base of every request body: no field of any of them takes a NUL character."""
+
+    model_config = ConfigDict(json_schema_extra=_state_no_nul)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _without_nul(value)
+
+
+# A text in a query or a form (bodies are `Incoming`).
+Words = Annotated[
+    str, AfterValidator(_without_nul), Field(json_schema_extra={"pattern": WITHOUT_NUL})
+]
 
 
 class FieldReason(BaseModel):

@@ -18,6 +18,7 @@ from calendars.timezones import vtimezone
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.catalogue import JobKind
 from fieldplan.customers import Customer
+from fieldplan.dates import long_day
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 
@@ -37,7 +38,7 @@ class ServiceDesk:
     @classmethod
     def of_store(cls, store: Location) -> ServiceDesk:
         return cls(
-            name=f"{store.name} service desk",
+            name=store.name,
             email=store.email,
             phone=store.phone,
             address=f"{store.street}, {store.postcode} {store.city}",
@@ -68,12 +69,15 @@ TEXTS = {
         ),
         "duration": "Duur: ongeveer {minutes} minuten per dag",
         "days": "Dit werk duurt {days} werkdagen achter elkaar.",
-        "window": "De monteur komt tussen {start} en {end}.",
+        "window": "De monteur komt op {day} tussen {start} en {end}.",
+        "moved": "Uw afspraak is verzet: niet meer op {day} tussen {start} en {end}.",
         "prepare": "Voorbereiding: {text}",
         "order": "Ordernummer: {number}",
         "manage": "Afspraak verzetten of annuleren: {url}",
         "contact": "Vragen? {desk}, {phone}, {email} ({address})",
-        "cancelled": "Deze afspraak is geannuleerd.",
+        "cancelled_title": "Geannuleerd",
+        "cancelled": "Uw afspraak op {day} tussen {start} en {end} is geannuleerd.",
+        "rebook": "Een nieuw tijdvak kiest u op uw pagina: {url}",
     },
     "en": {
         JobKind.MEASURE: (
@@ -98,12 +102,15 @@ TEXTS = {
         ),
         "duration": "Duration: about {minutes} minutes a day",
         "days": "This work takes {days} working days in a row.",
-        "window": "The technician arrives between {start} and {end}.",
+        "window": "The technician comes on {day} between {start} and {end}.",
+        "moved": "Your appointment has moved: no longer on {day} between {start} and {end}.",
         "prepare": "To prepare: {text}",
         "order": "Order number: {number}",
         "manage": "Reschedule or cancel: {url}",
         "contact": "Questions? {desk}, {phone}, {email} ({address})",
-        "cancelled": "This appointment has been cancelled.",
+        "cancelled_title": "Cancelled",
+        "cancelled": "Your appointment on {day} between {start} and {end} is cancelled.",
+        "rebook": "Pick a new window on your page: {url}",
     },
 }
 
@@ -132,32 +139,46 @@ def invite(
     zone = ZoneInfo(timezone)
     start = appointment.window_start.astimezone(zone)
     end = appointment.window_end.astimezone(zone)
-    lines = [
-        what,
-        job.description,
-        str(texts["window"]).format(start=f"{start:%H:%M}", end=f"{end:%H:%M}"),
-        str(texts["duration"]).format(minutes=job.duration_min),
-    ]
-    if job.days > 1:
-        lines.append(str(texts["days"]).format(days=job.days))
-    lines.append(str(texts["prepare"]).format(text=prepare))
+
+    def window(key: str, opens: datetime, closes: datetime) -> str:
+        return str(texts[key]).format(
+            day=long_day(opens.date(), language), start=f"{opens:%H:%M}", end=f"{closes:%H:%M}"
+        )
+
+    if cancelled:
+        # What was called off, and where to pick anew: no "comes between" any more.
+        lines = [window("cancelled", start, end), job.description]
+        if manage_url:
+            lines.append(str(texts["rebook"]).format(url=manage_url))
+    else:
+        lines = []
+        moved = _moved_from(appointment)
+        if moved is not None:
+            lines.append(window("moved", *(m.astimezone(zone) for m in moved)))
+        lines += [
+            window("window", start, end),
+            what,
+            job.description,
+            str(texts["duration"]).format(minutes=job.duration_min),
+        ]
+        if job.days > 1:
+            lines.append(str(texts["days"]).format(days=job.days))
+        lines.append(str(texts["prepare"]).format(text=prepare))
+        if manage_url:
+            lines.append(str(texts["manage"]).format(url=manage_url))
     lines.append(str(texts["order"]).format(number=order_number))
-    if manage_url:
-        lines.append(str(texts["manage"]).format(url=manage_url))
     lines.append(
         str(texts["contact"]).format(
             desk=desk.name, phone=desk.phone, email=desk.email, address=desk.address
         )
     )
-    if cancelled:
-        lines.insert(0, str(texts["cancelled"]))
     event = Event.new(
         uid=appointment_uid(appointment, domain),
         sequence=appointment.sequence,
         stamp=_stamp(appointment),
         start=start,
         end=end,
-        summary=f"{title}: {job.description}",
+        summary=(f"{texts['cancelled_title']}: " if cancelled else "") + f"{title} · {desk.name}",
         description="\n".join(lines),
         location=customer.address,
         status=STATUS.CANCELLED if cancelled else STATUS.CONFIRMED,
@@ -172,6 +193,8 @@ def invite(
     attendee.params["partstat"] = vText("ACCEPTED")
     event.add("attendee", attendee)
     event.add("geo", (customer.latitude, customer.longitude))
+    if manage_url:
+        event.add("url", manage_url)
     if job.days > 1:
         event.add("rrule", {"freq": "daily", "count": job.days, "byday": WEEKDAYS})
     calendar = new_calendar(method="CANCEL" if cancelled else "REQUEST")
@@ -188,6 +211,14 @@ def new_calendar(**properties: object) -> Calendar:
     for name, value in properties.items():
         calendar.add(name.replace("_", "-"), value)
     return calendar
+
+
+def _moved_from(appointment: Appointment) -> tuple[datetime, datetime] | None:
+    """The window before the latest move, if the appointment was ever moved."""
+    for change in reversed(appointment.changes):
+        if change.old_start and change.old_end and change.new_start != change.old_start:
+            return change.old_start, change.old_end
+    return None
 
 
 def _stamp(appointment: Appointment) -> datetime:

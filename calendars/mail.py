@@ -10,7 +10,7 @@ import html
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
 from icalendar import Calendar
@@ -36,15 +36,21 @@ class Mailer:
         return path
 
 
-def invite_email(calendar: Calendar, *, sender: str, reply_to: str, recipient: str) -> EmailMessage:
+def invite_email(calendar: Calendar, *, sender: str, recipient: str) -> EmailMessage:
+    """The invite as a mail from its ORGANIZER (the store's desk): mail apps trust an
+    invitation whose From matches its organizer, and replies reach the desk. The sending
+    system is named as Sender."""
     event = next(iter(calendar.walk("VEVENT")))
     method = str(calendar.get("method", "REQUEST"))
     summary = str(event.get("summary", ""))
     description = str(event.get("description", ""))
+    organizer = event["organizer"]
+    desk = formataddr((str(organizer.params.get("cn", "")), str(organizer).removeprefix("mailto:")))
     message = EmailMessage()
-    message["Subject"] = ("Geannuleerd / Cancelled: " if method == "CANCEL" else "") + summary
-    message["From"] = sender
-    message["Reply-To"] = reply_to
+    message["Subject"] = summary
+    message["From"] = desk
+    message["Sender"] = sender
+    message["Reply-To"] = desk
     message["To"] = recipient
     message["Message-ID"] = make_msgid(domain="fieldplan.local")
     message["Date"] = format_datetime(event.decoded("dtstamp"))

@@ -79,7 +79,10 @@ def by_api_key(session: Session, api_key: str) -> Account | None:
 
 
 def authenticate(session: Session, username: str, password: str) -> Account | None:
-    account = session.scalar(select(Account).where(Account.username == username))
+    if "\x00" in username:  # no account's name holds one; PostgreSQL refuses it even in WHERE
+        account = None
+    else:
+        account = session.scalar(select(Account).where(Account.username == username))
     if account is None or not account.active:
         hash_password(password)  # same work either way: no timing hint that the name exists
         return None
@@ -123,7 +126,9 @@ def sign_in(session: Session, username: str, password: str, *, now: datetime) ->
     """`authenticate`, throttled per username: raises `SignInThrottled` while the last
     failures still make the caller wait (the password is not even tried then). The caller
     must commit a failed attempt too, so it counts."""
-    name = username[:80]
+    # Throttled under the name as a database can store it (no NUL, at most 80 characters):
+    # a name with a NUL is no account's, and still counts as a failure of its own.
+    name = username.replace("\x00", "\N{REPLACEMENT CHARACTER}")[:80]
     record = session.get(SignInFailures, name)
     if record is not None and now - record.last_failure_at > FORGET_AFTER:
         record.failures = 0

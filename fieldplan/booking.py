@@ -87,11 +87,34 @@ class Windows:
 
 
 class SlotTaken(AppointmentError):
-    """The window cannot be kept (any more); `windows` holds what can be booked now."""
+    """The window cannot be kept (any more). What can be booked instead is worked out by
+    `offer_again` once the refused transaction has ended: computing it inside would hold the
+    region's lock for a whole offer while every other booking waits."""
 
-    def __init__(self, reason: str, windows: Windows | None) -> None:
+    def __init__(
+        self, reason: str, *, job_id: int | None = None, not_before: datetime | None = None
+    ) -> None:
         super().__init__(reason)
-        self.windows = windows
+        self.job_id = job_id  # None: no other window would do either
+        self.not_before = not_before
+
+
+def offer_again(
+    session: Session,
+    taken: SlotTaken,
+    travel: TravelTimes,
+    *,
+    today: date,
+    rules: BookingRules,
+) -> Windows | None:
+    """The windows free now for the job a refused booking was for (None when no window
+    could be: the reason alone says it). Call it outside the refused transaction."""
+    if taken.job_id is None:
+        return None
+    job = session.get_one(Job, taken.job_id)
+    return offer_windows(
+        session, job, travel, today=today, rules=rules, not_before=taken.not_before
+    )
 
 
 class BookingRequest(Base):
@@ -275,27 +298,19 @@ def _insert(
     region = session.get_one(Region, job.region_id)
     local = start.astimezone(ZoneInfo(region.timezone)).date()
     if local < first:
-        raise SlotTaken(
-            "windows can be booked from the next working day on",
-            offer_windows(session, job, travel, today=today, rules=rules),
-        )
+        raise SlotTaken("windows can be booked from the next working day on", job_id=job.id)
     if local > first + timedelta(days=MAX_DAYS_AHEAD):
-        raise SlotTaken(f"windows can be booked up to {MAX_DAYS_AHEAD} days ahead", None)
+        raise SlotTaken(f"windows can be booked up to {MAX_DAYS_AHEAD} days ahead")
     days = max(rules.offer_days, len(_working_days_until(first, local)) + job.days)
     context = _context(session, job, first, days, travel, today)
     window = _window(context.translation, start, end)
     if context.engine_job is None or window is None:
-        raise SlotTaken(
-            context.why_not or "this window is not a working day",
-            offer_windows(session, job, travel, today=today, rules=rules),
-        )
+        raise SlotTaken(context.why_not or "this window is not a working day", job_id=job.id)
     plan_gate.judge_with(session, today=today, travel=travel, translation=context.translation)
     try:
         context.index.book(context.engine_job, window)
     except Unbookable as refused:
-        raise SlotTaken(
-            str(refused), offer_windows(session, job, travel, today=today, rules=rules)
-        ) from None
+        raise SlotTaken(str(refused), job_id=job.id) from None
     drop_from_plans(session, job, today)  # from any other day it was planned on
     write_routes(
         session,
@@ -453,7 +468,8 @@ def _refuse_inside_cutoff(
         raise SlotTaken(
             f"windows within {rules.customer_cutoff_hours} hours could not be changed "
             "afterwards: please pick a later one, or ask for a callback",
-            offer_windows(session, job, travel, today=today, rules=rules, not_before=not_before),
+            job_id=job.id,
+            not_before=not_before,
         )
 
 

@@ -214,6 +214,9 @@ def _check_row(
     for name, longest in MAX_LENGTH.items():
         if len(v.get(name, "")) > longest:
             err(name, f"longer than {longest} characters")
+    for name, value in v.items():
+        if "\x00" in value:  # no database stores it (PostgreSQL refuses), no real text has it
+            err(name, "contains a NUL character")
 
     for name in sorted(REQUIRED | {"sku", "quantity", "services"}):
         if not v.get(name):

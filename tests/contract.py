@@ -27,6 +27,7 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.databases import scratch_database  # noqa: E402
 from tests.conftest import seed_database  # noqa: E402
 
 # A run that finishes in about a minute on two cores; the seed makes a failure repeatable.
@@ -57,9 +58,12 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], timeout_s: float =
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schemathesis", default=str(ROOT / ".venv-contract/bin/schemathesis"))
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     known, extra = parser.parse_known_args()
-    with tempfile.TemporaryDirectory(prefix="fieldplan-contract-") as folder:
-        database = f"sqlite:///{folder}/contract.db"
+    with (
+        tempfile.TemporaryDirectory(prefix="fieldplan-contract-") as folder,
+        scratch_database(known.database, Path(folder)) as database,
+    ):
         api_key = seed_database(database, orders=40, password="pw", plan_days=1)
         port = _free_port()
         env = {

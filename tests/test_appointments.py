@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -67,6 +68,12 @@ def test_book_move_cancel_sends_request_request_cancel_with_one_uid(
     assert sequences == sorted(sequences)
     assert len(set(sequences)) == 3
     assert events[1].start.isoformat() == "2026-11-25T13:00:00+01:00"
+    # Every mail links the customer's own page, and that link opens it.
+    page = str(events[0]["url"])
+    assert page in str(events[0]["description"])
+    assert client.get("/" + page.split("://", 1)[1].split("/", 1)[1]).status_code == 200
+    assert str(events[1]["description"]).startswith("Uw afspraak is verzet: niet meer op dinsdag")
+    assert "is geannuleerd" in str(events[2]["description"])
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
         job = session.get_one(Job, 1)
         assert job.status == JobStatus.NEW  # open again, to be booked anew
@@ -171,3 +178,32 @@ def test_an_idempotency_key_replays_its_own_request_and_refuses_any_other(
     replay = client.post("/jobs/1/appointment", json=WINDOW, headers=keyed)
     assert replay.status_code == 409
     assert "cancelled since" in replay.json()["detail"]
+
+
+def test_a_taken_window_answers_with_fresh_ones_worked_out_after_the_lock(
+    world: tuple[TestClient, dict[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, headers, _ = world
+    from fieldplan import booking
+
+    reading_sessions: list[bool] = []
+    real_offer = booking.offer_windows
+
+    def offer(session: Any, *args: Any, **kwargs: Any) -> Any:
+        # The refused booking's transaction has ended: the offer runs in a session that took
+        # no write lock (on PostgreSQL the region's row lock went with the rollback).
+        reading_sessions.append(_reads_only(session))
+        return real_offer(session, *args, **kwargs)
+
+    monkeypatch.setattr(booking, "offer_windows", offer)
+    sunday = {"start": "2026-11-29T09:00:00+01:00", "end": "2026-11-29T11:00:00+01:00"}
+    refused = client.post("/jobs/1/appointment", json=sunday, headers=headers)
+    assert refused.status_code == 409
+    assert refused.json()["windows"]["windows"], refused.json()  # what can be booked instead
+    assert reading_sessions == [True]
+
+
+def _reads_only(session: Any) -> bool:
+    from fieldplan.db import DEFERRED
+
+    return bool(session.connection().get_execution_options().get(DEFERRED, False))

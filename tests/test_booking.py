@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 import optimizer
 from fieldplan import booking
 from fieldplan.appointments import AgreedVia, Appointment, AppointmentError, AppointmentStatus
-from fieldplan.booking import BookingRules, SlotTaken, offer_windows
+from fieldplan.booking import BookingRules, SlotTaken, offer_again, offer_windows
 from fieldplan.catalogue import JobKind
 from fieldplan.customers import ContactChannel, Customer
 from fieldplan.db import make_engine, session_factory, unit_of_work
@@ -220,7 +220,7 @@ def test_the_eleventh_booking_of_a_ten_place_day_is_refused_with_fresh_options(
     with pytest.raises(SlotTaken) as refused:
         book(session, jobs[10], at(MONDAY, 9))
     assert "no longer available" in str(refused.value)
-    fresh = refused.value.windows
+    fresh = offer_again(session, refused.value, TRAVEL, today=SUNDAY, rules=RULES)
     assert fresh is not None
     # The van is full on Monday, the only working day of the week: none is left in the
     # five offered days, and the first date that would do is next Monday.
@@ -354,7 +354,7 @@ def _race(engine: Engine, region_code: str, clients: int) -> tuple[int, list[str
                 book(session, job, at(MONDAY, 8 + k % 4), key=f"race-{k}")
             booked.append(k)
         except SlotTaken as taken:
-            fresh = "with fresh windows" if taken.windows is not None else "without windows"
+            fresh = "with fresh windows" if taken.job_id is not None else "without windows"
             refused.append(f"{taken} ({fresh})")
         except Exception as exc:
             errors.append(repr(exc))

@@ -25,7 +25,7 @@ from tests.calendar_clients import free_port, icaljs, radicale_server
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 DESK = ServiceDesk(
-    "Bouwmarkt Utrecht service desk",
+    "Bouwmarkt Utrecht",
     "service.s-utr@bouwmarkt.example.nl",
     "+31 30 2000000",
     "Europalaan 2, 3526 KS Utrecht",
@@ -131,7 +131,7 @@ def test_reschedule_raises_sequence_and_cancel_keeps_the_uid(tmp_path: Path) -> 
     assert [e["method"] for e in events] == ["REQUEST", "REQUEST", "CANCEL"]
     assert events[2]["status"] == "CANCELLED"
     assert events[1]["start"] == int(moved.window_start.timestamp())
-    assert events[2]["summary"].startswith("Installation")  # the customer's language
+    assert events[2]["summary"].startswith("Cancelled: Installation")  # the customer's language
 
 
 def test_long_non_ascii_descriptions_fold_at_75_octets_and_survive(tmp_path: Path) -> None:
@@ -214,9 +214,7 @@ def test_radicale_updates_a_rescheduled_appointment_in_place(
 
 def test_invite_mail_has_text_html_and_calendar_parts(tmp_path: Path) -> None:
     calendar = invite(appointment(datetime(2026, 7, 7, 9, 30)), job(), customer(), "UTR-1", DESK)
-    message = invite_email(
-        calendar, sender="planning@fieldplan.local", reply_to=DESK.email, recipient="zoe@example.nl"
-    )
+    message = invite_email(calendar, sender="planning@fieldplan.local", recipient="zoe@example.nl")
     types = [part.get_content_type() for part in message.walk()]
     assert types == ["multipart/alternative", "text/plain", "text/html", "text/calendar"]
     calendar_part = list(message.walk())[-1]
@@ -224,7 +222,11 @@ def test_invite_mail_has_text_html_and_calendar_parts(tmp_path: Path) -> None:
     assert (
         Calendar.from_ical(calendar_part.get_content()).events[0].start == calendar.events[0].start
     )
-    assert message["Reply-To"] == DESK.email
+    # From the invite's ORGANIZER (mail apps compare the two), sent by the system.
+    assert message["From"] == f"{DESK.name} <{DESK.email}>"
+    assert str(calendar.events[0]["organizer"]) == f"mailto:{DESK.email}"
+    assert message["Reply-To"] == message["From"]
+    assert message["Sender"] == "planning@fieldplan.local"
     written = Mailer(outbox=tmp_path / "outbox").send(message)
     assert written is not None
     assert written.read_bytes() == bytes(message)
@@ -246,10 +248,7 @@ def test_invite_mail_goes_out_over_smtp() -> None:
     try:
         calendar = invite(appointment(datetime(2026, 7, 7, 9, 30)), job(), customer(), "U-1", DESK)
         message = invite_email(
-            calendar,
-            sender="planning@fieldplan.local",
-            reply_to=DESK.email,
-            recipient="zoe@example.nl",
+            calendar, sender="planning@fieldplan.local", recipient="zoe@example.nl"
         )
         assert (
             Mailer(outbox=Path("unused"), smtp_host="127.0.0.1", smtp_port=port).send(message)
@@ -273,3 +272,36 @@ def test_the_instant_check_catches_a_misread_timezone(tmp_path: Path) -> None:
     assert "RRULE:FREQ=YEARLY" not in generated.split("BEGIN:VEVENT")[0]
     (event,) = icaljs([write(tmp_path, "generated-zone", calendar)])
     assert event["start"] != int(a.window_start.timestamp())
+
+
+def test_an_invite_says_the_day_the_customers_page_and_what_changed() -> None:
+    first = appointment(datetime(2026, 12, 2, 9, 30))
+    page = "https://plan.example/o/abc"
+    calendar = invite(first, job(), customer(), "UTR-1", DESK, manage_url=page)
+    event = calendar.events[0]
+    text = str(event["description"])
+    assert "De monteur komt op woensdag 2 december tussen 09:30 en 11:30." in text
+    assert f"Afspraak verzetten of annuleren: {page}" in text
+    assert str(event["url"]) == page
+    assert str(event["summary"]) == "Montage · Bouwmarkt Utrecht"
+    moved = appointment(datetime(2026, 12, 3, 13, 0), sequence=2)
+    moved.changes = [
+        AppointmentChange(
+            at=datetime(2026, 11, 20, tzinfo=UTC),
+            actor="customer",
+            old_start=first.window_start,
+            old_end=first.window_end,
+            new_start=moved.window_start,
+            new_end=moved.window_end,
+        )
+    ]
+    text = str(invite(moved, job(), customer(), "UTR-1", DESK).events[0]["description"])
+    assert text.startswith("Uw afspraak is verzet: niet meer op woensdag 2 december tussen 09:30")
+    assert "komt op donderdag 3 december tussen 13:00 en 15:00." in text
+    moved.status = AppointmentStatus.CANCELLED
+    called_off = invite(moved, job(), customer(), "UTR-1", DESK, manage_url=page).events[0]
+    text = str(called_off["description"])
+    assert text.startswith("Uw afspraak op donderdag 3 december tussen 13:00 en 15:00 is geannu")
+    assert "komt op" not in text  # a cancellation does not read like an invitation
+    assert f"Een nieuw tijdvak kiest u op uw pagina: {page}" in text
+    assert str(called_off["summary"]) == "Geannuleerd: Montage · Bouwmarkt Utrecht"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ from sqlalchemy import func, select
 from api.main import create_app
 from fieldplan import importing
 from fieldplan.db import make_engine, session_factory
+from fieldplan.gazetteer import Gazetteer
 from fieldplan.orders import Order
+from fieldplan.regions import Region
 from fieldplan.settings import Settings
-from tests.conftest import pin_clock, seed_database
+from tests.conftest import BACKENDS, SAMPLE, TODAY, empty_database, pin_clock, seed_database
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +150,52 @@ def test_unusual_but_legal_dates_are_imported_with_a_warning(
     assert "more than a year ago" in warned["order_date"]
     assert "in the past" in warned["wanted_from"]
     assert orders(url) == before + 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_nul_character_anywhere_is_refused_with_its_field_on_every_database(
+    backend: str, tmp_path: Path
+) -> None:
+    """PostgreSQL cannot store a NUL (nor compare one): every text a client sends is checked
+    at the edge, so none reaches the driver as a 500 (the contract check found the import)."""
+    with empty_database(backend, tmp_path) as url:
+        api_key = seed_database(url, orders=5, password="pw")
+        app = pin_clock(create_app(Settings(database_url=url, secret_key="k", outbox_dir=tmp_path)))
+        planner = {"Authorization": f"Bearer {api_key}"}
+        with TestClient(app, raise_server_exceptions=False) as client:
+            refused = {
+                "import": _import_as(client, planner, _order("NUL-1", customer_name="A\x00B")),
+                "report": client.post(
+                    "/jobs/1/reports", json={"kind": "not_home", "note": "x\x00"}, headers=planner
+                ),
+                "absence": client.post(
+                    "/technicians/1/absences",
+                    json={"first_day": "2026-12-10", "last_day": "2026-12-10", "reason": "\x00"},
+                    headers=planner,
+                ),
+                "cancel": client.delete("/appointments/1?reason=a%00b", headers=planner),
+            }
+            for what, response in refused.items():
+                assert response.status_code == 422, (what, response.text)
+                assert "NUL" in response.text, what
+            token = client.post("/auth/token", data={"username": "x\x00", "password": "pw"})
+            assert token.status_code == 401
+            page = client.post("/login", data={"username": "x\x00", "password": "pw"})
+            assert page.status_code < 500
+        with session_factory(make_engine(url))() as session:
+            assert session.scalar(select(Order).where(Order.number == "NUL-1")) is None
+            # The command line's files meet the same rule, row by row.
+            row = importing.read_rows(importing.Path("sample_data/orders.csv"))[0]
+            row.values["customer_name"] = "A\x00B"
+            region = session.scalars(select(Region)).one()
+            gazetteer = Gazetteer.from_directory(SAMPLE)
+            with pytest.raises(importing.ImportFailed) as failed:
+                importing.import_rows(
+                    session, [row], region=region, gazetteer=gazetteer, today=TODAY
+                )
+            errors = {(e.field, e.reason) for e in failed.value.report.errors}
+            assert ("customer_name", "contains a NUL character") in errors
+
+
+def _import_as(client: TestClient, headers: dict[str, str], order: dict[str, Any]) -> Any:
+    return client.post("/regions/1/orders/import", json={"orders": [order]}, headers=headers)

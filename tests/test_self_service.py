@@ -288,3 +288,20 @@ def test_a_malformed_window_gets_422_and_books_nothing(
     )
     assert response.status_code == 422
     assert events() == before  # nothing booked, moved or recorded
+
+
+def test_the_order_page_names_parts_as_the_customer_knows_them(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        from fieldplan.catalogue import Part
+        from fieldplan.jobs import JobPart
+
+        needed = session.scalars(select(JobPart).order_by(JobPart.id)).first()
+        assert needed is not None
+        order_id = session.get_one(Job, needed.job_id).order_id
+        part = session.get_one(Part, needed.part_sku)
+    page = client.get(link(client, headers, order_id)).text
+    assert f"{needed.quantity}x {part.name}" in page
+    assert needed.part_sku not in page  # the SKU is the warehouse's word, not the customer's

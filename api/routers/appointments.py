@@ -13,14 +13,12 @@ from sqlalchemy import select
 from api.deps import PlannerDep, SessionDep
 from api.openapi import link
 from api.routers.calendars import CalendarResponse, invite_for
-from api.schemas import Moment, Read, RegionFilter, RowId, WindowsRead
+from api.schemas import Incoming, Moment, Read, RegionFilter, RowId, WindowsRead, Words
 from calendars.mail import Mailer, invite_email
 from fieldplan import booking
 from fieldplan.appointments import AgreedVia, Appointment, AppointmentStatus
 from fieldplan.booking import offer_windows
 from fieldplan.jobs import Job
-from fieldplan.locations import Location
-from fieldplan.orders import Order
 
 router = APIRouter(tags=["appointments"])
 CUSTOMER_LINK_DAYS = 90
@@ -29,7 +27,7 @@ CUSTOMER_LINK_DAYS = 90
 BOOKED = {"appointment_id": "$response.body#/id"}
 
 
-class AppointmentIn(BaseModel):
+class AppointmentIn(Incoming):
     start: Moment
     end: Moment
     via: AgreedVia = AgreedVia.PLANNER
@@ -67,14 +65,14 @@ def send_invite(
     request: Request, session: SessionDep, appointment: Appointment, tasks: BackgroundTasks
 ) -> None:
     """Queue the invite mail; it goes out after the request's transaction has committed."""
-    body = invite_for(session, appointment)
     job = session.get_one(Job, appointment.job_id)
-    order = session.get_one(Order, job.order_id)
-    store = session.get_one(Location, order.store_id)
+    # The customer's own page (move, cancel, call back, everything ordered), in every mail.
+    page = request.app.state.order_links.issue(job.order_id)
+    manage_url = f"{request.app.state.settings.base_url}/o/{page}"
+    body = invite_for(session, appointment, manage_url=manage_url)
     message = invite_email(
         Calendar.from_ical(body),
         sender=request.app.state.settings.mail_sender,
-        reply_to=store.email,
         recipient=job.customer.email,
     )
     mailer: Mailer = request.app.state.mailer
@@ -227,7 +225,7 @@ def call_off(
     session: SessionDep,
     planner: PlannerDep,
     tasks: BackgroundTasks,
-    reason: Annotated[str, Query(max_length=500)] = "cancelled",
+    reason: Annotated[Words, Query(max_length=500)] = "cancelled",
 ) -> AppointmentRead:
     state = request.app.state
     appointment = booking.call_off(

@@ -177,7 +177,9 @@ def appointment_invite(
     return CalendarResponse(calendar)
 
 
-def invite_for(session: SessionDep, appointment: Appointment) -> bytes:
+def invite_for(
+    session: SessionDep, appointment: Appointment, *, manage_url: str | None = None
+) -> bytes:
     job = session.get_one(Job, appointment.job_id)
     order = session.get_one(Order, job.order_id)
     store = session.get(Location, order.store_id) if order.store_id else None
@@ -191,6 +193,7 @@ def invite_for(session: SessionDep, appointment: Appointment) -> bytes:
         order.number,
         ServiceDesk.of_store(store),
         timezone=region.timezone,
+        manage_url=manage_url,
     )
     body: bytes = calendar.to_ical()
     return body

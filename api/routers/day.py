@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
 from api.openapi import link
-from api.schemas import Day, Moment, RowId
+from api.schemas import Day, Incoming, Moment, RowId
 from fieldplan.day_events import (
     ReportKind,
     ReportOutcome,
@@ -31,7 +31,7 @@ from fieldplan.technicians import Technician
 router = APIRouter(tags=["the day"])
 
 
-class ReportIn(BaseModel):
+class ReportIn(Incoming):
     kind: ReportKind
     eta: Moment | None = None
     part_sku: str | None = Field(None, max_length=40)
@@ -45,7 +45,7 @@ class ReportRead(BaseModel):
     promises_at_risk: list[int]  # appointment ids, for the planner to renegotiate
 
 
-class IllIn(BaseModel):
+class IllIn(Incoming):
     day: Day
 
 
@@ -136,7 +136,7 @@ def technician_ill(
     return [a.id for a in flagged]
 
 
-class RepairIn(BaseModel):
+class RepairIn(Incoming):
     description: str = Field(..., min_length=1, max_length=1000)
     duration_min: int = Field(60, ge=5, le=600)
     skills: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(

@@ -31,6 +31,7 @@ from api.schemas import MAX_ID, Day, PlanDay, RowId
 from fieldplan import steering
 from fieldplan.accounts import SignInThrottled, sign_in
 from fieldplan.appointments import Appointment, AppointmentError, AppointmentStatus
+from fieldplan.dates import short_day
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.optimisation import PlanOutdated, plan_region
@@ -38,6 +39,7 @@ from fieldplan.plans import Plan
 from fieldplan.technicians import Technician
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+templates.env.globals["short_day"] = short_day
 router = APIRouter(include_in_schema=False)
 
 

@@ -18,6 +18,7 @@ from api.schemas import (
     CallbackRead,
     ClockTime,
     Day,
+    Incoming,
     PlanDay,
     Read,
     RegionFilter,
@@ -198,7 +199,7 @@ class ImportErrorRead(BaseModel):
 Text = str | int | float
 
 
-class ImportLine(BaseModel):
+class ImportLine(Incoming):
     sku: Text
     quantity: Text
     services: Text | list[str] = Field(description='"measure;installation" or a list')
@@ -208,7 +209,7 @@ class ImportLine(BaseModel):
     )
 
 
-class ImportOrder(BaseModel):
+class ImportOrder(Incoming):
     order_number: Text
     order_date: Text = Field(description="YYYY-MM-DD")
     store: Text
@@ -225,7 +226,7 @@ class ImportOrder(BaseModel):
     lines: list[ImportLine] = Field(min_length=1)
 
 
-class ImportFile(BaseModel):
+class ImportFile(Incoming):
     orders: list[ImportOrder]
 
 
@@ -352,7 +353,7 @@ def read_technician(technician_id: RowId, session: SessionDep, _: PlannerDep) ->
     return TechnicianRead.model_validate(technician)
 
 
-class AbsenceIn(BaseModel):
+class AbsenceIn(Incoming):
     first_day: Day
     last_day: Day
     reason: str = Field("", max_length=80)

@@ -16,13 +16,14 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
 from api.i18n import TEXTS, language, reason_text, status_text, window_label
 from api.routers.appointments import send_invite
 from api.routers.calendars import CalendarResponse, invite_for
 from api.routers.pages import templates
-from api.schemas import RowId
+from api.schemas import RowId, Words
 from fieldplan import booking
 from fieldplan.appointments import (
     AgreedVia,
@@ -31,8 +32,17 @@ from fieldplan.appointments import (
     check_window,
     live_appointment,
 )
-from fieldplan.booking import SlotTaken, Windows, customer_cutoff, offer_windows, order_jobs
+from fieldplan.booking import (
+    SlotTaken,
+    Windows,
+    customer_cutoff,
+    offer_again,
+    offer_windows,
+    order_jobs,
+)
 from fieldplan.callbacks import request_callback
+from fieldplan.catalogue import Part
+from fieldplan.db import reading
 from fieldplan.jobs import Job
 from fieldplan.orders import Order
 from fieldplan.regions import Region
@@ -106,6 +116,7 @@ def _order_page(
     status_code: int = 200,
 ) -> Response:
     zone = _zone(session, order)
+    names = {part.sku: part.name for part in session.scalars(select(Part))}
     rows = []
     for job in order_jobs(session, order.id):
         appointment = live_appointment(session, job.id)
@@ -123,7 +134,9 @@ def _order_page(
                 if appointment
                 else None,
                 "parts": [
-                    TEXTS[lang]["part_missing" if p.missing else "part_ok"].format(sku=p.part_sku)
+                    TEXTS[lang]["part_missing" if p.missing else "part_ok"].format(
+                        part=names.get(p.part_sku, p.part_sku), quantity=p.quantity
+                    )
                     for p in job.parts
                 ],
                 "can_book": str(job.status) in ("new", "offered", "booked", "planned"),
@@ -242,7 +255,7 @@ def book_window(
     session: SessionDep,
     tasks: BackgroundTasks,
     window: Annotated[str, Form(max_length=80)],
-    key: Annotated[str, Form(max_length=80)],
+    key: Annotated[Words, Form(max_length=80)],
     lang: Annotated[str, Form(max_length=5)] = "nl",
 ) -> Response:
     """Book (or move to) the chosen window; if it just went, show what is free now."""
@@ -301,11 +314,11 @@ def book_window(
                 True,
             )
     except SlotTaken as taken:
-        session.rollback()
+        session.rollback()  # lets go of the region before the fresh offer is worked out
+        reading(session)
+        windows = offer_again(session, taken, state.travel, today=state.today(), rules=state.rules)
         message = TEXTS[chosen]["taken"].format(reason=reason_text(str(taken), chosen))
-        return _windows_page(
-            request, session, order, token, job, chosen, taken.windows, message, 409
-        )
+        return _windows_page(request, session, order, token, job, chosen, windows, message, 409)
     except AppointmentError as refused:
         return _refused(request, session, order, token, chosen, refused)
     if made:
@@ -348,9 +361,9 @@ def callback(
     token: str,
     request: Request,
     session: SessionDep,
-    phone: Annotated[str, Form(max_length=32)],
-    preferred_time: Annotated[str, Form(max_length=80)] = "",
-    note: Annotated[str, Form(max_length=1000)] = "",
+    phone: Annotated[Words, Form(max_length=32)],
+    preferred_time: Annotated[Words, Form(max_length=80)] = "",
+    note: Annotated[Words, Form(max_length=1000)] = "",
     lang: Annotated[str, Form(max_length=5)] = "nl",
 ) -> Response:
     order = _order(request, session, token)

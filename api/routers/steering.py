@@ -15,7 +15,7 @@ from api.deps import PlannerDep, SessionDep
 from api.openapi import link
 from api.routers.appointments import AppointmentRead, send_invite
 from api.runs import Run, Runs
-from api.schemas import MAX_ID, ClockTime, Day, PlanDay, RegionFilter, RowId
+from api.schemas import MAX_ID, ClockTime, Day, Incoming, PlanDay, RegionFilter, RowId
 from fieldplan import plan_gate, steering
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.callbacks import CallbackRequest, CallbackStatus
@@ -31,7 +31,7 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 STARTED = {"run_id": "$response.body#/id"}
 
 
-class OptimisationIn(BaseModel):
+class OptimisationIn(Incoming):
     region_id: Id
     first_day: Day
     days: int = Field(1, ge=1, le=20)
@@ -110,7 +110,7 @@ def cancel_optimisation(run_id: str, request: Request, _: PlannerDep) -> Optimis
     return OptimisationRead.of(run)
 
 
-class PinIn(BaseModel):
+class PinIn(Incoming):
     technician_id: Id
     day: Day
     start: ClockTime | None = None
@@ -118,14 +118,14 @@ class PinIn(BaseModel):
     position: int | None = Field(None, ge=0, le=200)
 
 
-class MoveIn(BaseModel):
+class MoveIn(Incoming):
     technician_id: Id
     day: Day
     position: int | None = Field(None, ge=0, le=200)
     renegotiate: StrictBool = False
 
 
-class UnassignIn(BaseModel):
+class UnassignIn(Incoming):
     renegotiate: StrictBool = False
 
 
