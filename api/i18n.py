@@ -42,6 +42,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "send": "Bel mij terug",
         "bad_phone": "Vul een geldig telefoonnummer in.",
         "language": "English",
+        "gone_title": "Deze link werkt niet (meer)",
+        "gone": "De link is onvolledig of verlopen. In elke e-mail over uw afspraak staat een "
+        "nieuwe link; of bel de winkel waar u kocht, dan sturen wij hem opnieuw.",
         "measure": "Inmeten",
         "delivery": "Bezorgen",
         "installation": "Installatie",
@@ -94,6 +97,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "send": "Call me back",
         "bad_phone": "Please enter a valid phone number.",
         "language": "Nederlands",
+        "gone_title": "This link does not work (any more)",
+        "gone": "The link is incomplete or has expired. Every e-mail about your appointment "
+        "carries a fresh one; or call the store where you bought, and we send it again.",
         "measure": "Measuring",
         "delivery": "Delivery",
         "installation": "Installation",

@@ -193,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         resources.router,
         pages.router,
     )
+    app.add_exception_handler(self_service.LinkGone, self_service.link_gone)
     openapi.document_refusals(app.router, *routers)
     for router in routers:
         app.include_router(router)

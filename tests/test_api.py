@@ -104,6 +104,7 @@ def test_the_board_needs_a_signed_in_planner(world: tuple[TestClient, str]) -> N
     page = client.post("/login", data={"username": "planner", "password": PASSWORD})
     assert page.status_code == 200
     assert "Not planned" in page.text
+    assert page.text.count("<h1") == 1  # one heading names the page (issue 19)
     assert "fieldplan.css" in page.text
     assert "http" not in page.text.split("<main>")[0].lower()
     assert client.get("/static/fieldplan.css").status_code == 200
@@ -133,3 +134,15 @@ def test_customer_rows_are_not_exposed_without_a_planner(world: tuple[TestClient
     client.cookies.clear()
     for path in ("/plans", "/board", "/customers/1/timeline"):
         assert name not in client.get(path, follow_redirects=True).text
+
+
+def test_the_board_opens_on_today_or_the_next_planned_day_not_the_first_ever() -> None:
+    from datetime import date
+
+    from api.routers.pages import _opening_day
+
+    days = [date(2026, 11, 23), date(2026, 11, 24), date(2026, 12, 2), date(2026, 12, 4)]
+    assert _opening_day(days, date(2026, 12, 2)) == date(2026, 12, 2)
+    assert _opening_day(days, date(2026, 12, 3)) == date(2026, 12, 4)
+    assert _opening_day(days, date(2026, 12, 20)) == date(2026, 12, 4)  # all past: the last
+    assert _opening_day([], date(2026, 12, 2)) is None

@@ -151,7 +151,15 @@ def test_neighbours_ids_and_forged_links_answer_404(
     assert client.get(f"{page}/appointments/{appointment.id}/invite.ics").status_code == 404
     assert client.post(f"{page}/appointments/{appointment.id}/cancel").status_code == 404
     token = page.rsplit("/", 1)[1]
-    assert client.get(f"/o/{token[:-3]}abc").status_code == 404
+    forged = client.get(f"/o/{token[:-3]}abc")
+    assert forged.status_code == 404
+    # A page in words, not a JSON body (issue 19); the same for every kind of bad link.
+    assert forged.headers["content-type"].startswith("text/html")
+    assert "Deze link werkt niet (meer)" in forged.text
+    assert "<h1" in forged.text
+    assert "detail" not in forged.text
+    english = client.get(f"/o/{token[:-3]}abc?lang=en")
+    assert "This link does not work" in english.text
     session_token = client.post("/auth/token", data={"username": "planner", "password": "pw"})
     assert client.get(f"/o/{session_token.json()['access_token']}").status_code == 404
 
@@ -303,5 +311,6 @@ def test_the_order_page_names_parts_as_the_customer_knows_them(
         order_id = session.get_one(Job, needed.job_id).order_id
         part = session.get_one(Part, needed.part_sku)
     page = client.get(link(client, headers, order_id)).text
+    assert page.count("<h1") == 1  # the order's number heads the page
     assert f"{needed.quantity}x {part.name}" in page
     assert needed.part_sku not in page  # the SKU is the warehouse's word, not the customer's

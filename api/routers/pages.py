@@ -30,7 +30,7 @@ from api.deps import SESSION_COOKIE, MaybePlannerDep, SessionDep
 from api.schemas import MAX_ID, Day, PlanDay, RowId
 from fieldplan import steering
 from fieldplan.accounts import SignInThrottled, sign_in
-from fieldplan.appointments import Appointment, AppointmentError, AppointmentStatus
+from fieldplan.appointments import LIVE_APPOINTMENTS, Appointment, AppointmentError
 from fieldplan.dates import short_day
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
@@ -88,6 +88,13 @@ def logout() -> Response:
     return response
 
 
+def _opening_day(days: list[date], today: date) -> date | None:
+    """The board opens on today, or the next day with a plan; on the last plan when every
+    planned day is past (never on the first week anybody planned)."""
+    coming = [d for d in days if d >= today]
+    return coming[0] if coming else (days[-1] if days else None)
+
+
 @router.get("/board", response_class=HTMLResponse)
 def board(
     request: Request,
@@ -100,7 +107,8 @@ def board(
     if planner is None:
         return RedirectResponse("/login", status_code=303)
     days = list(session.scalars(select(Plan.day).distinct().order_by(Plan.day)))
-    chosen = day or (days[0] if days else None)
+    today = request.app.state.today()
+    chosen = day or _opening_day(days, today)
     plan = None
     if chosen is not None:
         plan = session.scalar(
@@ -122,7 +130,7 @@ def board(
         for a in session.scalars(
             select(Appointment).where(
                 Appointment.job_id.in_(job_ids),
-                Appointment.status.in_([AppointmentStatus.PROMISED, AppointmentStatus.AT_RISK]),
+                Appointment.status.in_(LIVE_APPOINTMENTS),
             )
         )
     }
@@ -194,6 +202,7 @@ def board(
             "planner": planner,
             "days": days,
             "day": chosen,
+            "today": today,
             "plan": plan,
             "rows": rows,
             "jobs": jobs,

@@ -64,25 +64,35 @@ def order_link(order_id: RowId, request: Request, session: SessionDep, _: Planne
     return OrderLink(url=f"{request.app.state.settings.base_url}/o/{token}")
 
 
+class LinkGone(Exception):
+    """A customer link that is wrong, expired, or names another order's job: the customer
+    gets a page that says so in words (404), never a JSON body."""
+
+
+def link_gone(request: Request, _: Exception) -> Response:
+    lang = language(request.query_params.get("lang"), "nl")
+    return _page(request, "link_gone.html", lang, {}, status_code=404)
+
+
 def _order(request: Request, session: SessionDep, token: str) -> Order:
     order_id = request.app.state.order_links.verify(token)
     order = session.get(Order, order_id) if order_id is not None else None
     if order is None:
-        raise HTTPException(404, detail="link not found or expired")
+        raise LinkGone
     return order
 
 
 def _job(session: SessionDep, order: Order, job_id: RowId) -> Job:
     job = session.get(Job, job_id)
     if job is None or job.order_id != order.id:
-        raise HTTPException(404, detail="not found")
+        raise LinkGone
     return job
 
 
 def _appointment(session: SessionDep, order: Order, appointment_id: RowId) -> Appointment:
     appointment = session.get(Appointment, appointment_id)
     if appointment is None or session.get_one(Job, appointment.job_id).order_id != order.id:
-        raise HTTPException(404, detail="not found")
+        raise LinkGone
     return appointment
 
 
