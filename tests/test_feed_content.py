@@ -12,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from icalendar import Calendar, Event
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from api.main import create_app
 from calendars.feeds import FeedContext, technician_feed
+from fieldplan.appointments import live_appointment
 from fieldplan.plans import Plan, Route, Stop, StopKind
 from fieldplan.settings import Settings
 from fieldplan.technicians import Technician
@@ -34,18 +36,35 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
 
 
 def tuesday_job(client: TestClient) -> tuple[int, int]:
-    """(job id, technician id) of the first job stop on Tuesday's plan."""
+    """(job id, technician id) of the first job on Tuesday's plan that has no promise yet
+    (each test books one of its own)."""
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        stop = session.scalars(
+        stops = session.scalars(
             select(Stop)
             .join(Route)
             .join(Plan)
             .where(Plan.day == TUESDAY, Stop.kind == StopKind.JOB, Stop.second_person.is_(False))
             .order_by(Stop.id)
+        )
+        for stop in stops:
+            if stop.job_id is not None and live_appointment(session, stop.job_id) is None:
+                return stop.job_id, stop.route.technician_id
+    raise AssertionError("no job on Tuesday left to book")
+
+
+def newest_stop(client: TestClient, job_id: int) -> Stop:
+    """The job's stop on the newest plan version that has it (bookings write new ones)."""
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        stop = session.scalars(
+            select(Stop)
+            .join(Route)
+            .join(Plan)
+            .where(Stop.job_id == job_id, Stop.second_person.is_(False))
+            .order_by(Plan.version.desc())
+            .options(selectinload(Stop.route))
         ).first()
         assert stop is not None
-        assert stop.job_id is not None
-        return stop.job_id, stop.route.technician_id
+        return stop
 
 
 def feed_of(client: TestClient, planner: dict[str, str], technician_id: int) -> str:
@@ -76,18 +95,10 @@ def test_a_promised_job_shows_its_work_its_window_and_its_desk_in_dutch(
     client, planner = world
     job_id, _ = tuesday_job(client)
     appointment = book_tuesday(client, planner, job_id)
-    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        stop = session.scalars(
-            select(Stop)
-            .join(Route)
-            .join(Plan)
-            .where(Stop.job_id == job_id, Stop.second_person.is_(False))
-            .order_by(Plan.version.desc())
-        ).first()
-        assert stop is not None
-        assert stop.start is not None
-        technician_id, service_start = stop.route.technician_id, stop.start
-        departure, arrival = stop.departure, stop.arrival
+    stop = newest_stop(client, job_id)
+    assert stop.start is not None
+    technician_id, service_start = stop.route.technician_id, stop.start
+    departure, arrival = stop.departure, stop.arrival
     feed = client.get(feed_of(client, planner, technician_id))
     event = next(e for e in events(feed) if str(e["uid"]).startswith(f"job-{job_id}-"))
     # The work's start, not the arrival (which may be long before the window opens).
@@ -114,15 +125,7 @@ def test_a_cancellation_moves_last_modified_and_a_weak_etag_still_revalidates(
     client, planner = world
     job_id, _ = tuesday_job(client)
     appointment = book_tuesday(client, planner, job_id)
-    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-        technician_id = session.scalars(
-            select(Route.technician_id)
-            .join(Stop)
-            .join(Plan)
-            .where(Stop.job_id == job_id)
-            .order_by(Plan.version.desc())
-        ).first()
-    assert technician_id is not None
+    technician_id = newest_stop(client, job_id).route.technician_id
     link = feed_of(client, planner, technician_id)
     before = client.get(link)
     weak = "W/" + before.headers["etag"]
