@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -314,3 +314,34 @@ def test_the_order_page_names_parts_as_the_customer_knows_them(
     assert page.count("<h1") == 1  # the order's number heads the page
     assert f"{needed.quantity}x {part.name}" in page
     assert needed.part_sku not in page  # the SKU is the warehouse's word, not the customer's
+
+
+def test_inside_the_cut_off_the_page_says_so_instead_of_offering_move_and_cancel(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    order_id, job_ids = bookable_orders(client)[-1]
+    page = link(client, headers, order_id)
+    job_id, windows = bookable(client, page, job_ids)
+    booked = client.post(f"{page}/jobs/{job_id}/book", data={"window": windows[0], "key": "cut-1"})
+    assert booked.status_code == 200, booked.text
+    assert ">Annuleren<" in booked.text  # a day ahead: the customer may still cancel
+    start = datetime.fromisoformat(windows[0].split("|")[0])
+    state = client.app.state  # type: ignore[attr-defined]
+    real_now = state.now
+    state.now = lambda: start - timedelta(hours=3)  # the morning of the visit
+    try:
+        later = client.get(page).text
+        with state.sessions() as session:
+            appointment = session.scalars(
+                select(Appointment).where(Appointment.job_id == job_id)
+            ).one()
+        refused = client.post(f"{page}/appointments/{appointment.id}/cancel")
+    finally:
+        state.now = real_now
+    assert refused.status_code == 409
+    assert 'role="alert">Zo kort voor de afspraak' in refused.text  # a sentence, capitalised
+    section = later.split(f'id="job-{job_id}"', 1)[1].split("</section>", 1)[0]
+    assert "verzetten of annuleren kan nu alleen nog via de winkel" in section
+    assert ">Annuleren<" not in section
+    assert "/windows" not in section

@@ -127,6 +127,7 @@ def _order_page(
 ) -> Response:
     zone = _zone(session, order)
     names = {part.sku: part.name for part in session.scalars(select(Part))}
+    cutoff = customer_cutoff(request.app.state.now(), request.app.state.rules)
     rows = []
     for job in order_jobs(session, order.id):
         appointment = live_appointment(session, job.id)
@@ -150,6 +151,9 @@ def _order_page(
                     for p in job.parts
                 ],
                 "can_book": str(job.status) in ("new", "offered", "booked", "planned"),
+                # Inside the cut-off the customer can no longer move or cancel it themselves:
+                # the page says so instead of offering buttons that would only refuse.
+                "locked": appointment is not None and appointment.window_start < cutoff,
             }
         )
     return _page(
@@ -168,6 +172,11 @@ def _order_page(
     )
 
 
+def _sentence(text: str) -> str:
+    """A refusal shown on its own starts as a sentence does."""
+    return text[:1].upper() + text[1:]
+
+
 def _refused(
     request: Request,
     session: SessionDep,
@@ -179,7 +188,13 @@ def _refused(
     """Nothing of the refused change is kept; the order page says why, in the customer's words."""
     session.rollback()
     return _order_page(
-        request, session, order, token, lang, error=reason_text(str(refused), lang), status_code=409
+        request,
+        session,
+        order,
+        token,
+        lang,
+        error=_sentence(reason_text(str(refused), lang)),
+        status_code=409,
     )
 
 
