@@ -44,6 +44,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "language": "English",
         "locked": "Deze afspraak is binnen 24 uur: verzetten of annuleren kan nu alleen nog via "
         "de winkel. Vraag hieronder of wij u terugbellen.",
+        "current": "Uw afspraak staat nu op {window}. Kies hieronder een ander tijdvak om hem "
+        "te verzetten.",
+        "now": "uw afspraak nu",
         "gone_title": "Deze link werkt niet (meer)",
         "gone": "De link is onvolledig of verlopen. In elke e-mail over uw afspraak staat een "
         "nieuwe link; of bel de winkel waar u kocht, dan sturen wij hem opnieuw.",
@@ -101,6 +104,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "language": "Nederlands",
         "locked": "This appointment is within 24 hours: it can now only be moved or cancelled "
         "through the store. Ask us below to call you back.",
+        "current": "Your appointment is now {window}. Pick another window below to move it.",
+        "now": "your appointment now",
         "gone_title": "This link does not work (any more)",
         "gone": "The link is incomplete or has expired. Every e-mail about your appointment "
         "carries a fresh one; or call the store where you bought, and we send it again.",

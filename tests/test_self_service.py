@@ -17,6 +17,7 @@ import optimizer
 from api.main import create_app
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.booking import offer_windows
+from fieldplan.dates import short_day
 from fieldplan.jobs import Job
 from fieldplan.optimisation import plan_region
 from fieldplan.orders import Order
@@ -345,3 +346,19 @@ def test_inside_the_cut_off_the_page_says_so_instead_of_offering_move_and_cancel
     assert "verzetten of annuleren kan nu alleen nog via de winkel" in section
     assert ">Annuleren<" not in section
     assert "/windows" not in section
+
+
+def test_moving_shows_where_the_appointment_stands_now(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    order_id, job_ids = bookable_orders(client)[-2]
+    page = link(client, headers, order_id)
+    job_id, windows = bookable(client, page, job_ids)
+    before = client.get(f"{page}/jobs/{job_id}/windows").text
+    assert "Uw afspraak staat nu op" not in before
+    booked = client.post(f"{page}/jobs/{job_id}/book", data={"window": windows[0], "key": "cur-1"})
+    assert booked.status_code == 200
+    start = datetime.fromisoformat(windows[0].split("|")[0])
+    moving = client.get(f"{page}/jobs/{job_id}/windows").text
+    assert f"Uw afspraak staat nu op {short_day(start.date(), 'nl')} {start:%H:%M}" in moving

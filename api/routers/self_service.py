@@ -42,6 +42,7 @@ from fieldplan.booking import (
 )
 from fieldplan.callbacks import request_callback
 from fieldplan.catalogue import Part
+from fieldplan.dates import short_day
 from fieldplan.db import reading
 from fieldplan.jobs import Job
 from fieldplan.orders import Order
@@ -220,6 +221,9 @@ def _windows_page(
     status_code: int = 200,
 ) -> Response:
     zone = _zone(session, order)
+    # When moving, the customer sees where the appointment stands now, and that window is
+    # marked if it is on offer again.
+    current = live_appointment(session, job.id)
     days: dict[str, list[dict[str, Any]]] = {}
     if found is not None:
         for choice in found.choices:
@@ -229,6 +233,7 @@ def _windows_page(
                     "value": f"{start.isoformat()}|{end.isoformat()}",
                     "label": f"{start:%H:%M}–{end:%H:%M}",
                     "recommended": choice.recommended,
+                    "current": current is not None and choice.start == current.window_start,
                 }
             )
     return _page(
@@ -242,7 +247,14 @@ def _windows_page(
             "kind": TEXTS[lang].get(str(job.kind), str(job.kind)),
             "days": days,
             "found": found,
-            "first_dates": ", ".join(d.isoformat() for d in found.first_dates) if found else "",
+            "first_dates": ", ".join(short_day(d, lang) for d in found.first_dates)
+            if found
+            else "",
+            "current": window_label(
+                current.window_start.astimezone(zone), current.window_end.astimezone(zone), lang
+            )
+            if current is not None
+            else None,
             "reason": reason_text(found.reason if found else None, lang),
             "key": secrets.token_urlsafe(16),
             "error": error,
