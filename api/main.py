@@ -224,14 +224,6 @@ def _key_ring(settings: Settings, sessions: sessionmaker[Session]) -> KeyRing:
     longest = timedelta(days=max(settings.order_link_days, appointments.CUSTOMER_LINK_DAYS))
 
     def load() -> list[bytes]:
-        # Read first, in a session that takes no write lock: the first request to need the
-        # keys may be a booking holding SQLite's (a second writer there would wait for
-        # itself). Only a database without any key yet makes one.
-        with unit_of_work(sessions) as session:
-            reading(session)
-            found = signing_keys.keys(session, retire_after=longest, make=False)
-        if found:
-            return found
         with unit_of_work(sessions) as session:
             return signing_keys.keys(session, retire_after=longest)
 

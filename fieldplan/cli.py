@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -66,8 +66,6 @@ def init(
     with unit_of_work(session_factory(engine)) as session:
         touched = load_catalogue(session, directory / "catalogue.json")
         region = load_region(session, directory / "region.json", gazetteer)
-        if not settings.secret_key:  # made now, not by the first request that signs a link
-            signing_keys.keys(session, retire_after=timedelta(0))
         console.print(
             f"Database ready at {settings.database_url}: region {region.code} "
             f"({region.name}), {touched} catalogue rows."

@@ -11,11 +11,11 @@ import hashlib
 import secrets
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import ForeignKey, String, func, select
+from sqlalchemy import ColumnElement, ForeignKey, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fieldplan.db import Base, UTCDateTime, utcnow
-from fieldplan.plans import Plan, Route
+from fieldplan.plans import Plan, Route, newest_versions
 from fieldplan.technicians import Technician
 
 TOKEN_PREFIX = "tfd_"
@@ -67,6 +67,10 @@ def technician_for_token(session: Session, token: str) -> Technician | None:
     return session.get(Technician, feed.technician_id) if feed is not None else None
 
 
+def _feed_days(first_day: date, days: int) -> tuple[ColumnElement[bool], ...]:
+    return Plan.day >= first_day, Plan.day < first_day + timedelta(days=days)
+
+
 def feed_changed_at(
     session: Session, technician: Technician, first_day: date, days: int
 ) -> datetime | None:
@@ -75,9 +79,7 @@ def feed_changed_at(
     changed = func.coalesce(Plan.changed_at, Plan.created_at, type_=UTCDateTime())
     return session.scalar(
         select(func.max(changed)).where(
-            Plan.region_id == technician.region_id,
-            Plan.day >= first_day,
-            Plan.day < first_day + timedelta(days=days),
+            Plan.region_id == technician.region_id, *_feed_days(first_day, days)
         )
     )
 
@@ -86,16 +88,7 @@ def upcoming_routes(
     session: Session, technician: Technician, first_day: date, days: int
 ) -> list[tuple[Plan, Route]]:
     """The technician's route on each of the coming days, from the newest plan of that day."""
-    newest = (
-        select(Plan.day, func.max(Plan.version).label("version"))
-        .where(
-            Plan.region_id == technician.region_id,
-            Plan.day >= first_day,
-            Plan.day < first_day + timedelta(days=days),
-        )
-        .group_by(Plan.day)
-        .subquery()
-    )
+    newest = newest_versions(technician.region_id, *_feed_days(first_day, days))
     rows = session.execute(
         select(Plan, Route)
         .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))

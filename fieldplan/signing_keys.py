@@ -32,13 +32,11 @@ class SigningKey(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-def keys(session: Session, *, retire_after: timedelta, make: bool = True) -> list[bytes]:
-    """The current key first (made when there is none, unless `make` is False: then no key
-    at all is an empty list), then the retired keys whose links may still be alive."""
+def keys(session: Session, *, retire_after: timedelta) -> list[bytes]:
+    """The current key first (made when there is none), then the retired keys whose links
+    may still be alive."""
     current = session.get(SigningKey, CURRENT)
     if current is None:
-        if not make:
-            return []
         current = _make_current(session)
     cutoff = utcnow() - retire_after
     retired = session.scalars(

@@ -61,15 +61,19 @@ def _appointment(session: SessionDep, appointment_id: RowId) -> Appointment:
     return appointment
 
 
+def order_page_url(request: Request, order_id: int) -> str:
+    """The signed, expiring link to the customer's page for the order."""
+    state = request.app.state
+    return f"{state.settings.base_url}/o/{state.order_links.issue(order_id)}"
+
+
 def send_invite(
     request: Request, session: SessionDep, appointment: Appointment, tasks: BackgroundTasks
 ) -> None:
     """Queue the invite mail; it goes out after the request's transaction has committed."""
     job = session.get_one(Job, appointment.job_id)
     # The customer's own page (move, cancel, call back, everything ordered), in every mail.
-    page = request.app.state.order_links.issue(job.order_id)
-    manage_url = f"{request.app.state.settings.base_url}/o/{page}"
-    body = invite_for(session, appointment, manage_url=manage_url)
+    body = invite_for(session, appointment, manage_url=order_page_url(request, job.order_id))
     message = invite_email(
         Calendar.from_ical(body),
         sender=request.app.state.settings.mail_sender,

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from api.deps import PlannerDep, SessionDep
 from api.i18n import TEXTS, language, reason_text, status_text, window_label
-from api.routers.appointments import send_invite
+from api.routers.appointments import order_page_url, send_invite
 from api.routers.calendars import CalendarResponse, invite_for
 from api.routers.pages import templates
 from api.schemas import RowId, Words
@@ -61,8 +61,7 @@ def order_link(order_id: RowId, request: Request, session: SessionDep, _: Planne
     """The signed, expiring link to the customer's page for this order."""
     if session.get(Order, order_id) is None:
         raise HTTPException(404, detail=f"no order {order_id}")
-    token = request.app.state.order_links.issue(order_id)
-    return OrderLink(url=f"{request.app.state.settings.base_url}/o/{token}")
+    return OrderLink(url=order_page_url(request, order_id))
 
 
 class LinkGone(Exception):
