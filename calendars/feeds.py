@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vText
+from icalendar import Calendar, Event
 from icalendar.enums import TRANSP
 
 from calendars.invites import TEXTS as INVITE_TEXTS
@@ -266,6 +266,4 @@ def _describe_job(
     event.add("description", "\n".join(lines))
     desk = context.desks.get(job.order_id)
     if desk is not None:
-        organizer = vCalAddress(f"mailto:{desk.email}")
-        organizer.params["cn"] = vText(desk.name)
-        event.add("organizer", organizer)
+        event.add("organizer", desk.organizer())

@@ -44,6 +44,12 @@ class ServiceDesk:
             address=f"{store.street}, {store.postcode} {store.city}",
         )
 
+    def organizer(self) -> vCalAddress:
+        """The desk as an event's ORGANIZER: who the customer and the technician call."""
+        address = vCalAddress(f"mailto:{self.email}")
+        address.params["cn"] = vText(self.name)
+        return address
+
 
 TEXTS = {
     "nl": {
@@ -184,9 +190,7 @@ def invite(
         status=STATUS.CANCELLED if cancelled else STATUS.CONFIRMED,
         transparency=TRANSP.OPAQUE,
     )
-    organizer = vCalAddress(f"mailto:{desk.email}")
-    organizer.params["cn"] = vText(desk.name)
-    event.add("organizer", organizer)
+    event.add("organizer", desk.organizer())
     attendee = vCalAddress(f"mailto:{customer.email}")
     attendee.params["cn"] = vText(customer.name)
     attendee.params["role"] = vText("REQ-PARTICIPANT")

@@ -154,6 +154,11 @@ def rows_from_json(text: str) -> list[RawRow]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UnreadableFile(f"not valid JSON: {exc}") from exc
+    return rows_from_data(data)
+
+
+def rows_from_data(data: Any) -> list[RawRow]:
+    """The rows of a JSON import file already read (the API's body), one per order line."""
     orders = data.get("orders") if isinstance(data, dict) else data
     if not isinstance(orders, list):
         raise UnreadableFile('expected a list of orders or {"orders": [...]}')

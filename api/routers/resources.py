@@ -266,7 +266,7 @@ def import_orders(
     if region is None:
         raise HTTPException(404, detail=f"no region {region_id}")
     try:
-        rows = importing.rows_from_json(body.model_dump_json(exclude_none=True))
+        rows = importing.rows_from_data(body.model_dump(exclude_none=True))
     except importing.UnreadableFile as unreadable:
         raise HTTPException(
             422, detail=[{"row": "", "field": "body", "reason": str(unreadable)}]
