@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from fieldplan import plan_gate
-from fieldplan.accounts import Account, by_api_key
+from fieldplan.accounts import Account, Role, by_api_key
 from fieldplan.db import reading, unit_of_work
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -65,5 +65,12 @@ def optional_planner(
     return _account(request, session, token)
 
 
+def current_admin(planner: Annotated[Account, Depends(current_planner)]) -> Account:
+    if planner.role != Role.ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="only an administrator may do this")
+    return planner
+
+
 PlannerDep = Annotated[Account, Depends(current_planner)]
+AdminDep = Annotated[Account, Depends(current_admin)]
 MaybePlannerDep = Annotated[Account | None, Depends(optional_planner)]

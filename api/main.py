@@ -22,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from api import openapi, redaction
 from api.edge import SecurityHeaders
 from api.routers import (
+    accounts,
     appointments,
     auth,
     calendars,
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     routers = (
         auth.router,
+        accounts.router,
         plans.router,
         customers.router,
         appointments.router,

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from api.deps import current_planner
+from api.deps import current_admin, current_planner
 from api.schemas import Invalid, Refusal
 
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -37,7 +37,11 @@ def _refusal(description: str) -> dict[str, Any]:
 
 BAD_BODY = _refusal("The body is not JSON (or not the form) this operation reads.")
 NOT_SIGNED_IN = _refusal("No planner signed in: send a bearer token or an API key.")
-NOT_FOUND = _refusal("No such id, or a link or token that is not (or no longer) valid.")
+NOT_FOUND = _refusal(
+    "No such id in the regions this account plans, or a link or token that is not (or no "
+    "longer) valid."
+)
+FORBIDDEN = _refusal("Only an administrator may do this.")
 REFUSED = _refusal(
     "The domain refuses the change as things stand: a window that went, a job already done, "
     "a plan changed meanwhile, a change that would lose a promise. Nothing was written."
@@ -79,8 +83,11 @@ def _refusals_of(route: APIRoute) -> dict[int, dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {422: INVALID, 503: BUSY}
     if route.body_field is not None:
         found |= {400: BAD_BODY, 413: TOO_LARGE}
-    if any(d.call is current_planner for d in _dependencies(route.dependant)):
+    calls = {d.call for d in _dependencies(route.dependant)}
+    if current_planner in calls:
         found[401] = NOT_SIGNED_IN
+    if current_admin in calls:
+        found[403] = FORBIDDEN
     if route.dependant.path_params or any(name.endswith("_id") for name in _inputs(route)):
         found[404] = NOT_FOUND
     if (route.methods or set()) & CHANGES:

@@ -231,6 +231,7 @@ class CallbackRead(Read):
 # overflow deep in the driver.
 MAX_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]  # a row's id in a body
 RegionFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 # A day fieldplan can plan: anything outside these years is a typo, not a plan.
 FIRST_DAY = date(2000, 1, 1)

@@ -103,7 +103,7 @@ def seed(url: str, *, orders: int = 160, plan_days: int = 5) -> str:
             optimizer.Limits(time_limit_s=1.0),
             today=spec.planning_start,
         )
-        _, api_key = create_account(session, "load", Role.PLANNER, "load-password")
+        _, api_key = create_account(session, "load", Role.PLANNER, "load-password", [region])
     engine.dispose()
     return api_key
 

@@ -1,7 +1,9 @@
-"""Planner accounts and API keys.
+"""Planner accounts, the regions they plan, and API keys.
 
-Passwords are hashed with scrypt (memory-hard, in the standard library); API keys are random
-256-bit tokens, so a fast SHA-256 of the key is enough to store them without the key itself.
+A planner sees and changes only the regions granted to the account (anything of another
+region does not exist for them); an admin manages accounts and sees every region. Passwords are
+hashed with scrypt (memory-hard, in the standard library); API keys are random 256-bit tokens,
+so a fast SHA-256 of the key is enough to store them without the key itself.
 """
 
 from __future__ import annotations
@@ -10,13 +12,27 @@ import hashlib
 import hmac
 import math
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Integer, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ColumnElement,
+    ForeignKey,
+    Integer,
+    SQLColumnExpression,
+    String,
+    Table,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.sql import false, true
 
 from fieldplan.db import Base, UTCDateTime, utcnow
+from fieldplan.regions import Region
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
@@ -24,6 +40,33 @@ SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 class Role(StrEnum):
     PLANNER = "planner"
     ADMIN = "admin"
+
+
+account_regions = Table(
+    "account_regions",
+    Base.metadata,
+    Column("account_id", ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("region_id", ForeignKey("regions.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The regions an account may see and change: every one for an admin."""
+
+    everything: bool
+    region_ids: frozenset[int]
+
+    def allows(self, region_id: int) -> bool:
+        return self.everything or region_id in self.region_ids
+
+    def where(self, region_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
+        """A condition on a query's region column that keeps only rows in scope."""
+        if self.everything:
+            return true()
+        if not self.region_ids:
+            return false()
+        return region_id.in_(sorted(self.region_ids))
 
 
 class Account(Base):
@@ -36,6 +79,13 @@ class Account(Base):
     api_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    regions: Mapped[list[Region]] = relationship(
+        secondary=account_regions, lazy="selectin", order_by=Region.id
+    )
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.role == Role.ADMIN, frozenset(r.id for r in self.regions))
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
@@ -57,9 +107,14 @@ def key_hash(api_key: str) -> str:
 
 
 def create_account(
-    session: Session, username: str, role: Role, password: str
+    session: Session,
+    username: str,
+    role: Role,
+    password: str,
+    regions: Iterable[Region] = (),
 ) -> tuple[Account, str]:
-    """A new account with its password; returns it with a fresh API key (shown only once)."""
+    """A new account with its password and the regions it plans; returns it with a fresh API
+    key (shown only once)."""
     api_key = "fpk_" + secrets.token_urlsafe(32)
     account = Account(
         username=username,
@@ -67,10 +122,16 @@ def create_account(
         password_hash=hash_password(password),
         api_key_hash=key_hash(api_key),
         active=True,
+        regions=list(regions),
     )
     session.add(account)
     session.flush()
     return account, api_key
+
+
+def grant(account: Account, regions: Iterable[Region]) -> None:
+    """Let the account plan exactly these regions (an admin sees all of them regardless)."""
+    account.regions = sorted(set(regions), key=lambda r: r.id)
 
 
 def by_api_key(session: Session, api_key: str) -> Account | None:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from fieldplan.accounts import Scope
 from fieldplan.db import Base, UTCDateTime, utcnow
+from fieldplan.locations import Location, OpeningHours
 from fieldplan.orders import Order
+from fieldplan.regions import Region
 from fieldplan.timeline import EventKind, record
 
 
@@ -58,10 +63,65 @@ def request_callback(
     return callback
 
 
-def waiting(session: Session, region_id: int | None = None) -> list[CallbackRequest]:
-    query = select(CallbackRequest).where(CallbackRequest.status == CallbackStatus.WAITING)
-    if region_id is not None:
-        query = query.join(Order, Order.id == CallbackRequest.order_id).where(
-            Order.region_id == region_id
+# A callback asked this long before the desk closes is made the same day; later, the next day
+# the desk is open. It is what the customer is told, and the order the board lists them in.
+SAME_DAY_BEFORE_CLOSING = timedelta(hours=2)
+LOOK_AHEAD_DAYS = 14
+
+
+def call_back_by(
+    requested_at: datetime, hours: Sequence[OpeningHours], zone: ZoneInfo
+) -> datetime | None:
+    """When the service desk promises to have called: by its closing time today if asked
+    early enough, else by closing time on the next day it is open (None: it never opens)."""
+    asked = requested_at.astimezone(zone)
+    closing = {h.weekday: h.closes for h in hours}
+    for offset in range(LOOK_AHEAD_DAYS):
+        day = asked.date() + timedelta(days=offset)
+        closes = closing.get(day.weekday())
+        if closes is None:
+            continue
+        by = datetime.combine(day, closes, zone)
+        if offset > 0 or asked <= by - SAME_DAY_BEFORE_CLOSING:
+            return by
+    return None
+
+
+def due(session: Session, callback: CallbackRequest) -> datetime | None:
+    """`call_back_by` for a stored request, with its order's store as the desk."""
+    order = session.get_one(Order, callback.order_id)
+    store = session.get(Location, order.store_id) if order.store_id else None
+    if store is None:
+        return None
+    region = session.get_one(Region, order.region_id)
+    return call_back_by(callback.created_at, store.opening_hours, ZoneInfo(region.timezone))
+
+
+def mark_done(callback: CallbackRequest, *, actor: str) -> None:
+    callback.status = CallbackStatus.DONE
+    callback.handled_by = actor
+
+
+def waiting_for_order(session: Session, order_id: int) -> list[CallbackRequest]:
+    return list(
+        session.scalars(
+            select(CallbackRequest)
+            .where(
+                CallbackRequest.order_id == order_id,
+                CallbackRequest.status == CallbackStatus.WAITING,
+            )
+            .order_by(CallbackRequest.created_at)
         )
+    )
+
+
+def waiting(session: Session, scope: Scope, region_id: int | None = None) -> list[CallbackRequest]:
+    """The callbacks still to make in the regions of `scope` (or of one of them)."""
+    query = (
+        select(CallbackRequest)
+        .join(Order, Order.id == CallbackRequest.order_id)
+        .where(CallbackRequest.status == CallbackStatus.WAITING, scope.where(Order.region_id))
+    )
+    if region_id is not None:
+        query = query.where(Order.region_id == region_id)
     return list(session.scalars(query.order_by(CallbackRequest.created_at)))

@@ -1,4 +1,4 @@
-"""The `fieldplan` command: init, import, plan, serve, demo, sample."""
+"""The `fieldplan` command: init, import, plan, check-plans, account, serve, demo, sample."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import optimizer
 from fieldplan import importing, plan_gate, signing_keys
-from fieldplan.accounts import Account, Role, create_account
+from fieldplan.accounts import Account, Role, create_account, grant
 from fieldplan.catalogue import load_catalogue
 from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.gazetteer import Gazetteer
@@ -247,6 +247,55 @@ def check_plans(
     raise typer.Exit(1)
 
 
+accounts_app = typer.Typer(help="Planner and administrator accounts.", no_args_is_help=True)
+app.add_typer(accounts_app, name="account")
+
+
+def _regions_named(session: Session, codes: list[str]) -> list[Region]:
+    found = list(session.scalars(select(Region).where(Region.code.in_(codes))))
+    unknown = sorted(set(codes) - {r.code for r in found})
+    if unknown:
+        console.print(f"[red]No region {', '.join(unknown)} in the database.")
+        raise typer.Exit(2)
+    return found
+
+
+@accounts_app.command("create")
+def account_create(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[Role, typer.Option()] = Role.PLANNER,
+    region_codes: Annotated[
+        list[str] | None, typer.Option("--region", help="a region it plans (repeatable)")
+    ] = None,
+) -> None:
+    """Make an account; prints its password and API key once."""
+    password = secrets.token_urlsafe(12)
+    with unit_of_work(_factory()) as session:
+        if session.scalar(select(Account.id).where(Account.username == username)):
+            console.print(f"[red]An account {username!r} exists already.")
+            raise typer.Exit(2)
+        regions = _regions_named(session, region_codes or [])
+        _, api_key = create_account(session, username, role, password, regions)
+    console.print(f"{role} {username}: password {password}, API key {api_key}")
+
+
+@accounts_app.command("grant")
+def account_grant(
+    username: Annotated[str, typer.Argument()],
+    region_codes: Annotated[
+        list[str], typer.Option("--region", help="a region it plans (repeatable)")
+    ],
+) -> None:
+    """Let the account plan exactly these regions (the list replaces the old one)."""
+    with unit_of_work(_factory()) as session:
+        account = session.scalar(select(Account).where(Account.username == username))
+        if account is None:
+            console.print(f"[red]No account {username!r}.")
+            raise typer.Exit(2)
+        grant(account, _regions_named(session, region_codes))
+        console.print(f"{username} plans {', '.join(sorted(region_codes))}.")
+
+
 @app.command("rotate-secret")
 def rotate_secret(
     drop_old: Annotated[
@@ -297,7 +346,9 @@ def demo(
         password = None
         if has_planner is None:
             password = secrets.token_urlsafe(12)
-            _, api_key = create_account(session, DEMO_PLANNER, Role.PLANNER, password)
+            _, api_key = create_account(
+                session, DEMO_PLANNER, Role.PLANNER, password, [_region(session, None)]
+            )
     if not has_orders:
         import_orders(settings.sample_data_dir / "orders.csv", False, None, None)
     run_plan(factory, None, spec.planning_start, days, time_limit)

@@ -9,7 +9,9 @@ from typing import Any, Protocol
 from sqlalchemy import JSON, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from fieldplan.accounts import Scope
 from fieldplan.db import Base, UTCDateTime, utcnow
+from fieldplan.orders import Order
 
 
 class EventKind(StrEnum):
@@ -94,11 +96,13 @@ def record_for_job(
     )
 
 
-def for_customer(session: Session, customer_id: int) -> list[TimelineEvent]:
-    return list(
-        session.scalars(
-            select(TimelineEvent)
-            .where(TimelineEvent.customer_id == customer_id)
-            .order_by(TimelineEvent.at, TimelineEvent.id)
-        )
-    )
+def for_customer(
+    session: Session, customer_id: int, scope: Scope | None = None
+) -> list[TimelineEvent]:
+    """The customer's events, oldest first; with a planner's `scope`, only those of orders in
+    its regions (and the customer's own, of no order)."""
+    query = select(TimelineEvent).where(TimelineEvent.customer_id == customer_id)
+    if scope is not None:
+        in_scope = select(Order.id).where(scope.where(Order.region_id))
+        query = query.where(TimelineEvent.order_id.is_(None) | TimelineEvent.order_id.in_(in_scope))
+    return list(session.scalars(query.order_by(TimelineEvent.at, TimelineEvent.id)))

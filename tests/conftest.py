@@ -186,7 +186,7 @@ def seed_database(url: str, *, orders: int, password: str, plan_days: int = 0) -
                 optimizer.Limits(time_limit_s=0.5),
                 today=TODAY,
             )
-        _, api_key = create_account(session, "planner", Role.PLANNER, password)
+        _, api_key = create_account(session, "planner", Role.PLANNER, password, [region])
     engine.dispose()
     return api_key
 

@@ -135,3 +135,27 @@ def test_demo_sets_up_the_sample_region_plans_and_prints_where_to_look(
     assert again.exit_code == 0, again.output
     assert count(database, Order) == 400  # a second demo reuses what is there
     assert count(database, Plan) == 2  # and plans again: a new version of the day
+
+
+def test_accounts_are_made_and_granted_regions(database: str) -> None:
+    from fieldplan.accounts import Account, by_api_key
+
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    made = runner.invoke(app, ["account", "create", "anna", "--region", "UTR"])
+    assert made.exit_code == 0, made.output
+    api_key = made.output.split("API key ")[1].split()[0]
+    with session_factory(make_engine(database))() as session:
+        anna = by_api_key(session, api_key)
+        assert anna is not None
+        assert [r.code for r in anna.regions] == ["UTR"]
+    twin = runner.invoke(app, ["account", "create", "anna"])
+    assert twin.exit_code == 2
+    assert "exists already" in twin.output
+    unknown = runner.invoke(app, ["account", "grant", "anna", "--region", "NOWHERE"])
+    assert unknown.exit_code == 2
+    assert "No region NOWHERE" in unknown.output
+    assert runner.invoke(app, ["account", "create", "root", "--role", "admin"]).exit_code == 0
+    with session_factory(make_engine(database))() as session:
+        root = session.scalars(select(Account).where(Account.username == "root")).one()
+        assert root.scope.everything
+        assert root.regions == []

@@ -153,3 +153,25 @@ def test_the_timeline_tells_the_customers_story_in_order(session: Session, job: 
     assert events[0].kind == EventKind.ORDER_PLACED
     assert events[-1].text == "please call after 17:00"
     assert all(a.at <= b.at for a, b in itertools.pairwise(events))
+
+
+def test_a_callback_is_promised_by_the_desks_closing_time() -> None:
+    """Asked at least two hours before closing: today; later, or on a closed day: by closing
+    time on the next day the desk opens."""
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    from fieldplan.callbacks import call_back_by
+    from fieldplan.locations import OpeningHours
+
+    zone = ZoneInfo("Europe/Amsterdam")
+    # Monday to Friday 08:00-18:00, Saturday 09:00-17:00, closed on Sunday.
+    hours = [OpeningHours(weekday=d, opens=time(8), closes=time(18)) for d in range(5)]
+    hours.append(OpeningHours(weekday=5, opens=time(9), closes=time(17)))
+    wednesday = datetime(2026, 12, 2, 10, 0, tzinfo=zone)
+    assert call_back_by(wednesday, hours, zone) == datetime(2026, 12, 2, 18, 0, tzinfo=zone)
+    late = datetime(2026, 12, 2, 16, 30, tzinfo=zone)
+    assert call_back_by(late, hours, zone) == datetime(2026, 12, 3, 18, 0, tzinfo=zone)
+    saturday_evening = datetime(2026, 12, 5, 20, 0, tzinfo=zone)
+    assert call_back_by(saturday_evening, hours, zone) == datetime(2026, 12, 7, 18, 0, tzinfo=zone)
+    assert call_back_by(wednesday, [], zone) is None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from fieldplan.db import make_engine
 from fieldplan.migrate import downgrade, upgrade
@@ -44,3 +44,35 @@ def test_migrations_match_the_models(empty_engine: Engine) -> None:
     with empty_engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), metadata)
     assert diff == []
+
+
+def test_planners_from_before_regions_keep_every_region(empty_engine: Engine) -> None:
+    """Before 0010 every planner saw every region: upgrading grants them all of them, so
+    nobody is locked out; administrators see all regions anyway and are granted none."""
+    upgrade(empty_engine, "0009")
+    with empty_engine.begin() as connection:
+        for code in ("A", "B"):
+            connection.execute(
+                text(
+                    "INSERT INTO regions (code, name, timezone, revision) VALUES (:c, :c, 'UTC', 0)"
+                ),
+                {"c": code},
+            )
+        for name, role in (("old-planner", "planner"), ("old-admin", "admin")):
+            connection.execute(
+                text(
+                    "INSERT INTO accounts (username, role, password_hash, active, created_at) "
+                    "VALUES (:n, :r, 'x', true, CURRENT_TIMESTAMP)"
+                ),
+                {"n": name, "r": role},
+            )
+    upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        granted = connection.execute(
+            text(
+                "SELECT accounts.username, regions.code FROM account_regions "
+                "JOIN accounts ON accounts.id = account_id JOIN regions ON regions.id = region_id "
+                "ORDER BY 1, 2"
+            )
+        ).all()
+    assert [tuple(g) for g in granted] == [("old-planner", "A"), ("old-planner", "B")]

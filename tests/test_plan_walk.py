@@ -101,10 +101,13 @@ def _api_key(url: str) -> str:
     """The seeded planner's key is not kept in clear: make another one for the walk."""
     from fieldplan.accounts import Role, create_account
     from fieldplan.db import session_factory, unit_of_work
+    from fieldplan.regions import Region
 
     engine = make_engine(url)
     with unit_of_work(session_factory(engine)) as session:
-        _, key = create_account(session, f"walker-{uuid.uuid4().hex[:6]}", Role.PLANNER, "pw")
+        name = f"walker-{uuid.uuid4().hex[:6]}"
+        regions = session.scalars(select(Region))
+        _, key = create_account(session, name, Role.PLANNER, "pw", regions)
     engine.dispose()
     return key
 

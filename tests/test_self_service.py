@@ -194,6 +194,42 @@ def test_a_callback_request_lands_in_the_planners_queue(
     assert done.json()["status"] == "done"
 
 
+def test_a_waiting_callback_shows_on_the_page_and_the_board_until_it_is_made(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    order_id, _ = orders_with_jobs(client)[5]
+    page = link(client, headers, order_id)
+    assert "pending-callback" not in client.get(page).text
+    client.post(f"{page}/callback", data={"phone": "+31 6 5555 0000", "note": "vraag over kast"})
+    shown = client.get(page).text
+    assert "Wij bellen u terug op +31 6 5555 0000, uiterlijk " in shown
+    board = client.get("/board", headers=headers).text
+    assert "Terugbellen (" in board
+    mine = re.search(
+        r'data-callback="(\d+)">\s*<b>[^<]*</b> · <a href="tel:\+31 6 5555 0000"', board
+    )
+    assert mine is not None
+    callback_id = int(mine.group(1))
+    made = client.post(
+        f"/board/callbacks/{callback_id}/done",
+        data={"day": "2026-11-23"},
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    assert "gebeld" in made.headers["location"]
+    assert f'data-callback="{callback_id}"' not in client.get("/board", headers=headers).text
+    assert "pending-callback" not in client.get(page).text
+    again = client.post(
+        f"/board/callbacks/{callback_id + 1000}/done",
+        data={"day": "2026-11-23"},
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert "no+such+callback" in again.headers["location"]
+
+
 def test_the_customer_cancels_and_the_job_is_open_again(
     world: tuple[TestClient, dict[str, str]],
 ) -> None:

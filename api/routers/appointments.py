@@ -10,6 +10,7 @@ from icalendar import Calendar
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
+from api import scoped
 from api.deps import PlannerDep, SessionDep
 from api.openapi import link
 from api.routers.calendars import CalendarResponse, invite_for
@@ -54,13 +55,6 @@ class CustomerLink(BaseModel):
     invite_url: str
 
 
-def _appointment(session: SessionDep, appointment_id: RowId) -> Appointment:
-    appointment = session.get(Appointment, appointment_id)
-    if appointment is None:
-        raise HTTPException(404, detail=f"no appointment {appointment_id}")
-    return appointment
-
-
 def order_page_url(request: Request, order_id: int) -> str:
     """The signed, expiring link to the customer's page for the order."""
     state = request.app.state
@@ -83,19 +77,18 @@ def send_invite(
     tasks.add_task(mailer.send, message)
 
 
-def _job(session: SessionDep, job_id: RowId) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(404, detail=f"no job {job_id}")
-    return job
-
-
 @router.get("/jobs/{job_id:int}/windows")
-def windows(job_id: RowId, request: Request, session: SessionDep, _: PlannerDep) -> WindowsRead:
+def windows(
+    job_id: RowId, request: Request, session: SessionDep, planner: PlannerDep
+) -> WindowsRead:
     """Windows the plan can keep for this job, cheapest marked; or why none, and when."""
     state = request.app.state
     found = offer_windows(
-        session, _job(session, job_id), state.travel, today=state.today(), rules=state.rules
+        session,
+        scoped.job(session, planner, job_id),
+        state.travel,
+        today=state.today(),
+        rules=state.rules,
     )
     return WindowsRead.of(found)
 
@@ -131,7 +124,7 @@ def book(
     `Idempotent-Replayed: true`); the key with a different request is refused (422), and a
     key lasts 24 hours."""
     state = request.app.state
-    job = _job(session, job_id)
+    job = scoped.job(session, planner, job_id)
     idempotency = (
         booking.Idempotency.of(idempotency_key, job.id, window.model_dump(mode="json"))
         if idempotency_key
@@ -165,14 +158,19 @@ class AtRiskRead(BaseModel):
 
 @router.get("/appointments/at-risk")
 def at_risk(
-    request: Request, session: SessionDep, _: PlannerDep, region_id: RegionFilter = None
+    request: Request, session: SessionDep, planner: PlannerDep, region_id: RegionFilter = None
 ) -> list[AtRiskRead]:
     """Promises the plan can no longer keep, each with why and the windows it could move to:
     to be agreed with the customer, never moved silently."""
     state = request.app.state
-    query = select(Appointment).where(Appointment.status == AppointmentStatus.AT_RISK)
+    scoped.optional_region(session, planner, region_id)
+    query = (
+        select(Appointment)
+        .join(Job, Job.id == Appointment.job_id)
+        .where(Appointment.status == AppointmentStatus.AT_RISK, planner.scope.where(Job.region_id))
+    )
     if region_id is not None:
-        query = query.join(Job, Job.id == Appointment.job_id).where(Job.region_id == region_id)
+        query = query.where(Job.region_id == region_id)
     found = []
     for appointment in session.scalars(query.order_by(Appointment.window_start)):
         job = session.get_one(Job, appointment.job_id)
@@ -207,7 +205,7 @@ def move(
     state = request.app.state
     appointment = booking.move(
         session,
-        _appointment(session, appointment_id),
+        scoped.appointment(session, planner, appointment_id),
         window.start,
         window.end,
         travel=state.travel,
@@ -234,7 +232,7 @@ def call_off(
     state = request.app.state
     appointment = booking.call_off(
         session,
-        _appointment(session, appointment_id),
+        scoped.appointment(session, planner, appointment_id),
         now=state.now(),
         today=state.today(),
         rules=state.rules,
@@ -248,10 +246,10 @@ def call_off(
 
 @router.get("/appointments/{appointment_id:int}/customer-link")
 def customer_link(
-    appointment_id: RowId, request: Request, session: SessionDep, _: PlannerDep
+    appointment_id: RowId, request: Request, session: SessionDep, planner: PlannerDep
 ) -> CustomerLink:
     """A signed, expiring link through which the customer downloads the invite."""
-    appointment = _appointment(session, appointment_id)
+    appointment = scoped.appointment(session, planner, appointment_id)
     token = request.app.state.customer_links.issue(appointment.id)
     base = request.app.state.settings.base_url
     return CustomerLink(invite_url=f"{base}/c/invites/{token}.ics")

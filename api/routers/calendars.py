@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from api import scoped
 from api.deps import PlannerDep, SessionDep
 from api.schemas import RowId
 from calendars.feeds import FeedContext, plan_day_feed, technician_feed
@@ -27,7 +28,7 @@ from fieldplan.feeds import (
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.orders import Order
-from fieldplan.plans import Plan, Route
+from fieldplan.plans import Route
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 
@@ -112,12 +113,10 @@ def feed_context(session: SessionDep, routes: list[Route]) -> FeedContext:
 
 @router.get("/plans/{plan_id:int}/calendar.ics", response_class=CalendarResponse)
 def plan_day_calendar(
-    plan_id: RowId, request: Request, session: SessionDep, _: PlannerDep
+    plan_id: RowId, request: Request, session: SessionDep, planner: PlannerDep
 ) -> Response:
     """One plan version's day as a calendar: every technician's stops, for planners."""
-    plan = session.get(Plan, plan_id)
-    if plan is None:
-        raise HTTPException(404, detail=f"no plan {plan_id}")
+    plan = scoped.plan(session, planner, plan_id)
     routes = [(session.get_one(Technician, r.technician_id), r) for r in plan.routes]
     calendar = plan_day_feed(
         plan,
@@ -146,33 +145,27 @@ def _not_modified(request: Request, etag: str, modified: datetime) -> bool:
 
 @router.post("/technicians/{technician_id:int}/feed", status_code=201)
 def rotate_feed(
-    technician_id: RowId, request: Request, session: SessionDep, _: PlannerDep
+    technician_id: RowId, request: Request, session: SessionDep, planner: PlannerDep
 ) -> FeedLinks:
     """A new secret feed link for the technician; the previous one stops working."""
-    technician = session.get(Technician, technician_id)
-    if technician is None:
-        raise HTTPException(404, detail=f"no technician {technician_id}")
+    technician = scoped.technician(session, planner, technician_id)
     token = issue_feed(session, technician)
     url = f"{request.app.state.settings.base_url}/feeds/technicians/{token}.ics"
     return FeedLinks(url=url, webcal_url="webcal://" + url.split("://", 1)[1])
 
 
 @router.delete("/technicians/{technician_id:int}/feed", status_code=204)
-def revoke_feed(technician_id: RowId, session: SessionDep, _: PlannerDep) -> Response:
-    technician = session.get(Technician, technician_id)
-    if technician is None:
-        raise HTTPException(404, detail=f"no technician {technician_id}")
+def revoke_feed(technician_id: RowId, session: SessionDep, planner: PlannerDep) -> Response:
+    technician = scoped.technician(session, planner, technician_id)
     revoke_feeds(session, technician)
     return Response(status_code=204)
 
 
 @router.get("/appointments/{appointment_id:int}/invite.ics", response_class=CalendarResponse)
 def appointment_invite(
-    appointment_id: RowId, request: Request, session: SessionDep, _: PlannerDep
+    appointment_id: RowId, request: Request, session: SessionDep, planner: PlannerDep
 ) -> Response:
-    appointment = session.get(Appointment, appointment_id)
-    if appointment is None:
-        raise HTTPException(404, detail=f"no appointment {appointment_id}")
+    appointment = scoped.appointment(session, planner, appointment_id)
     calendar = invite_for(session, appointment)
     return CalendarResponse(calendar)
 

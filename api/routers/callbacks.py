@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
+from api import scoped
 from api.deps import PlannerDep, SessionDep
 from api.openapi import link
 from api.schemas import CallbackRead, RegionFilter, RowId
-from fieldplan.callbacks import CallbackRequest, CallbackStatus, waiting
+from fieldplan.callbacks import mark_done, waiting
 
 router = APIRouter(tags=["callbacks"])
 
@@ -24,17 +25,17 @@ router = APIRouter(tags=["callbacks"])
         }
     },
 )
-def queue(session: SessionDep, _: PlannerDep, region_id: RegionFilter = None) -> list[CallbackRead]:
+def queue(
+    session: SessionDep, planner: PlannerDep, region_id: RegionFilter = None
+) -> list[CallbackRead]:
     """Waiting callback requests, oldest first."""
-    return [CallbackRead.model_validate(c) for c in waiting(session, region_id)]
+    scoped.optional_region(session, planner, region_id)
+    return [CallbackRead.model_validate(c) for c in waiting(session, planner.scope, region_id)]
 
 
 @router.post("/callbacks/{callback_id:int}/done")
 def done(callback_id: RowId, session: SessionDep, planner: PlannerDep) -> CallbackRead:
-    callback = session.get(CallbackRequest, callback_id)
-    if callback is None:
-        raise HTTPException(404, detail=f"no callback request {callback_id}")
-    callback.status = CallbackStatus.DONE
-    callback.handled_by = f"planner:{planner.username}"
+    callback = scoped.callback(session, planner, callback_id)
+    mark_done(callback, actor=f"planner:{planner.username}")
     session.flush()
     return CallbackRead.model_validate(callback)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from api import scoped
 from api.deps import PlannerDep, SessionDep
 from api.openapi import link
 from api.schemas import Day, Incoming, Moment, RowId
@@ -24,7 +25,6 @@ from fieldplan.day_events import (
 )
 from fieldplan.feeds import technician_for_token
 from fieldplan.jobs import Job
-from fieldplan.orders import Order
 from fieldplan.plans import Route, Stop
 from fieldplan.technicians import Technician
 
@@ -84,9 +84,7 @@ def planner_report(
     job_id: RowId, body: ReportIn, request: Request, session: SessionDep, planner: PlannerDep
 ) -> ReportRead:
     """A report taken by a planner (the technician phoned in)."""
-    job = session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(404, detail=f"no job {job_id}")
+    job = scoped.job(session, planner, job_id)
     return _report(request, session, job, body, f"planner:{planner.username}")
 
 
@@ -119,9 +117,7 @@ def technician_ill(
 ) -> list[int]:
     """Take the technician's day out and re-plan it; returns the appointments now at risk
     (flagged, listed at /appointments/at-risk with proposals)."""
-    technician = session.get(Technician, technician_id)
-    if technician is None:
-        raise HTTPException(404, detail=f"no technician {technician_id}")
+    technician = scoped.technician(session, planner, technician_id)
     try:
         flagged = report_ill(
             session,
@@ -163,9 +159,7 @@ def urgent(
 ) -> RepairRead:
     """An urgent repair: fitted into today's routes if it can be without breaking a promise,
     else first in line for the next optimisation; the answer says which."""
-    order = session.get(Order, order_id)
-    if order is None:
-        raise HTTPException(404, detail=f"no order {order_id}")
+    order = scoped.order(session, planner, order_id)
     state = request.app.state
     fitted = urgent_repair(
         session,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -29,13 +30,16 @@ from api.board import (
 from api.deps import SESSION_COOKIE, MaybePlannerDep, SessionDep
 from api.schemas import MAX_ID, Day, PlanDay, RowId
 from fieldplan import steering
-from fieldplan.accounts import SignInThrottled, sign_in
+from fieldplan.accounts import Account, SignInThrottled, sign_in
 from fieldplan.appointments import LIVE_APPOINTMENTS, Appointment, AppointmentError
+from fieldplan.callbacks import CallbackRequest, due, mark_done, waiting
 from fieldplan.dates import short_day
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.optimisation import PlanOutdated, plan_region
-from fieldplan.plans import Plan
+from fieldplan.orders import Order
+from fieldplan.plans import Plan, latest_plan
+from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -101,22 +105,40 @@ def board(
     session: SessionDep,
     planner: MaybePlannerDep,
     day: PlanDay | None = None,
+    region: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     msg: Annotated[str, Query(max_length=300)] = "",
     error: Annotated[str, Query(max_length=300)] = "",
 ) -> Response:
+    """One region's day (the first region of the planner's when none is asked for, and for a
+    region the planner does not plan)."""
     if planner is None:
         return RedirectResponse("/login", status_code=303)
-    days = list(session.scalars(select(Plan.day).distinct().order_by(Plan.day)))
+    regions = list(
+        session.scalars(select(Region).where(planner.scope.where(Region.id)).order_by(Region.id))
+    )
+    shown = next((r for r in regions if r.id == region), regions[0] if regions else None)
+    shown_id = shown.id if shown is not None else 0
+    days = list(
+        session.scalars(
+            select(Plan.day).where(Plan.region_id == shown_id).distinct().order_by(Plan.day)
+        )
+    )
     today = request.app.state.today()
     chosen = day or _opening_day(days, today)
     plan = None
-    if chosen is not None:
-        plan = session.scalar(
-            select(Plan).where(Plan.day == chosen).order_by(Plan.version.desc()).limit(1)
+    if chosen is not None and shown is not None:
+        plan = latest_plan(session, shown.id, chosen)
+    zone = ZoneInfo(shown.timezone if shown else "Europe/Amsterdam")
+    technicians = {
+        t.id: t
+        for t in session.scalars(
+            select(Technician).where(Technician.region_id == shown_id).order_by(Technician.code)
         )
-    zone = ZoneInfo(plan.region.timezone if plan else "Europe/Amsterdam")
-    technicians = {t.id: t for t in session.scalars(select(Technician).order_by(Technician.code))}
-    locations = {loc.id: loc for loc in session.scalars(select(Location))}
+    }
+    locations = {
+        loc.id: loc
+        for loc in session.scalars(select(Location).where(Location.region_id == shown_id))
+    }
     job_ids = {s.job_id for r in (plan.routes if plan else []) for s in r.stops if s.job_id}
     job_ids |= {u.job_id for u in (plan.unassigned if plan else [])}
     jobs = {
@@ -195,11 +217,15 @@ def board(
         lines.append((projection.path(path), colour, tech.code))
         rows.append({"route": route, "tech": tech, "blocks": blocks, "colour": colour})
     working = [t for t in technicians.values() if chosen is not None and t.shift_on(chosen)]
+    callbacks = [] if shown is None else _callbacks(session, planner, shown, zone)
     return templates.TemplateResponse(
         request,
         "board.html",
         {
             "planner": planner,
+            "callbacks": callbacks,
+            "regions": regions,
+            "region": shown,
             "days": days,
             "day": chosen,
             "today": today,
@@ -219,8 +245,51 @@ def board(
     )
 
 
-def _back(day: date, **query: str) -> Response:
-    return RedirectResponse(f"/board?{urlencode({'day': day.isoformat(), **query})}", 303)
+@dataclass(frozen=True)
+class _Callback:
+    request: CallbackRequest
+    customer: str
+    order: str
+    due: datetime | None  # in the region's time
+
+
+def _callbacks(
+    session: SessionDep, planner: Account, region: Region, zone: ZoneInfo
+) -> list[_Callback]:
+    """The region's waiting callbacks, the one due first on top."""
+    found = []
+    for asked in waiting(session, planner.scope, region.id):
+        order = session.get_one(Order, asked.order_id)
+        by = due(session, asked)
+        found.append(
+            _Callback(asked, order.customer.name, order.number, by.astimezone(zone) if by else None)
+        )
+    latest = datetime.max.replace(tzinfo=UTC)
+    return sorted(found, key=lambda c: (c.due or latest, c.request.id))
+
+
+@router.post("/board/callbacks/{callback_id:int}/done")
+def board_callback_done(
+    callback_id: RowId,
+    session: SessionDep,
+    planner: MaybePlannerDep,
+    day: Annotated[Day, Form()],
+) -> Response:
+    """The planner called the customer back: off the list."""
+    if planner is None:
+        return RedirectResponse("/login", status_code=303)
+    asked = session.get(CallbackRequest, callback_id)
+    order = session.get(Order, asked.order_id) if asked is not None else None
+    if asked is None or order is None or not planner.scope.allows(order.region_id):
+        return _back(None, day, error="no such callback request")
+    mark_done(asked, actor=f"planner:{planner.username}")
+    return _back(order.region_id, day, msg=f"{order.customer.name} gebeld")
+
+
+def _back(region_id: int | None, day: date, **query: str) -> Response:
+    where = {"region": str(region_id)} if region_id is not None else {}
+    where |= {"day": day.isoformat(), **query}
+    return RedirectResponse(f"/board?{urlencode(where)}", 303)
 
 
 @router.post("/board/jobs/{job_id:int}/move")
@@ -241,8 +310,14 @@ def board_move(
         return RedirectResponse("/login", status_code=303)
     job = session.get(Job, job_id)
     technician = session.get(Technician, technician_id)
-    if job is None or technician is None:
-        return _back(day, error="no such job or technician")
+    if (
+        job is None
+        or technician is None
+        or technician.region_id != job.region_id
+        or not planner.scope.allows(job.region_id)
+    ):
+        return _back(None, day, error="no such job or technician")
+    back = job.region_id
     actor = f"planner:{planner.username}"
     state = request.app.state
     index = int(position) - 1 if position else None
@@ -250,12 +325,13 @@ def board_move(
         if action == "pin":
             steering.pin(session, job, technician, day, None, actor=actor, position=index)
             where = f" as job {position}" if position else ""
-            return _back(day, msg=f"job {job.id} pinned to {technician.code} on {day}{where}")
+            pinned = f"job {job.id} pinned to {technician.code} on {day}{where}"
+            return _back(back, day, msg=pinned)
         if action == "unassign":
             steering.unassign(
                 session, job, actor=actor, renegotiate=renegotiate, today=state.today()
             )
-            return _back(day, msg=f"job {job.id} unassigned")
+            return _back(back, day, msg=f"job {job.id} unassigned")
         steering.move(
             session,
             job,
@@ -270,8 +346,8 @@ def board_move(
         )
     except AppointmentError as refused:
         session.rollback()
-        return _back(day, error=str(refused))
-    return _back(day, msg=f"job {job.id} moved to {technician.code}")
+        return _back(back, day, error=str(refused))
+    return _back(back, day, msg=f"job {job.id} moved to {technician.code}")
 
 
 @router.post("/board/reoptimise")
@@ -280,18 +356,21 @@ def board_reoptimise(
     session: SessionDep,
     planner: MaybePlannerDep,
     day: Annotated[Day, Form()],
+    region_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     seconds: Annotated[float, Form(gt=0, le=60)] = 3.0,
 ) -> Response:
-    """Re-plan the day around what planners fixed (pins and promises stay)."""
+    """Re-plan the region's day around what planners fixed (pins and promises stay)."""
     if planner is None:
         return RedirectResponse("/login", status_code=303)
-    plan = session.scalar(select(Plan).where(Plan.day == day).limit(1))
-    if plan is None:
-        return _back(day, error="no plan for this day")
+    region = session.get(Region, region_id)
+    if region is None or not planner.scope.allows(region.id):
+        return _back(None, day, error="no such region")
+    if latest_plan(session, region.id, day) is None:
+        return _back(region.id, day, error="no plan for this day")
     try:
         saved = plan_region(
             session,
-            plan.region,
+            region,
             day,
             1,
             request.app.state.travel,
@@ -301,5 +380,5 @@ def board_reoptimise(
         )
     except PlanOutdated as outdated:
         session.rollback()
-        return _back(day, error=str(outdated))
-    return _back(day, msg=f"re-optimised: version {saved.plans[0].version}")
+        return _back(region.id, day, error=str(outdated))
+    return _back(region.id, day, msg=f"re-optimised: version {saved.plans[0].version}")

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
+from api import scoped
 from api.deps import PlannerDep, SessionDep
 from api.schemas import PlanDay, PlanRead, PlanSummary, RegionFilter, RegionRead, RowId
 from fieldplan.plans import Plan
@@ -12,21 +13,26 @@ router = APIRouter(tags=["plans"])
 
 
 @router.get("/regions")
-def list_regions(session: SessionDep, _: PlannerDep) -> list[RegionRead]:
-    return [
-        RegionRead.model_validate(r) for r in session.scalars(select(Region).order_by(Region.id))
-    ]
+def list_regions(session: SessionDep, planner: PlannerDep) -> list[RegionRead]:
+    """The regions this account plans."""
+    query = select(Region).where(planner.scope.where(Region.id)).order_by(Region.id)
+    return [RegionRead.model_validate(r) for r in session.scalars(query)]
 
 
 @router.get("/plans")
 def list_plans(
     session: SessionDep,
-    _: PlannerDep,
+    planner: PlannerDep,
     region_id: RegionFilter = None,
     day: PlanDay | None = None,
     latest_only: bool = Query(True, description="only the newest version of each day"),
 ) -> list[PlanSummary]:
-    query = select(Plan).order_by(Plan.day, Plan.version.desc())
+    scoped.optional_region(session, planner, region_id)
+    query = (
+        select(Plan)
+        .where(planner.scope.where(Plan.region_id))
+        .order_by(Plan.day, Plan.version.desc())
+    )
     if region_id is not None:
         query = query.where(Plan.region_id == region_id)
     if day is not None:
@@ -47,8 +53,5 @@ def list_plans(
 
 
 @router.get("/plans/{plan_id:int}")
-def read_plan(plan_id: RowId, session: SessionDep, _: PlannerDep) -> PlanRead:
-    plan = session.get(Plan, plan_id)
-    if plan is None:
-        raise HTTPException(404, detail=f"no plan {plan_id}")
-    return PlanRead.model_validate(plan)
+def read_plan(plan_id: RowId, session: SessionDep, planner: PlannerDep) -> PlanRead:
+    return PlanRead.model_validate(scoped.plan(session, planner, plan_id))

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from api import scoped
 from api.deps import PlannerDep, SessionDep
 from api.schemas import (
     CallbackRead,
@@ -30,14 +31,13 @@ from fieldplan import importing
 from fieldplan.appointments import Appointment
 from fieldplan.callbacks import CallbackRequest
 from fieldplan.catalogue import Part
-from fieldplan.customers import Customer
 from fieldplan.day_events import ReportRefused, report_absent
 from fieldplan.gazetteer import Gazetteer
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.orders import Order
 from fieldplan.plans import latest_plan
-from fieldplan.regions import Region, lock_region
+from fieldplan.regions import lock_region
 from fieldplan.technicians import Technician
 from fieldplan.timeline import for_customer
 
@@ -137,25 +137,26 @@ def _job_read(session: SessionDep, job: Job) -> JobRead:
 
 
 @router.get("/customers/{customer_id:int}", tags=["customers"])
-def customer_view(customer_id: RowId, session: SessionDep, _: PlannerDep) -> CustomerView:
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        raise HTTPException(404, detail=f"no customer {customer_id}")
+def customer_view(customer_id: RowId, session: SessionDep, planner: PlannerDep) -> CustomerView:
+    """Everything the customer bought and asked for in the regions this planner plans."""
+    customer = scoped.customer(session, planner, customer_id)
+    scope = planner.scope
     orders = session.scalars(
         select(Order)
-        .where(Order.customer_id == customer_id)
+        .where(Order.customer_id == customer_id, scope.where(Order.region_id))
         .order_by(Order.id)
         .options(selectinload(Order.lines))
     )
     jobs = session.scalars(
         select(Job)
-        .where(Job.customer_id == customer_id)
+        .where(Job.customer_id == customer_id, scope.where(Job.region_id))
         .order_by(Job.id)
         .options(selectinload(Job.parts), selectinload(Job.history))
     )
     callbacks = session.scalars(
         select(CallbackRequest)
-        .where(CallbackRequest.customer_id == customer_id)
+        .join(Order, Order.id == CallbackRequest.order_id)
+        .where(CallbackRequest.customer_id == customer_id, scope.where(Order.region_id))
         .order_by(CallbackRequest.id)
     )
     return CustomerView(
@@ -174,16 +175,15 @@ def customer_view(customer_id: RowId, session: SessionDep, _: PlannerDep) -> Cus
         orders=[OrderRead.model_validate(o) for o in orders],
         jobs=[_job_read(session, j) for j in jobs],
         callbacks=[CallbackRead.model_validate(c) for c in callbacks],
-        timeline=[TimelineEventRead.model_validate(e) for e in for_customer(session, customer_id)],
+        timeline=[
+            TimelineEventRead.model_validate(e) for e in for_customer(session, customer_id, scope)
+        ],
     )
 
 
 @router.get("/orders/{order_id:int}", tags=["orders"])
-def read_order(order_id: RowId, session: SessionDep, _: PlannerDep) -> OrderRead:
-    order = session.get(Order, order_id)
-    if order is None:
-        raise HTTPException(404, detail=f"no order {order_id}")
-    return OrderRead.model_validate(order)
+def read_order(order_id: RowId, session: SessionDep, planner: PlannerDep) -> OrderRead:
+    return OrderRead.model_validate(scoped.order(session, planner, order_id))
 
 
 class ImportErrorRead(BaseModel):
@@ -262,9 +262,7 @@ def import_orders(
 ) -> ImportRead:
     """Orders as in the JSON import file (`{"orders": [...]}`), validated like the CLI does:
     all or nothing, every error with its row and field (422)."""
-    region = session.get(Region, region_id)
-    if region is None:
-        raise HTTPException(404, detail=f"no region {region_id}")
+    region = scoped.region(session, planner, region_id)
     try:
         rows = importing.rows_from_data(body.model_dump(exclude_none=True))
     except importing.UnreadableFile as unreadable:
@@ -300,11 +298,8 @@ def import_orders(
 
 
 @router.get("/jobs/{job_id:int}", tags=["jobs"])
-def read_job(job_id: RowId, session: SessionDep, _: PlannerDep) -> JobRead:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(404, detail=f"no job {job_id}")
-    return _job_read(session, job)
+def read_job(job_id: RowId, session: SessionDep, planner: PlannerDep) -> JobRead:
+    return _job_read(session, scoped.job(session, planner, job_id))
 
 
 class ShiftRead(Read):
@@ -337,20 +332,24 @@ class TechnicianRead(Read):
 
 @router.get("/technicians", tags=["technicians"])
 def list_technicians(
-    session: SessionDep, _: PlannerDep, region_id: RegionFilter = None
+    session: SessionDep, planner: PlannerDep, region_id: RegionFilter = None
 ) -> list[TechnicianRead]:
-    query = select(Technician).order_by(Technician.code)
+    scoped.optional_region(session, planner, region_id)
+    query = (
+        select(Technician)
+        .where(planner.scope.where(Technician.region_id))
+        .order_by(Technician.code)
+    )
     if region_id is not None:
         query = query.where(Technician.region_id == region_id)
     return [TechnicianRead.model_validate(t) for t in session.scalars(query)]
 
 
 @router.get("/technicians/{technician_id:int}", tags=["technicians"])
-def read_technician(technician_id: RowId, session: SessionDep, _: PlannerDep) -> TechnicianRead:
-    technician = session.get(Technician, technician_id)
-    if technician is None:
-        raise HTTPException(404, detail=f"no technician {technician_id}")
-    return TechnicianRead.model_validate(technician)
+def read_technician(
+    technician_id: RowId, session: SessionDep, planner: PlannerDep
+) -> TechnicianRead:
+    return TechnicianRead.model_validate(scoped.technician(session, planner, technician_id))
 
 
 class AbsenceIn(Incoming):
@@ -384,9 +383,7 @@ def add_absence(
     """Planned leave: the days already planned are re-planned around it, and every promise
     that cannot be kept is flagged at risk (listed with proposals at /appointments/at-risk).
     Illness on the day goes through /technicians/{id}/ill."""
-    technician = session.get(Technician, technician_id)
-    if technician is None:
-        raise HTTPException(404, detail=f"no technician {technician_id}")
+    technician = scoped.technician(session, planner, technician_id)
     today = request.app.state.today()
     if body.last_day > today + ABSENCE_AHEAD or body.first_day < today - ABSENCE_BEHIND:
         raise HTTPException(
@@ -445,9 +442,10 @@ class LocationRead(Read):
 
 @router.get("/locations", tags=["stores and parts"])
 def list_locations(
-    session: SessionDep, _: PlannerDep, region_id: RegionFilter = None
+    session: SessionDep, planner: PlannerDep, region_id: RegionFilter = None
 ) -> list[LocationRead]:
-    query = select(Location).order_by(Location.code)
+    scoped.optional_region(session, planner, region_id)
+    query = select(Location).where(planner.scope.where(Location.region_id)).order_by(Location.code)
     if region_id is not None:
         query = query.where(Location.region_id == region_id)
     return [LocationRead.model_validate(loc) for loc in session.scalars(query)]
@@ -476,14 +474,12 @@ class TechnicianDayRead(BaseModel):
 def technician_routes(
     technician_id: RowId,
     session: SessionDep,
-    _: PlannerDep,
+    planner: PlannerDep,
     first_day: PlanDay,
     days: Annotated[int, Query(ge=1, le=31)] = 7,
 ) -> list[TechnicianDayRead]:
     """One technician's days from the newest plan of each day: the plan per technician."""
-    technician = session.get(Technician, technician_id)
-    if technician is None:
-        raise HTTPException(404, detail=f"no technician {technician_id}")
+    technician = scoped.technician(session, planner, technician_id)
     found = []
     for offset in range(days):
         day = first_day + timedelta(days=offset)

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from api import scoped
 from api.deps import PlannerDep, SessionDep
 from api.i18n import TEXTS, language, reason_text, status_text, window_label
 from api.routers.appointments import order_page_url, send_invite
@@ -40,7 +41,7 @@ from fieldplan.booking import (
     offer_windows,
     order_jobs,
 )
-from fieldplan.callbacks import request_callback
+from fieldplan.callbacks import due, request_callback, waiting_for_order
 from fieldplan.catalogue import Part
 from fieldplan.dates import short_day
 from fieldplan.db import reading
@@ -57,11 +58,12 @@ class OrderLink(BaseModel):
 
 
 @router.get("/orders/{order_id:int}/customer-link")
-def order_link(order_id: RowId, request: Request, session: SessionDep, _: PlannerDep) -> OrderLink:
+def order_link(
+    order_id: RowId, request: Request, session: SessionDep, planner: PlannerDep
+) -> OrderLink:
     """The signed, expiring link to the customer's page for this order."""
-    if session.get(Order, order_id) is None:
-        raise HTTPException(404, detail=f"no order {order_id}")
-    return OrderLink(url=order_page_url(request, order_id))
+    order = scoped.order(session, planner, order_id)
+    return OrderLink(url=order_page_url(request, order.id))
 
 
 class LinkGone(Exception):
@@ -156,6 +158,17 @@ def _order_page(
                 "locked": appointment is not None and appointment.window_start < cutoff,
             }
         )
+    pending = []
+    for asked in waiting_for_order(session, order.id):
+        by = due(session, asked)
+        pending.append(
+            TEXTS[lang]["callback_pending"].format(
+                phone=asked.phone,
+                when=f"{short_day(by.astimezone(zone).date(), lang)} {by.astimezone(zone):%H:%M}",
+            )
+            if by is not None
+            else TEXTS[lang]["callback_pending_soon"].format(phone=asked.phone)
+        )
     return _page(
         request,
         "order.html",
@@ -165,6 +178,7 @@ def _order_page(
             "customer": order.customer,
             "token": token,
             "rows": rows,
+            "pending_callbacks": pending,
             "message": message,
             "error": error,
         },

@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import func, select
 
+from api import scoped
 from api.deps import PlannerDep, SessionDep
 from api.openapi import link
 from api.routers.appointments import AppointmentRead, send_invite
 from api.runs import Run, Runs
-from api.schemas import MAX_ID, ClockTime, Day, Incoming, PlanDay, RegionFilter, RowId
+from api.schemas import ClockTime, Day, Id, Incoming, PlanDay, RegionFilter, RowId
 from fieldplan import plan_gate, steering
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.callbacks import CallbackRequest, CallbackStatus
 from fieldplan.jobs import Job, JobStatus
+from fieldplan.orders import Order
 from fieldplan.plans import Plan, UnassignedJob, latest_plan
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 
 router = APIRouter(tags=["steering"])
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 STARTED = {"run_id": "$response.body#/id"}
@@ -82,11 +82,10 @@ def _runs(request: Request) -> Runs:
     },
 )
 def start_optimisation(
-    body: OptimisationIn, request: Request, session: SessionDep, _: PlannerDep
+    body: OptimisationIn, request: Request, session: SessionDep, planner: PlannerDep
 ) -> OptimisationRead:
     """Plan a region's days in the background; poll for progress, DELETE to cancel."""
-    if session.get(Region, body.region_id) is None:
-        raise HTTPException(404, detail=f"no region {body.region_id}")
+    scoped.region(session, planner, body.region_id)
     run = _runs(request).start(
         body.region_id, body.first_day, body.days, body.time_limit_s, request.app.state.today()
     )
@@ -94,19 +93,20 @@ def start_optimisation(
 
 
 @router.get("/plans/optimisations/{run_id}")
-def read_optimisation(run_id: str, request: Request, _: PlannerDep) -> OptimisationRead:
+def read_optimisation(run_id: str, request: Request, planner: PlannerDep) -> OptimisationRead:
     run = _runs(request).get(run_id)
-    if run is None:
+    if run is None or not planner.scope.allows(run.region_id):
         raise HTTPException(404, detail="no such optimisation")
     return OptimisationRead.of(run)
 
 
 @router.delete("/plans/optimisations/{run_id}")
-def cancel_optimisation(run_id: str, request: Request, _: PlannerDep) -> OptimisationRead:
+def cancel_optimisation(run_id: str, request: Request, planner: PlannerDep) -> OptimisationRead:
     """Stop a run; nothing of a cancelled run is saved."""
-    run = _runs(request).cancel(run_id)
-    if run is None:
+    run = _runs(request).get(run_id)
+    if run is None or not planner.scope.allows(run.region_id):
         raise HTTPException(404, detail="no such optimisation")
+    _runs(request).cancel(run_id)
     return OptimisationRead.of(run)
 
 
@@ -144,20 +144,6 @@ class MovedRead(BaseModel):
     renegotiated: bool
 
 
-def _job(session: SessionDep, job_id: int) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise HTTPException(404, detail=f"no job {job_id}")
-    return job
-
-
-def _technician(session: SessionDep, technician_id: int) -> Technician:
-    technician = session.get(Technician, technician_id)
-    if technician is None:
-        raise HTTPException(404, detail=f"no technician {technician_id}")
-    return technician
-
-
 def _job_read(job: Job) -> JobRead:
     return JobRead(
         id=job.id,
@@ -173,11 +159,11 @@ def _job_read(job: Job) -> JobRead:
 def pin_job(job_id: RowId, body: PinIn, session: SessionDep, planner: PlannerDep) -> JobRead:
     """Fix the job to a technician and day (and a start time or a position in the route); the
     next optimisation keeps it there."""
-    job = _job(session, job_id)
+    job = scoped.job(session, planner, job_id)
     steering.pin(
         session,
         job,
-        _technician(session, body.technician_id),
+        scoped.technician(session, planner, body.technician_id),
         body.day,
         body.start,
         actor=f"planner:{planner.username}",
@@ -187,8 +173,8 @@ def pin_job(job_id: RowId, body: PinIn, session: SessionDep, planner: PlannerDep
 
 
 @router.delete("/jobs/{job_id:int}/pin")
-def unpin_job(job_id: RowId, session: SessionDep, _: PlannerDep) -> JobRead:
-    job = _job(session, job_id)
+def unpin_job(job_id: RowId, session: SessionDep, planner: PlannerDep) -> JobRead:
+    job = scoped.job(session, planner, job_id)
     steering.unpin(session, job)
     return _job_read(job)
 
@@ -207,8 +193,8 @@ def move_job(
     state = request.app.state
     moved = steering.move(
         session,
-        _job(session, job_id),
-        _technician(session, body.technician_id),
+        scoped.job(session, planner, job_id),
+        scoped.technician(session, planner, body.technician_id),
         body.day,
         body.position,
         travel=state.travel,
@@ -232,7 +218,7 @@ def move_job(
 def unassign_job(
     job_id: RowId, body: UnassignIn, request: Request, session: SessionDep, planner: PlannerDep
 ) -> JobRead:
-    job = _job(session, job_id)
+    job = scoped.job(session, planner, job_id)
     steering.unassign(
         session,
         job,
@@ -265,21 +251,23 @@ class KpisRead(BaseModel):
 def kpis(
     request: Request,
     session: SessionDep,
-    _: PlannerDep,
+    planner: PlannerDep,
     day: PlanDay,
     region_id: RegionFilter = None,
 ) -> list[KpisRead]:
-    """The day's figures per region: promises planned inside their window, first-time fixes,
-    travel per job, unplanned jobs by reason, callbacks waiting."""
+    """The day's figures per region the planner plans: promises planned inside their window,
+    first-time fixes, travel per job, unplanned jobs by reason, callbacks waiting."""
     regions = (
-        [session.get(Region, region_id)]
+        [scoped.region(session, planner, region_id)]
         if region_id is not None
-        else list(session.scalars(select(Region)))
+        else list(
+            session.scalars(
+                select(Region).where(planner.scope.where(Region.id)).order_by(Region.id)
+            )
+        )
     )
     found = []
     for region in regions:
-        if region is None:
-            raise HTTPException(404, detail=f"no region {region_id}")
         plan = latest_plan(session, region.id, day)
         defects = plan_gate.defects(
             session,
@@ -332,7 +320,8 @@ def _kpis(
     waiting = session.scalar(
         select(func.count())
         .select_from(CallbackRequest)
-        .where(CallbackRequest.status == CallbackStatus.WAITING)
+        .join(Order, Order.id == CallbackRequest.order_id)
+        .where(CallbackRequest.status == CallbackStatus.WAITING, Order.region_id == region.id)
     )
     shifts = [
         t.shift_on(day)
