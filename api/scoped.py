@@ -8,6 +8,8 @@ filter with `Scope.where` on their region column.
 
 from __future__ import annotations
 
+from typing import Protocol, TypeVar
+
 from fastapi import HTTPException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,11 +42,25 @@ def optional_region(session: Session, planner: Account, region_id: int | None) -
         region(session, planner, region_id)
 
 
-def job(session: Session, planner: Account, job_id: int) -> Job:
-    found = session.get(Job, job_id)
+class _InRegion(Protocol):
+    @property
+    def region_id(self) -> int: ...
+
+
+InRegion = TypeVar("InRegion", bound=_InRegion)
+
+
+def _of_region(
+    session: Session, planner: Account, model: type[InRegion], row_id: int, what: str
+) -> InRegion:
+    found = session.get(model, row_id)
     if found is None or not planner.scope.allows(found.region_id):
-        raise _missing("job", job_id)
+        raise _missing(what, row_id)
     return found
+
+
+def job(session: Session, planner: Account, job_id: int) -> Job:
+    return _of_region(session, planner, Job, job_id, "job")
 
 
 def appointment(session: Session, planner: Account, appointment_id: int) -> Appointment:
@@ -55,24 +71,15 @@ def appointment(session: Session, planner: Account, appointment_id: int) -> Appo
 
 
 def technician(session: Session, planner: Account, technician_id: int) -> Technician:
-    found = session.get(Technician, technician_id)
-    if found is None or not planner.scope.allows(found.region_id):
-        raise _missing("technician", technician_id)
-    return found
+    return _of_region(session, planner, Technician, technician_id, "technician")
 
 
 def plan(session: Session, planner: Account, plan_id: int) -> Plan:
-    found = session.get(Plan, plan_id)
-    if found is None or not planner.scope.allows(found.region_id):
-        raise _missing("plan", plan_id)
-    return found
+    return _of_region(session, planner, Plan, plan_id, "plan")
 
 
 def order(session: Session, planner: Account, order_id: int) -> Order:
-    found = session.get(Order, order_id)
-    if found is None or not planner.scope.allows(found.region_id):
-        raise _missing("order", order_id)
-    return found
+    return _of_region(session, planner, Order, order_id, "order")
 
 
 def customer(session: Session, planner: Account, customer_id: int) -> Customer:
