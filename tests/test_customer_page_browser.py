@@ -51,6 +51,7 @@ def test_a_customer_books_switches_language_asks_a_callback_and_cancels(
         page.get_by_label("What is it about?").fill("Which colour did we pick?")
         page.get_by_role("button", name="Call me back").click()
         expect(page.get_by_role("status")).to_contain_text("We will call you back")
+        expect(page.locator(".pending-callback")).to_contain_text("We will call you back on")
 
         job.get_by_role("button", name="Cancel").click()
         expect(page.get_by_role("status")).to_contain_text("cancelled")
