@@ -174,7 +174,9 @@ def _context(
 ) -> _Context:
     region = session.get_one(Region, job.region_id)
     horizon = horizon_for(region, first_day, days)
-    translation = build_problem(session, region, horizon, travel, unpromised=job.id, today=today)
+    translation = build_problem(
+        session, region, horizon, travel, unpromised=job.id, placing={job.id}, today=today
+    )
     stored = stored_plan(session, region, translation)
     key = str(job.id)
     stored, touched = without_job(stored, key)

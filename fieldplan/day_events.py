@@ -363,7 +363,9 @@ def urgent_repair(
     session.flush()
     record_for_job(session, job, EventKind.JOB_CREATED, actor, f"urgent repair: {description}")
     lock_region(session, region.id)
-    translation = build_problem(session, region, horizon_for(region, today, 1), travel, today=today)
+    translation = build_problem(
+        session, region, horizon_for(region, today, 1), travel, placing={job.id}, today=today
+    )
     if translation.horizon.days[0] != today:
         return UrgentRepair(job, None, None, "nobody works today")
     engine_job = next((j for j in translation.problem.jobs if j.id == str(job.id)), None)

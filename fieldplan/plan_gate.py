@@ -477,7 +477,10 @@ def _rules(
     if translation is None:
         span = working_days_between(days[0], days[-1])
         horizon = horizon_for(region, days[0], len(span))
-        translation = build_problem(session, region, horizon, travel, today=today or days[0])
+        # The stored routes' jobs are all the validator looks at.
+        translation = build_problem(
+            session, region, horizon, travel, placing=(), today=today or days[0]
+        )
     try:
         judged = stored_plan_to_judge(session, region, translation)
     except UnreadablePlan as unreadable:

@@ -8,13 +8,13 @@ the engine's `Plan` as versioned plans per region and day.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 import optimizer
@@ -112,10 +112,17 @@ def build_problem(
     weights: optimizer.Weights | None = None,
     *,
     unpromised: int | None = None,
+    placing: Iterable[int] | None = None,
     today: date,
 ) -> Translation:
     """The engine's problem for a region and horizon; `unpromised` names a job being placed
     anew: translated as if its promise and its place in other days' plans were not there.
+
+    Without `placing` the problem holds every plannable job of the region (an optimisation
+    chooses among them). With it, only the jobs on the horizon's stored routes and the ones
+    named: all that placing those into the plan as it stands (a booking, a move, a repair) or
+    judging the stored routes can touch, at a fraction of the reading. A prerequisite or a
+    dependant left out that way is a bound on the days, as for any job outside the problem.
 
     Every job on a stored route of a horizon day is in the problem: the ones the engine may
     plan as usual, the others (on the way, done, or left out for any reason below) *held*,
@@ -145,13 +152,16 @@ def build_problem(
         for v in lead_visits(session, region.id, Plan.day.in_(horizon.days), kind=StopKind.PICKUP)
     }
     on_routes.pop(unpromised, None)  # type: ignore[arg-type]
+    candidates = (
+        Job.status.in_(PLANNABLE)
+        if placing is None
+        else and_(Job.status.in_(PLANNABLE), Job.id.in_(sorted(set(placing))))
+    )
+    wanted = or_(candidates, Job.id.in_(list(on_routes)))
     jobs = list(
         session.scalars(
             select(Job)
-            .where(
-                Job.region_id == region.id,
-                Job.status.in_(PLANNABLE) | Job.id.in_(list(on_routes)),
-            )
+            .where(Job.region_id == region.id, wanted)
             .order_by(Job.id)
             .options(
                 selectinload(Job.customer), selectinload(Job.parts), selectinload(Job.depends_on)
@@ -209,28 +219,26 @@ def build_problem(
     technician_by_id = {t.id: t for t in technicians}
     sites: dict[str, Location] = {}
     locations_by_id = {location.id: location for location in locations}
+    ids = [j.id for j in jobs]
+    waiting = _waiting_for(session, ids)
+    # Where the jobs at the other end of a dependency are planned bounds these jobs' days,
+    # whether or not those jobs are in the problem.
+    linked = {d.job_id for deps in waiting.values() for d in deps}
+    linked |= {d.prerequisite_id for j in jobs for d in j.depends_on}
     elsewhere = {
         job_id: day
         for job_id, day in _planned_elsewhere(
-            session, region, horizon, [j.id for j in jobs], today
+            session, region, horizon, sorted({*ids, *linked}), today
         ).items()
         if job_id != unpromised and job_id not in on_routes
     }
     left_out: dict[int, str] = {
-        job_id: f"already planned on {day}" for job_id, day in elsewhere.items()
+        job_id: f"already planned on {day}" for job_id, day in elsewhere.items() if job_id in ids
     }
     # Which jobs the engine sees: to a fixed point, as leaving one out can leave out the jobs
     # that wait for it. A job on a stored route is never left out: it is held instead.
     in_problem = {j.id for j in jobs if j.id not in left_out}
-    around = _Around(
-        session,
-        horizon,
-        in_problem,
-        elsewhere,
-        _waiting_for(session, [j.id for j in jobs]),
-        promises,
-        technician_by_id,
-    )
+    around = _Around(session, horizon, in_problem, elsewhere, waiting, promises, technician_by_id)
     held = {j.id for j in jobs if j.id in on_routes and j.status not in PLANNABLE}
     changed = True
     while changed:
@@ -360,7 +368,7 @@ def build_problem(
         vehicle_technician=vehicle_technician,
         sites=sites,
         left_out=left_out,
-        planned_elsewhere=set(elsewhere),
+        planned_elsewhere=set(elsewhere) & set(ids),
         promised=set(promises),
     )
 

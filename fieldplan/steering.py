@@ -95,7 +95,13 @@ def move(
     lock_region(session, job.region_id)
     region = session.get_one(Region, job.region_id)
     translation = build_problem(
-        session, region, horizon_for(region, day, 1), travel, unpromised=job.id, today=today
+        session,
+        region,
+        horizon_for(region, day, 1),
+        travel,
+        unpromised=job.id,
+        placing={job.id},
+        today=today,
     )
     if translation.horizon.days[0] != day:
         raise ChangeRefused(f"{day} is not a working day")
