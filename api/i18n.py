@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from fieldplan.dates import LANGUAGES, short_day
+from fieldplan.reasons import PlanningReason
+from optimizer.reasons import Reason, Why
 
 TEXTS: dict[str, dict[str, str]] = {
     "nl": {
@@ -154,53 +156,58 @@ def status_text(status: str, lang: str) -> str:
     return TEXTS[lang].get(key, status)
 
 
-_REASONS: tuple[tuple[str, str, str], ...] = (  # (reason starts with, Dutch, English)
-    ("already planned on", "deze klus staat al ingepland", "this job is already planned"),
-    (
-        "waits for job",
-        "eerst moet de stap ervoor (inmeten of bezorgen) zijn ingepland",
-        "the step before it (measuring or delivery) has to be planned first",
-    ),
-    (
-        "no capacity",
-        "alle tijdvakken in deze periode zijn vol",
-        "every window in this period is taken",
-    ),
-    ("this window is no longer", "dit tijdvak is net vergeven", "this window has just been taken"),
-    ("the part", "het onderdeel is nog niet binnen", "the part has not arrived yet"),
-    ("too early", "het kan pas na de stap ervoor", "it can only follow the step before it"),
-    (
-        "the free windows start within",
+_WAITS = (
+    "eerst moet de stap ervoor (inmeten of bezorgen) zijn ingepland",
+    "the step before it (measuring or delivery) has to be planned first",
+)
+_FULL = ("alle tijdvakken in deze periode zijn vol", "every window in this period is taken")
+_PART = ("het onderdeel is nog niet binnen", "the part has not arrived yet")
+_BEFORE_NEXT = (
+    "dit moet gebeuren voor de stap erna, en daarvoor is geen tijdvak meer vrij",
+    "this has to happen before the next step, and no window is free before it",
+)
+# The reasons a customer meets, by code, in their words: (Dutch, English).
+_REASONS: dict[str, tuple[str, str]] = {
+    PlanningReason.ALREADY_PLANNED: ("deze klus staat al ingepland", "this job is already planned"),
+    PlanningReason.WAITS_FOR_PREREQUISITE: _WAITS,
+    Reason.WAITS_FOR_FIRST: _WAITS,
+    Reason.WAITS_FOR: _WAITS,
+    Reason.WINDOW_FULL: _FULL,
+    Reason.PERIOD_FULL: _FULL,
+    Reason.NO_CAPACITY: _FULL,
+    Reason.WINDOW_GONE: ("dit tijdvak is net vergeven", "this window has just been taken"),
+    Reason.PART_LATER: _PART,
+    Reason.PART_NOT_IN_PERIOD: _PART,
+    Reason.PART_NOWHERE: _PART,
+    Reason.PART_NOT_BEFORE: _PART,
+    Reason.TOO_EARLY: ("het kan pas na de stap ervoor", "it can only follow the step before it"),
+    Reason.TOO_LATE: _BEFORE_NEXT,
+    PlanningReason.DUE_BEFORE_DEPENDANT: _BEFORE_NEXT,
+    PlanningReason.FREE_WINDOWS_IN_CUTOFF: (
         "de vrije tijdvakken liggen binnen 24 uur, en die kunt u daarna niet meer wijzigen: "
         "vraag hieronder of wij u terugbellen",
         "the free windows are within 24 hours, which you could not change afterwards: "
         "please ask us below to call you back",
     ),
-    (
-        "windows within",
+    PlanningReason.WINDOW_IN_CUTOFF: (
         "een tijdvak binnen 24 uur kunt u daarna niet meer wijzigen: kies een later tijdvak",
         "a window within 24 hours could not be changed afterwards: please pick a later one",
     ),
-    (
-        "must be done by",
-        "dit moet gebeuren voor de stap erna, en daarvoor is geen tijdvak meer vrij",
-        "this has to happen before the next step, and no window is free before it",
-    ),
-    (
-        "changes less than",
+    PlanningReason.CHANGE_IN_CUTOFF: (
         "zo kort voor de afspraak wijzigen wij die graag samen met u: "
         "vraag hieronder of wij u terugbellen",
         "this close to the appointment we change it together with you: "
         "please ask us below to call you back",
     ),
-)
+}
 
 
-def reason_text(reason: str | None, lang: str) -> str:
-    """The engine's reasons in the customer's words; anything else stays as it is."""
-    if not reason:
+def reason_text(why: Why | None, lang: str) -> str:
+    """A reason in the customer's words, chosen by its code; one without words of its own
+    here is shown as the engine words it."""
+    if why is None:
         return "-"
-    for prefix, dutch, english in _REASONS:
-        if reason.startswith(prefix):
-            return dutch if lang == "nl" else english
-    return reason
+    words = _REASONS.get(why.reason.value)
+    if words is None:
+        return str(why)
+    return words[0] if lang == "nl" else words[1]

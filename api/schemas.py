@@ -157,6 +157,7 @@ class RouteRead(Read):
 class UnassignedRead(Read):
     job_id: int
     reason: str
+    reason_code: str  # empty for plans stored before reasons had codes
 
 
 class PlanSummary(Read):
@@ -196,6 +197,8 @@ class WindowsRead(BaseModel):
     job_id: int
     windows: list[WindowRead]
     reason: str | None
+    # The reason's code: what a client decides on (the words may change).
+    reason_code: str | None = None
     first_dates: list[date]
 
     @classmethod
@@ -211,7 +214,8 @@ class WindowsRead(BaseModel):
                 )
                 for c in found.choices
             ],
-            reason=found.reason,
+            reason=str(found.reason) if found.reason else None,
+            reason_code=found.reason.reason.value if found.reason else None,
             first_dates=found.first_dates,
         )
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from fieldplan.db import Base, UTCDateTime, utcnow
 from fieldplan.jobs import Job, JobStatus, change_status
 from fieldplan.timeline import EventKind, record_for_job
+from optimizer.reasons import Why
 
 
 class AgreedVia(StrEnum):
@@ -73,7 +74,12 @@ class AppointmentChange(Base):
 
 
 class AppointmentError(ValueError):
-    """A change to a promise that cannot be made, with the reason in words."""
+    """A change to a promise that cannot be made. The refusals a customer meets carry their
+    reason as data (`why`: their page words it by its code); the others are words alone."""
+
+    def __init__(self, reason: str | Why) -> None:
+        super().__init__(str(reason))
+        self.why = reason if isinstance(reason, Why) else None
 
 
 def live_appointment(session: Session, job_id: int) -> Appointment | None:

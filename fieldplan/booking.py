@@ -47,11 +47,13 @@ from fieldplan.planning import (
     stored_plan,
 )
 from fieldplan.plans import Plan, Route, Stop, StopKind, latest_plan, next_version
+from fieldplan.reasons import PlanningReason
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Technician
 from fieldplan.travel import TravelTimes
 from fieldplan.workdays import next_working_day
 from optimizer.model import DAY_S
+from optimizer.reasons import Why
 from optimizer.slots import SlotIndex, Unbookable, day_grid, without_job
 
 MAX_DAYS_AHEAD = 180  # a booking further out is refused (and would plan a huge horizon)
@@ -82,7 +84,7 @@ class WindowChoice:
 class Windows:
     job_id: int
     choices: list[WindowChoice]
-    reason: str | None = None  # why none is offered
+    reason: Why | None = None  # why none is offered
     first_dates: list[date] = field(default_factory=list)  # when none: first dates that would be
 
 
@@ -92,9 +94,9 @@ class SlotTaken(AppointmentError):
     region's lock for a whole offer while every other booking waits."""
 
     def __init__(
-        self, reason: str, *, job_id: int | None = None, not_before: datetime | None = None
+        self, why: Why, *, job_id: int | None = None, not_before: datetime | None = None
     ) -> None:
-        super().__init__(reason)
+        super().__init__(why)
         self.job_id = job_id  # None: no other window would do either
         self.not_before = not_before
 
@@ -161,7 +163,7 @@ class _Context:
     index: SlotIndex
     touched: set[str]  # technician-days whose stored route must be rewritten
     engine_job: optimizer.Job | None
-    why_not: str | None  # why the job is not in the problem, when it is not
+    why_not: Why | None  # why the job is not in the problem, when it is not
 
 
 def first_offer_day(today: date) -> date:
@@ -243,7 +245,7 @@ def offer_windows(
     return replace(
         found,
         choices=[],
-        reason=f"the free windows start within {rules.customer_cutoff_hours} hours",
+        reason=Why.of(PlanningReason.FREE_WINDOWS_IN_CUTOFF, hours=rules.customer_cutoff_hours),
     )
 
 
@@ -251,11 +253,11 @@ def _offer_windows(
     session: Session, job: Job, travel: TravelTimes, *, today: date, rules: BookingRules
 ) -> Windows:
     if job.status not in (JobStatus.NEW, JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED):
-        return Windows(job.id, [], reason=f"the job is {job.status}")
+        return Windows(job.id, [], reason=Why.of(PlanningReason.JOB_STATUS, status=job.status))
     first = first_offer_day(today)
     context = _context(session, job, first, rules.offer_days, travel, today)
     if context.engine_job is None:
-        return Windows(job.id, [], reason=context.why_not or "not plannable yet")
+        return Windows(job.id, [], reason=context.why_not or Why.of(PlanningReason.NOT_PLANNABLE))
     offer = context.index.offer(context.engine_job, _grid(context.translation, rules))
     choices = _choices(context.translation.horizon, offer)
     if choices:
@@ -300,19 +302,20 @@ def _insert(
     region = session.get_one(Region, job.region_id)
     local = start.astimezone(ZoneInfo(region.timezone)).date()
     if local < first:
-        raise SlotTaken("windows can be booked from the next working day on", job_id=job.id)
+        raise SlotTaken(Why.of(PlanningReason.BEFORE_FIRST_DAY), job_id=job.id)
     if local > first + timedelta(days=MAX_DAYS_AHEAD):
-        raise SlotTaken(f"windows can be booked up to {MAX_DAYS_AHEAD} days ahead")
+        raise SlotTaken(Why.of(PlanningReason.TOO_FAR_AHEAD, days=MAX_DAYS_AHEAD))
     days = max(rules.offer_days, len(_working_days_until(first, local)) + job.days)
     context = _context(session, job, first, days, travel, today)
     window = _window(context.translation, start, end)
     if context.engine_job is None or window is None:
-        raise SlotTaken(context.why_not or "this window is not a working day", job_id=job.id)
+        why = context.why_not or Why.of(PlanningReason.NOT_A_WORKING_DAY)
+        raise SlotTaken(why, job_id=job.id)
     plan_gate.judge_with(session, today=today, travel=travel, translation=context.translation)
     try:
         context.index.book(context.engine_job, window)
     except Unbookable as refused:
-        raise SlotTaken(str(refused), job_id=job.id) from None
+        raise SlotTaken(refused.why, job_id=job.id) from None
     drop_from_plans(session, job, today)  # from any other day it was planned on
     write_routes(
         session,
@@ -468,8 +471,7 @@ def _refuse_inside_cutoff(
 ) -> None:
     if not_before is not None and start < not_before:
         raise SlotTaken(
-            f"windows within {rules.customer_cutoff_hours} hours could not be changed "
-            "afterwards: please pick a later one, or ask for a callback",
+            Why.of(PlanningReason.WINDOW_IN_CUTOFF, hours=rules.customer_cutoff_hours),
             job_id=job.id,
             not_before=not_before,
         )
@@ -478,8 +480,7 @@ def _refuse_inside_cutoff(
 def _check_cutoff(appointment: Appointment, now: datetime, rules: BookingRules) -> None:
     if appointment.window_start < customer_cutoff(now, rules):
         raise AppointmentError(
-            f"changes less than {rules.customer_cutoff_hours} hours before the appointment "
-            "go through the service desk: please ask for a callback"
+            Why.of(PlanningReason.CHANGE_IN_CUTOFF, hours=rules.customer_cutoff_hours)
         )
 
 

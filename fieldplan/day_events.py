@@ -370,7 +370,8 @@ def urgent_repair(
         return UrgentRepair(job, None, None, "nobody works today")
     engine_job = next((j for j in translation.problem.jobs if j.id == str(job.id)), None)
     if engine_job is None:
-        return UrgentRepair(job, None, None, translation.left_out.get(job.id, "not plannable"))
+        left_out = translation.left_out.get(job.id)
+        return UrgentRepair(job, None, None, str(left_out) if left_out else "not plannable")
     index = SlotIndex(translation.problem, stored_plan(session, region, translation))
     soon = translation.horizon.to_seconds(now + timedelta(minutes=30))
     if soon is None:
@@ -378,8 +379,8 @@ def urgent_repair(
     window = TimeWindow(soon, DAY_S - 1)
     offer = index.offer(engine_job, [window])
     if not offer.feasible():
-        why = offer.reason or "no room left today"
-        return UrgentRepair(job, None, None, f"{why}; first in line for the next plan")
+        full = str(offer.reason) if offer.reason else "no room left today"
+        return UrgentRepair(job, None, None, f"{full}; first in line for the next plan")
     try:
         option = index.book(engine_job, window)
     except Unbookable as refused:

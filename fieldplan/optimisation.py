@@ -23,13 +23,14 @@ from fieldplan.planning import Translation, build_problem, fill_route, horizon_f
 from fieldplan.plans import Plan, Route, UnassignedJob, next_version
 from fieldplan.regions import Region, lock_region
 from fieldplan.travel import TravelTimes
+from optimizer.reasons import Why
 
 
 @dataclass
 class SavedPlans:
     plans: list[Plan]
     engine_plan: optimizer.Plan
-    unplanned: dict[int, str]
+    unplanned: dict[int, Why]
 
 
 def save_plan(
@@ -82,7 +83,7 @@ def save_plan(
         if job_id in translation.promised:
             appointment = live_appointment(session, job_id)
             if appointment is not None:
-                flag_at_risk(session, appointment, actor=actor, reason=reason)
+                flag_at_risk(session, appointment, actor=actor, reason=str(reason))
     unplanned.update(
         (job_id, reason)
         for job_id, reason in translation.left_out.items()
@@ -91,7 +92,9 @@ def save_plan(
     if plans:
         plans[0].kpis = {**plans[0].kpis, "horizon": kpis}
         for job_id, reason in sorted(unplanned.items()):
-            plans[0].unassigned.append(UnassignedJob(job_id=job_id, reason=reason))
+            plans[0].unassigned.append(
+                UnassignedJob(job_id=job_id, reason=str(reason), reason_code=reason.reason.value)
+            )
     session.flush()
     planned_now = set(engine_plan.job_visits())
     for engine_id, job in translation.jobs.items():

@@ -27,11 +27,13 @@ from fieldplan.catalogue import JobKind, Part
 from fieldplan.jobs import Job, JobDependency, JobPart, JobStatus
 from fieldplan.locations import Location
 from fieldplan.plans import LeadVisit, Plan, Route, Stop, StopKind, latest_plan, lead_visits
+from fieldplan.reasons import PlanningReason
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 from fieldplan.travel import Coordinate, TravelTimes
 from fieldplan.workdays import add_working_days, working_days_before, working_days_between
 from optimizer.model import DAY_S
+from optimizer.reasons import Why
 
 PLANNABLE = (JobStatus.NEW, JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED)
 PICKUP_SERVICE_S = 600
@@ -88,7 +90,7 @@ class Translation:
     technicians: dict[str, Technician]
     vehicle_technician: dict[str, Technician]
     sites: dict[str, Location]
-    left_out: dict[int, str] = field(default_factory=dict)  # job id -> why not in the problem
+    left_out: dict[int, Why] = field(default_factory=dict)  # job id -> why not in the problem
     # Jobs the newest plan of another day holds: not in this problem, and not unplanned either.
     planned_elsewhere: set[int] = field(default_factory=set)
     promised: set[int] = field(default_factory=set)  # jobs with a live appointment
@@ -232,8 +234,10 @@ def build_problem(
         ).items()
         if job_id != unpromised and job_id not in on_routes
     }
-    left_out: dict[int, str] = {
-        job_id: f"already planned on {day}" for job_id, day in elsewhere.items() if job_id in ids
+    left_out: dict[int, Why] = {
+        job_id: Why.of(PlanningReason.ALREADY_PLANNED, day=day.isoformat())
+        for job_id, day in elsewhere.items()
+        if job_id in ids
     }
     # Which jobs the engine sees: to a fixed point, as leaving one out can leave out the jobs
     # that wait for it. A job on a stored route is never left out: it is held instead.
@@ -284,7 +288,7 @@ def build_problem(
             windows = (optimizer.TimeWindow(start, end),)
         else:
             earliest = around.earliest_start(job)
-            assert not isinstance(earliest, str)  # else left out above
+            assert not isinstance(earliest, Why)  # else left out above
             first = next(d for d, day in enumerate(horizon.days) if day >= earliest)
             last = _last_start_day(job, horizon, around.latest_end(job))
             assert last is not None  # else left out above
@@ -481,36 +485,34 @@ class _Around:
     promises: dict[int, Appointment]
     technicians: dict[int, Technician]
 
-    def left_out_reason(self, job: Job) -> str | None:
+    def left_out_reason(self, job: Job) -> Why | None:
         """Why this horizon's problem cannot hold the job, or None when it can."""
         horizon = self.horizon
         if job.days > len(horizon.days):
-            return (
-                f"a {job.days}-day installation does not fit in a {len(horizon.days)}-day horizon"
-            )
+            return Why.of(PlanningReason.TOO_MANY_DAYS, days=job.days, horizon=len(horizon.days))
         promise = self.promises.get(job.id)
         if promise is not None and (
             horizon.to_seconds(promise.window_start) is None
             or horizon.to_seconds(promise.window_end) is None
         ):
-            return "its appointment lies outside this horizon"
+            return Why.of(PlanningReason.PROMISE_OUTSIDE)
         pinned = job.pinned_technician_id is not None and job.pinned_day is not None
         if pinned and (
             job.pinned_day not in horizon.days or job.pinned_technician_id not in self.technicians
         ):
-            return f"pinned to {job.pinned_day}, outside this horizon"
+            return Why.of(PlanningReason.PINNED_OUTSIDE, day=str(job.pinned_day))
         earliest = self.earliest_start(job)
-        if isinstance(earliest, str):
+        if isinstance(earliest, Why):
             return earliest
         if earliest > horizon.days[-1]:
-            return f"cannot start before {earliest}, after this horizon"
+            return Why.of(PlanningReason.STARTS_AFTER, day=earliest.isoformat())
         if promise is None:
             before = self.latest_end(job)
             last = _last_start_day(job, horizon, before)
             if before is not None and (last is None or horizon.days[last] < earliest):
-                return f"must be done by {before} for the jobs that wait for it"
+                return Why.of(PlanningReason.DUE_BEFORE_DEPENDANT, day=before.isoformat())
             if last is None or horizon.days[last] < earliest:
-                return f"its {job.days} days do not fit in this horizon"
+                return Why.of(PlanningReason.DAYS_DO_NOT_FIT, days=job.days)
         return None
 
     def _day_outside(self, job_id: int) -> date | None:
@@ -521,7 +523,7 @@ class _Around:
                 day = appointment.window_start.astimezone(self.horizon.timezone).date()
         return day
 
-    def earliest_start(self, job: Job) -> date | str:
+    def earliest_start(self, job: Job) -> date | Why:
         """The first day the job may start, with prerequisites outside this problem held
         where they are planned, promised or were done; or why the job must wait. Lag 0
         outside the problem counts as the next working day: the engine could not see that
@@ -539,7 +541,11 @@ class _Around:
                 day = max(done).astimezone(self.horizon.timezone).date() if done else None
             day = day or self._day_outside(prerequisite.id)
             if day is None:
-                return f"waits for job {prerequisite.id} ({prerequisite.kind}), not plannable yet"
+                return Why.of(
+                    PlanningReason.WAITS_FOR_PREREQUISITE,
+                    job=prerequisite.id,
+                    kind=str(prerequisite.kind),
+                )
             earliest = max(earliest, add_working_days(day, max(dep.lag_working_days, 1)))
         return earliest
 
@@ -713,7 +719,7 @@ def stored_plan_to_judge(
     plan = stored_plan(session, region, translation)
     planned = set(plan.job_visits())
     open_jobs = tuple(
-        optimizer.Unplanned(j.id, "not in the stored plan")
+        optimizer.Unplanned(j.id, optimizer.Why.of(optimizer.Reason.NOT_IN_STORED_PLAN))
         for j in translation.problem.jobs
         if j.id not in planned
     )

@@ -113,7 +113,10 @@ class UnassignedJob(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)  # in English, for planners
+    # The reason's code (`optimizer.Reason`, `fieldplan.reasons.PlanningReason`): what the
+    # KPIs group by; empty for rows stored before codes were.
+    reason_code: Mapped[str] = mapped_column(String(40), default="", server_default="")
 
     plan: Mapped[Plan] = relationship(back_populates="unassigned")
 

@@ -19,10 +19,12 @@ from optimizer.model import (
     VisitKind,
     Weights,
 )
+from optimizer.reasons import Explained, Reason, Why
 from optimizer.solve import Limits, Progress, solve
 
 __all__ = [
     "Break",
+    "Explained",
     "Job",
     "Limits",
     "PickupSource",
@@ -30,6 +32,7 @@ __all__ = [
     "Plan",
     "Problem",
     "Progress",
+    "Reason",
     "Route",
     "TechnicianDay",
     "TimeWindow",
@@ -38,6 +41,7 @@ __all__ = [
     "Visit",
     "VisitKind",
     "Weights",
+    "Why",
     "check",
     "solve",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from optimizer.model import DAY_S, Job, Problem, TimeWindow
+from optimizer.reasons import Reason, Why
 
 
 def clock(t: int) -> str:
@@ -16,24 +17,24 @@ def clock(t: int) -> str:
     return f"day {day} {rest // 3600:02d}:{rest % 3600 // 60:02d}"
 
 
-def explain_unplanned(problem: Problem, job_ids: Sequence[str]) -> dict[str, str]:
+def explain_unplanned(problem: Problem, job_ids: Sequence[str]) -> dict[str, Why]:
     return {job_id: explain(problem, problem.job(job_id), set(job_ids)) for job_id in job_ids}
 
 
-def explain(problem: Problem, job: Job, unplanned: set[str]) -> str:
+def explain(problem: Problem, job: Job, unplanned: set[str]) -> Why:
     vehicles = problem.technician_days
     skilled = [v for v in vehicles if job.skills <= v.skills]
     if not skilled:
-        return f"no technician has the skill(s) {', '.join(sorted(job.skills))}"
+        return Why.of(Reason.NO_SKILL, skills=", ".join(sorted(job.skills)))
     if job.pin is not None:
         skilled = [v for v in skilled if v.id == job.pin.technician_day]
         if not skilled:
-            return f"pinned to {job.pin.technician_day}, which cannot take it (skills or absence)"
+            return Why.of(Reason.PIN_CANNOT_TAKE, technician_day=job.pin.technician_day)
     long_enough = [
         v for v in skilled if v.shift.end_s + v.max_overtime_s - job.duration_s >= v.shift.start_s
     ]
     if not long_enough:
-        return "longer than any shift of a technician with the skills, overtime included"
+        return Why.of(Reason.LONGER_THAN_SHIFTS)
     fitting = [
         v
         for v in long_enough
@@ -46,41 +47,39 @@ def explain(problem: Problem, job: Job, unplanned: set[str]) -> str:
         )
     ]
     if not fitting:
-        return "no technician with the skills works during any of its allowed windows"
+        return Why.of(Reason.NO_SHIFT_IN_WINDOWS)
     if job.days > 1:
         if job.crew_size >= 2:
-            return "a two-person job over several days: not planned by the engine yet"
+            return Why.of(Reason.CREW_OVER_DAYS)
         works = {(v.technician, v.day) for v in long_enough}
         starts = [
             v for v in fitting if all((v.technician, v.day + k) in works for k in range(job.days))
         ]
         if not starts:
-            return (
-                f"no technician with the skills works {job.days} consecutive days "
-                "in this horizon from an allowed start"
-            )
+            return Why.of(Reason.NO_CONSECUTIVE_DAYS, days=job.days)
     if job.crew_size >= 2:
         per_day: dict[int, int] = {}
         for v in fitting:
             per_day[v.day] = per_day.get(v.day, 0) + 1
         if max(per_day.values()) < 2:
-            return "needs two technicians with the skills on one day; no day has two"
+            return Why.of(Reason.NO_TWO_ON_A_DAY)
     if job.needs_pickup:
         if not job.pickup_sources:
-            return "missing part is not available at any store or warehouse in the horizon"
+            return Why.of(Reason.PART_NOWHERE)
         opens = [w for s in job.pickup_sources for w in s.open_windows]
         if not opens:
-            return "missing part is not available at any store or warehouse in the horizon"
+            return Why.of(Reason.PART_NOWHERE)
         last_shift_end = max(v.shift.end_s + v.max_overtime_s for v in fitting)
         first_open = min(w.start_s for w in opens)
         if first_open >= last_shift_end:
-            return f"missing part is not available before {clock(first_open)}"
+            return Why.of(Reason.PART_NOT_BEFORE, available=clock(first_open))
     for dependency in job.after:
         if dependency.job_id in unplanned:
-            return f"waits for job {dependency.job_id}, which is not planned yet"
+            return Why.of(Reason.WAITS_FOR, job=dependency.job_id)
     if job.pin is not None and job.pin.position is not None:
-        return (
-            f"pinned as job {job.pin.position + 1} of {job.pin.technician_day}: no plan found "
-            "with that many jobs before it that keeps every rule"
+        return Why.of(
+            Reason.PIN_POSITION,
+            position=job.pin.position + 1,
+            technician_day=job.pin.technician_day,
         )
-    return "no capacity left in any technician-day that could take it"
+    return Why.of(Reason.NO_CAPACITY)

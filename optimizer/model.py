@@ -14,6 +14,8 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from optimizer.reasons import Why
+
 DAY_S = 86_400
 
 
@@ -219,7 +221,7 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class Unplanned:
     job_id: str
-    reason: str
+    reason: Why
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from optimizer.model import (
     TimeWindow,
     VisitKind,
 )
+from optimizer.reasons import Reason, Why
 
 TRIES = 8  # gaps confirmed by simulation per window, cheapest detour first
 GOOD_ENOUGH = 3  # confirmed insertions after which the cheapest of them is taken
@@ -52,7 +53,7 @@ class WindowOption:
     added_travel_s: int = 0
     technician_day: str | None = None
     start_s: int | None = None
-    reason: str | None = None
+    reason: Why | None = None
     recommended: bool = False
 
     @property
@@ -64,14 +65,18 @@ class WindowOption:
 class Offer:
     job_id: str
     options: tuple[WindowOption, ...]
-    reason: str | None = None  # why no window is feasible, when none is
+    reason: Why | None = None  # why no window is feasible, when none is
 
     def feasible(self) -> list[WindowOption]:
         return [o for o in self.options if o.feasible]
 
 
 class Unbookable(ValueError):
-    """The window cannot be kept any more; the message says why."""
+    """The window cannot be kept any more; `why` says why."""
+
+    def __init__(self, why: Why) -> None:
+        super().__init__(str(why))
+        self.why = why
 
 
 Gap = tuple[int, int, int, int, int, int]
@@ -201,7 +206,7 @@ class SlotIndex:
             )
         return mask
 
-    def _bounds(self, job: Job) -> tuple[int, int] | str:
+    def _bounds(self, job: Job) -> tuple[int, int] | Why:
         """Earliest and latest start that the job's dependencies allow, or why there is none."""
         earliest, latest = 0, self.problem.horizon_days * DAY_S
         ids = {j.id for j in self.problem.jobs}
@@ -210,7 +215,7 @@ class SlotIndex:
                 continue
             placed = self.builder.placed.get(dependency.job_id)
             if placed is None:
-                return f"waits for job {dependency.job_id} to be planned first"
+                return Why.of(Reason.WAITS_FOR_FIRST, job=dependency.job_id)
             _, start, end = placed
             earliest = max(earliest, end)
             if dependency.lag_days:
@@ -224,7 +229,7 @@ class SlotIndex:
             if lag:
                 latest = min(latest, (start // DAY_S - lag + 1) * DAY_S - 1)
         if latest < earliest:
-            return "its prerequisites and the jobs after it leave no room"
+            return Why.of(Reason.NO_ROOM_BETWEEN)
         return earliest, latest
 
     def _windows(
@@ -414,7 +419,7 @@ class SlotIndex:
         if self.is_placed(job.id):
             raise ValueError(f"job {job.id} is already in the plan: take it out to move it")
         bounds = self._bounds(job)
-        if isinstance(bounds, str):
+        if isinstance(bounds, Why):
             return Offer(job.id, tuple(WindowOption(w, None, reason=bounds) for w in grid), bounds)
         order, arrive, back = self._prepare(job)
         options = []
@@ -422,7 +427,8 @@ class SlotIndex:
             why = self._window_reason(job, window, bounds)
             found = None if why else self._best_in(job, window, bounds, order, arrive, back)
             if found is None:
-                options.append(WindowOption(window, None, reason=why or "no capacity left"))
+                full = Why.of(Reason.WINDOW_FULL)
+                options.append(WindowOption(window, None, reason=why or full))
                 continue
             options.append(self._option(window, job, found))
         cheapest = sorted(
@@ -448,13 +454,13 @@ class SlotIndex:
             start_s=schedule.starts[at],
         )
 
-    def _window_reason(self, job: Job, window: TimeWindow, bounds: tuple[int, int]) -> str | None:
+    def _window_reason(self, job: Job, window: TimeWindow, bounds: tuple[int, int]) -> Why | None:
         if not self._windows(job, window, bounds):
             if window.end_s < bounds[0]:
-                return "too early: it comes after another job of this order"
+                return Why.of(Reason.TOO_EARLY)
             if window.start_s > bounds[1]:
-                return "too late: another job of this order depends on it"
-            return "outside the dates this job can be done"
+                return Why.of(Reason.TOO_LATE)
+            return Why.of(Reason.OUTSIDE_DATES)
         if job.needs_pickup:
             day = window.start_s // DAY_S
             if not any(
@@ -464,30 +470,30 @@ class SlotIndex:
                     (w.start_s for s in job.pickup_sources for w in s.open_windows), default=None
                 )
                 return (
-                    f"the part can be picked up from {clock(first)} on"
+                    Why.of(Reason.PART_LATER, available=clock(first))
                     if first is not None
-                    else "the part is not available in this period"
+                    else Why.of(Reason.PART_NOT_IN_PERIOD)
                 )
         return None
 
-    def _overall_reason(self, job: Job, options: Sequence[WindowOption]) -> str:
+    def _overall_reason(self, job: Job, options: Sequence[WindowOption]) -> Why:
         if not self._eligible(job).any():
             if not job.skills:
-                return "no technician works in this period"
-            return f"no technician has the skill(s) {', '.join(sorted(job.skills))}"
+                return Why.of(Reason.NO_TECHNICIAN)
+            return Why.of(Reason.NO_SKILL, skills=", ".join(sorted(job.skills)))
         reasons = {o.reason for o in options if o.reason}
-        if "no capacity left" in reasons:
-            return "no capacity left in this period"
-        return min(reasons) if reasons else "no window given"
+        if any(r.reason is Reason.WINDOW_FULL for r in reasons):
+            return Why.of(Reason.PERIOD_FULL)
+        return min(reasons, key=str) if reasons else Why.of(Reason.NO_WINDOW_GIVEN)
 
     # -- booking -------------------------------------------------------------------------
 
     def book(self, job: Job, window: TimeWindow) -> WindowOption:
         """Insert the job so that it starts inside `window`; the window becomes its promise."""
         if self.is_placed(job.id):
-            raise Unbookable(f"job {job.id} is already in the plan")
+            raise Unbookable(Why.of(Reason.ALREADY_PLACED, job=job.id))
         bounds = self._bounds(job)
-        if isinstance(bounds, str):
+        if isinstance(bounds, Why):
             raise Unbookable(bounds)
         why = self._window_reason(job, window, bounds)
         if why:
@@ -495,7 +501,7 @@ class SlotIndex:
         order, arrive, back = self._prepare(job)
         found = self._best_in(job, window, bounds, order, arrive, back)
         if found is None:
-            raise Unbookable("this window is no longer available")
+            raise Unbookable(Why.of(Reason.WINDOW_GONE))
         option = self._option(window, job, found)
         promised = replace(job, windows=(window,), promised=True)
         for r, stops, schedule in found.changes:

@@ -15,6 +15,7 @@ from optimizer.explain import explain_unplanned
 from optimizer.improve import Budget, improve
 from optimizer.iterated import iterate, lighten
 from optimizer.model import Plan, Problem, Route, Unplanned, Visit, VisitKind
+from optimizer.reasons import Reason, Why
 from optimizer.routing import Model, NodeRole, SearchSettings, build, search_parameters
 
 
@@ -492,7 +493,7 @@ def read_plan(model: Model, solution: Any) -> Plan:
     missing = [j.id for j in problem.jobs if j.id not in planned]
     reasons = explain_unplanned(problem, missing)
     for job_id in short_handed:
-        reasons[job_id] = "no second technician free at the same time"
+        reasons[job_id] = Why.of(Reason.NO_SECOND_TECHNICIAN)
     return Plan(
         routes=tuple(routes),
         unplanned=tuple(Unplanned(job_id, reasons[job_id]) for job_id in missing),

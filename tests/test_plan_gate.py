@@ -358,6 +358,7 @@ def test_a_prerequisite_is_not_offered_after_the_job_that_waits_for_it(
     assert response.status_code == 200, response.text
     offered = response.json()
     assert offered["windows"] == []
+    assert offered["reason_code"] == "due_before_dependant"
     assert "must be done by" in offered["reason"]
 
 

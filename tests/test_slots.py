@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from optimizer import Job, PickupSource, Plan, Problem, TimeWindow, check
 from optimizer.construct import Builder, Stop, construct, simulate
 from optimizer.model import DAY_S, Dependency, VisitKind
+from optimizer.reasons import Reason, Why
 from optimizer.slots import SlotIndex, Unbookable, day_grid
 from tests.test_optimizer_properties import broken_rules, worlds
 from tests.test_optimizer_rules import H, tech, world
@@ -119,7 +120,8 @@ def test_no_technician_with_the_skill_is_the_reason() -> None:
     problem = world([Job("k", place=3, duration_s=H, skills=frozenset({"kitchen"}))], [tech("a")])
     offer = SlotIndex(problem, Plan((), (), 0)).offer(problem.job("k"), GRID_1)
     assert offer.feasible() == []
-    assert offer.reason == "no technician has the skill(s) kitchen"
+    assert offer.reason == Why.of(Reason.NO_SKILL, skills="kitchen")
+    assert str(offer.reason) == "no technician has the skill(s) kitchen"
 
 
 def test_a_missing_part_gets_a_pickup_and_only_days_it_can_be_collected() -> None:
@@ -138,7 +140,8 @@ def test_a_missing_part_gets_a_pickup_and_only_days_it_can_be_collected() -> Non
     day0 = [o for o in offer.options if o.window.start_s < DAY_S]
     day1 = [o for o in offer.options if o.window.start_s >= DAY_S]
     assert not any(o.feasible for o in day0)
-    assert {o.reason for o in day0} == {"the part can be picked up from day 1 08:00 on"}
+    assert {o.reason for o in day0} == {Why.of(Reason.PART_LATER, available="day 1 08:00")}
+    assert str(day0[0].reason) == "the part can be picked up from day 1 08:00 on"
     assert any(o.feasible for o in day1)
     option = index.book(job, next(o.window for o in day1 if o.feasible))
     plan = index.plan()
@@ -160,8 +163,7 @@ def test_installation_after_delivery_only_in_windows_after_the_delivery() -> Non
     for option in offer.options:
         if option.window.start_s // DAY_S <= delivered_day:
             assert not option.feasible
-            assert option.reason is not None
-            assert option.reason.startswith("too early")
+            assert option.reason == Why.of(Reason.TOO_EARLY)
     assert any(o.feasible for o in offer.options)
 
 
@@ -171,7 +173,7 @@ def test_a_job_waiting_for_an_unplanned_prerequisite_is_not_offered() -> None:
     problem = world([delivery, install], [tech("a")])
     offer = SlotIndex(problem, Plan((), (), 0)).offer(install, GRID_1)
     assert offer.feasible() == []
-    assert offer.reason == "waits for job delivery to be planned first"
+    assert offer.reason == Why.of(Reason.WAITS_FOR_FIRST, job="delivery")
 
 
 def test_a_two_person_job_books_two_technicians_at_the_same_minute() -> None:
@@ -243,7 +245,7 @@ def test_a_region_without_technicians_offers_nothing_and_says_why() -> None:
     problem = world([Job("a", place=1, duration_s=H)], [])
     offer = SlotIndex(problem, Plan((), (), 0)).offer(problem.job("a"), GRID_1)
     assert offer.feasible() == []
-    assert offer.reason == "no technician works in this period"
+    assert offer.reason == Why.of(Reason.NO_TECHNICIAN)
 
 
 def test_a_stored_multi_day_installation_keeps_its_later_days() -> None:

@@ -207,7 +207,7 @@ def _refused(
         order,
         token,
         lang,
-        error=_sentence(reason_text(str(refused), lang)),
+        error=_sentence(reason_text(refused.why, lang) if refused.why else str(refused)),
         status_code=409,
     )
 
@@ -367,7 +367,7 @@ def book_window(
         session.rollback()  # lets go of the region before the fresh offer is worked out
         reading(session)
         windows = offer_again(session, taken, state.travel, today=state.today(), rules=state.rules)
-        message = TEXTS[chosen]["taken"].format(reason=reason_text(str(taken), chosen))
+        message = TEXTS[chosen]["taken"].format(reason=reason_text(taken.why, chosen))
         return _windows_page(request, session, order, token, job, chosen, windows, message, 409)
     except AppointmentError as refused:
         return _refused(request, session, order, token, chosen, refused)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,11 +20,12 @@ from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.callbacks import CallbackRequest, CallbackStatus
 from fieldplan.jobs import Job, JobStatus
 from fieldplan.orders import Order
-from fieldplan.plans import Plan, UnassignedJob, latest_plan
+from fieldplan.plans import Plan, latest_plan
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 
 router = APIRouter(tags=["steering"])
+UNRECORDED = "unrecorded"  # the reason of a plan saved before reasons had codes
 
 
 STARTED = {"run_id": "$response.body#/id"}
@@ -241,7 +241,7 @@ class KpisRead(BaseModel):
     promises_kept_pct: float | None
     promises_at_risk: int
     first_time_fix_pct: float | None
-    unplanned: dict[str, int]
+    unplanned: dict[str, int]  # by reason code (optimizer.Reason, PlanningReason)
     callbacks_waiting: int
     # What `fieldplan check-plans` finds wrong with this day's stored plan (empty: nothing).
     plan_defects: list[str]
@@ -315,7 +315,7 @@ def _kpis(
     )
     unplanned: dict[str, int] = {}
     for row in plan.unassigned if plan else []:
-        key = _reason_group(row)
+        key = row.reason_code or UNRECORDED
         unplanned[key] = unplanned.get(key, 0) + 1
     waiting = session.scalar(
         select(func.count())
@@ -349,8 +349,3 @@ def _kpis(
         callbacks_waiting=waiting or 0,
         plan_defects=defects,
     )
-
-
-def _reason_group(row: UnassignedJob) -> str:
-    """Reasons grouped by kind: ids and dates left out ("waits for job …")."""
-    return re.sub(r"\d[\d-]*", "…", row.reason.split(" (")[0])[:80]
