@@ -39,7 +39,7 @@ from fieldplan import importing, plan_gate
 from fieldplan.accounts import Role, create_account
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.catalogue import load_catalogue
-from fieldplan.db import make_engine, session_factory, unit_of_work
+from fieldplan.db import LOCK_WAIT_S, make_engine, session_factory, unit_of_work
 from fieldplan.gazetteer import Gazetteer
 from fieldplan.jobs import Job, JobStatus
 from fieldplan.migrate import upgrade
@@ -137,7 +137,9 @@ def serve(url: str, workers: int, log: Path) -> tuple[subprocess.Popen[bytes], s
 def _client(
     base: str, headers: dict[str, str], jobs: list[int], result: LoadResult, lock: threading.Lock
 ) -> None:
-    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+    # Longer than the server waits for the region's lock, so that a booking stuck in the
+    # queue is answered (503 with Retry-After) rather than given up by the client.
+    with httpx.Client(base_url=base, headers=headers, timeout=LOCK_WAIT_S + 60) as client:
         for job_id in jobs:
             offered = client.get(f"/jobs/{job_id}/windows")
             with lock:
