@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -33,23 +36,27 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def _account(request: Request, session: Session, token: str | None) -> Account | None:
+def _account(request: Request, token: str | None) -> Account | None:
+    """Who is calling, read in a short session of its own: the request's own transaction
+    (on SQLite a writer's takes the write lock with its first statement) then begins in the
+    handler's thread, and ends there (`CommittedInThread`), never held across the threads
+    of a request's other steps."""
     token = token or request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    if token.startswith("fpk_"):
-        return by_api_key(session, token)
-    account_id = request.app.state.signer.verify(token)
-    if account_id is None:
-        return None
-    account = session.get(Account, account_id)
-    return account if account is not None and account.active else None
+    with request.app.state.sessions() as lookup:
+        reading(lookup)
+        if token.startswith("fpk_"):
+            account = by_api_key(lookup, token)
+        else:
+            account_id = request.app.state.signer.verify(token)
+            found = lookup.get(Account, account_id) if account_id is not None else None
+            account = found if found is not None and found.active else None
+    return account  # closing the session detached it as loaded, its regions with it
 
 
-def current_planner(
-    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
-) -> Account:
-    account = _account(request, session, token)
+def current_planner(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Account:
+    account = _account(request, token)
     if account is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -60,9 +67,9 @@ def current_planner(
 
 
 def optional_planner(
-    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
+    request: Request, token: Annotated[str | None, Depends(oauth2)]
 ) -> Account | None:
-    return _account(request, session, token)
+    return _account(request, token)
 
 
 def current_admin(planner: Annotated[Account, Depends(current_planner)]) -> Account:
@@ -74,3 +81,29 @@ def current_admin(planner: Annotated[Account, Depends(current_planner)]) -> Acco
 PlannerDep = Annotated[Account, Depends(current_planner)]
 AdminDep = Annotated[Account, Depends(current_admin)]
 MaybePlannerDep = Annotated[Account | None, Depends(optional_planner)]
+
+
+class CommittedInThread(APIRoute):
+    """A route whose handler commits its session before it returns, in its own worker
+    thread. Otherwise the commit that lets go of a region's lock would wait until FastAPI has
+    validated the answer, which needs a thread of the same pool: under load every thread
+    could be a booking waiting for that lock, and none would come free (bookings stood still
+    until the lock wait ran out)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _committing(endpoint), **kwargs)
+
+
+def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    takes_session = "session" in inspect.signature(endpoint).parameters
+    if inspect.iscoroutinefunction(endpoint) or not takes_session:
+        return endpoint
+
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        session: Session = kwargs["session"]
+        session.commit()
+        return result
+
+    return run

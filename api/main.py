@@ -35,7 +35,7 @@ from api.routers import (
     self_service,
     steering,
 )
-from api.runs import Runs
+from api.runs import ThreadExecutor
 from api.schemas import WindowsRead
 from api.security import KeyRing, Signer
 from calendars.mail import Mailer
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.today = lambda: app.state.now().astimezone(ZoneInfo(settings.timezone)).date()
     app.state.order_links = app.state.signer.derive("order-links", settings.order_link_days * 86400)
     app.state.travel = travel_times(settings.osrm_url)
-    app.state.runs = Runs(app.state.sessions, app.state.travel)
+    app.state.executor = ThreadExecutor(app.state.sessions, app.state.travel)
     app.state.rules = BookingRules(
         window_minutes=settings.window_minutes,
         step_minutes=settings.window_step_minutes,

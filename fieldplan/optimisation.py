@@ -131,12 +131,23 @@ def plan_region(
     actor: str = "planner:engine",
     on_progress: Callable[[optimizer.Progress], None] | None = None,
     today: date,
+    solve_outside_transaction: bool = False,
+    before_save: Callable[[], None] | None = None,
 ) -> SavedPlans:
+    """Plan the region's days and save them, unless the region changed while it was solved
+    (`PlanOutdated`). With `solve_outside_transaction` (for a caller that wrote nothing in
+    the session yet) the reading transaction ends before the search, which then holds no
+    database resource, and the save runs in a transaction of its own; `before_save` runs
+    just before it (a cancelled run refuses there)."""
     horizon = horizon_for(region, first_day, working_days)
     started_at = session.scalar(select(Region.revision).where(Region.id == region.id))
     translation = build_problem(session, region, horizon, travel, today=today)
     plan_gate.judge_with(session, today=today, travel=travel)
+    if solve_outside_transaction:
+        session.rollback()  # only read so far; what the save needs is read again after
     engine_plan = optimizer.solve(translation.problem, limits, on_progress=on_progress)
+    if before_save is not None:
+        before_save()
     try:
         revision = lock_region(session, region.id)
     except OperationalError as locked:  # SQLite: another writer committed while we read

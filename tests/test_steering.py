@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.main import create_app
+from fieldplan import runs
 from fieldplan.appointments import Appointment, AppointmentStatus
+from fieldplan.db import utcnow
 from fieldplan.jobs import Job
 from fieldplan.plans import Plan, Stop, latest_plan
 from fieldplan.regions import Region
@@ -82,8 +84,56 @@ def test_an_optimisation_runs_in_the_background_and_reports_progress(
     assert done["status"] == "done", done
     assert done["best_cost"] is not None
     assert done["plan_ids"]
+    costs = done["costs"]
+    assert isinstance(costs, list)
+    assert costs
+    assert min(cost for _, cost in costs) == done["best_cost"]
+    assert done["started_by"] == "planner:planner"
     assert plan_count(client) == before + 1
     assert stored_plan_violations(client) == []
+
+
+def test_a_run_is_read_and_cancelled_from_another_api_process(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    """Runs are rows: a second process (another app on the same database) sees the first
+    one's run and its cancel reaches the search running in the first."""
+    client, headers = world
+    before = plan_count(client)
+    started = client.post(
+        "/plans/optimisations",
+        json={"region_id": 1, "first_day": "2026-11-24", "days": 2, "time_limit_s": 120},
+        headers=headers,
+    )
+    run_id = started.json()["id"]
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    with TestClient(pin_clock(create_app(settings))) as other:
+        seen = other.get(f"/plans/optimisations/{run_id}", headers=headers)
+        assert seen.status_code == 200
+        assert seen.json()["status"] == "running"
+        time.sleep(1.5)
+        assert other.delete(f"/plans/optimisations/{run_id}", headers=headers).status_code == 200
+        done = wait(other, headers, run_id)
+    assert done["status"] == "cancelled"
+    assert done["elapsed_s"] < 60  # type: ignore[operator]
+    assert plan_count(client) == before
+
+
+def test_a_run_whose_process_died_is_reported_failed(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        region = session.scalars(select(Region)).one()
+        run = runs.start(session, region, TUESDAY, 1, 10, today=TUESDAY, started_by="planner:gone")
+        run.beat_at = utcnow() - runs.STALE_AFTER - timedelta(seconds=1)
+        session.commit()
+        run_id = run.id
+    found = client.get(f"/plans/optimisations/{run_id}", headers=headers).json()
+    assert found["status"] == "failed"
+    assert "stopped" in found["error"]
+    assert client.get("/plans/optimisations/" + "0" * 32, headers=headers).status_code == 404
+    assert client.get("/plans/optimisations/not-an-id", headers=headers).status_code == 422
 
 
 def test_a_cancelled_optimisation_saves_nothing(world: tuple[TestClient, dict[str, str]]) -> None:

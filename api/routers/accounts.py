@@ -9,12 +9,12 @@ from fastapi import APIRouter, HTTPException
 from pydantic import Field, field_validator
 from sqlalchemy import select
 
-from api.deps import AdminDep, SessionDep
+from api.deps import AdminDep, CommittedInThread, SessionDep
 from api.schemas import Id, Incoming, Read, RegionRead, RowId
 from fieldplan.accounts import Account, Role, create_account, grant
 from fieldplan.regions import Region
 
-router = APIRouter(tags=["administration"])
+router = APIRouter(route_class=CommittedInThread, tags=["administration"])
 
 
 class AccountRead(Read):

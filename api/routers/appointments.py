@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from api import scoped
-from api.deps import PlannerDep, SessionDep
+from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.openapi import link
 from api.routers.calendars import CalendarResponse, invite_for
 from api.schemas import Incoming, Moment, Read, RegionFilter, RowId, WindowsRead, Words
@@ -21,7 +21,7 @@ from fieldplan.appointments import AgreedVia, Appointment, AppointmentStatus
 from fieldplan.booking import offer_windows
 from fieldplan.jobs import Job
 
-router = APIRouter(tags=["appointments"])
+router = APIRouter(route_class=CommittedInThread, tags=["appointments"])
 CUSTOMER_LINK_DAYS = 90
 
 

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import SessionDep
+from api.deps import CommittedInThread, SessionDep
 from api.schemas import Refusal, TokenRead
 from fieldplan.accounts import sign_in
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(route_class=CommittedInThread, prefix="/auth", tags=["auth"])
 
 
 @router.post(

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api import scoped
-from api.deps import PlannerDep, SessionDep
+from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.schemas import RowId
 from calendars.feeds import FeedContext, plan_day_feed, technician_feed
 from calendars.invites import ServiceDesk, invite
@@ -32,7 +32,7 @@ from fieldplan.plans import Route
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 
-router = APIRouter(tags=["calendars"])
+router = APIRouter(route_class=CommittedInThread, tags=["calendars"])
 
 
 class CalendarResponse(Response):

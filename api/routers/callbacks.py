@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api import scoped
-from api.deps import PlannerDep, SessionDep
+from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.openapi import link
 from api.schemas import CallbackRead, RegionFilter, RowId
 from fieldplan.callbacks import mark_done, waiting
 
-router = APIRouter(tags=["callbacks"])
+router = APIRouter(route_class=CommittedInThread, tags=["callbacks"])
 
 
 @router.get(

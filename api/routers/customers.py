@@ -3,11 +3,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api import scoped
-from api.deps import PlannerDep, SessionDep
+from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.schemas import RowId, TimelineEventRead
 from fieldplan.timeline import for_customer
 
-router = APIRouter(prefix="/customers", tags=["customers"])
+router = APIRouter(route_class=CommittedInThread, prefix="/customers", tags=["customers"])
 
 
 @router.get("/{customer_id:int}/timeline")

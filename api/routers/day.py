@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api import scoped
-from api.deps import PlannerDep, SessionDep
+from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.openapi import link
 from api.schemas import Day, Incoming, Moment, RowId
 from fieldplan.day_events import (
@@ -28,7 +28,7 @@ from fieldplan.jobs import Job
 from fieldplan.plans import Route, Stop
 from fieldplan.technicians import Technician
 
-router = APIRouter(tags=["the day"])
+router = APIRouter(route_class=CommittedInThread, tags=["the day"])
 
 
 class ReportIn(Incoming):

@@ -27,7 +27,7 @@ from api.board import (
     outline,
     position,
 )
-from api.deps import SESSION_COOKIE, MaybePlannerDep, SessionDep
+from api.deps import SESSION_COOKIE, CommittedInThread, MaybePlannerDep, SessionDep
 from api.schemas import MAX_ID, Day, PlanDay, RowId
 from fieldplan import steering
 from fieldplan.accounts import Account, SignInThrottled, sign_in
@@ -44,7 +44,7 @@ from fieldplan.technicians import Technician
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 templates.env.globals["short_day"] = short_day
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CommittedInThread, include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)

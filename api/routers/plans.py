@@ -4,12 +4,12 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
 from api import scoped
-from api.deps import PlannerDep, SessionDep
+from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.schemas import PlanDay, PlanRead, PlanSummary, RegionFilter, RegionRead, RowId
 from fieldplan.plans import Plan
 from fieldplan.regions import Region
 
-router = APIRouter(tags=["plans"])
+router = APIRouter(route_class=CommittedInThread, tags=["plans"])
 
 
 @router.get("/regions")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from api import scoped
-from api.deps import PlannerDep, SessionDep
+from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.schemas import (
     CallbackRead,
     ClockTime,
@@ -41,7 +41,7 @@ from fieldplan.regions import lock_region
 from fieldplan.technicians import Technician
 from fieldplan.timeline import for_customer
 
-router = APIRouter(tags=["resources"])
+router = APIRouter(route_class=CommittedInThread, tags=["resources"])
 
 
 class CustomerRead(Read):

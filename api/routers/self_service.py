@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api import scoped
-from api.deps import PlannerDep, SessionDep
+from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.i18n import TEXTS, language, reason_text, status_text, window_label
 from api.routers.appointments import order_page_url, send_invite
 from api.routers.calendars import CalendarResponse, invite_for
@@ -49,7 +49,7 @@ from fieldplan.jobs import Job
 from fieldplan.orders import Order
 from fieldplan.regions import Region
 
-router = APIRouter(tags=["customer self-service"])
+router = APIRouter(route_class=CommittedInThread, tags=["customer self-service"])
 PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{7,20}$")
 
 

@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Request
 from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import func, select
 
 from api import scoped
-from api.deps import PlannerDep, SessionDep
+from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.openapi import link
 from api.routers.appointments import AppointmentRead, send_invite
-from api.runs import Run, Runs
 from api.schemas import ClockTime, Day, Id, Incoming, PlanDay, RegionFilter, RowId
-from fieldplan import plan_gate, steering
+from fieldplan import plan_gate, runs, steering
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.callbacks import CallbackRequest, CallbackStatus
 from fieldplan.jobs import Job, JobStatus
 from fieldplan.orders import Order
 from fieldplan.plans import Plan, latest_plan
 from fieldplan.regions import Region
+from fieldplan.runs import OptimisationRun
 from fieldplan.technicians import Technician
 
-router = APIRouter(tags=["steering"])
+router = APIRouter(route_class=CommittedInThread, tags=["steering"])
 UNRECORDED = "unrecorded"  # the reason of a plan saved before reasons had codes
 
 
@@ -40,33 +41,41 @@ class OptimisationIn(Incoming):
 
 class OptimisationRead(BaseModel):
     id: str
+    region_id: int
     status: str
     progress: float
     elapsed_s: float
     best_cost: int | None
     improvements: int
+    # [seconds since the start, best cost]: how the cost fell.
+    costs: list[tuple[float, int]]
     plan_ids: list[int]
     unplanned: int
+    started_by: str
+    revision: int | None  # of the region, as the run read it
     error: str | None
 
     @classmethod
-    def of(cls, run: Run) -> OptimisationRead:
+    def of(cls, run: OptimisationRun) -> OptimisationRead:
+        status, error = run.outcome
         return cls(
             id=run.id,
-            status=run.status,
+            region_id=run.region_id,
+            status=status,
             progress=round(run.progress, 3),
             elapsed_s=round(run.elapsed_s, 2),
-            best_cost=min(run.best_costs) if run.best_costs else None,
+            best_cost=run.best_cost,
             improvements=len(run.best_costs),
-            plan_ids=run.plan_ids,
+            costs=[(float(at), int(cost)) for at, cost in run.best_costs],
+            plan_ids=[int(i) for i in run.plan_ids],
             unplanned=run.unplanned,
-            error=run.error,
+            started_by=run.started_by,
+            revision=run.revision,
+            error=error,
         )
 
 
-def _runs(request: Request) -> Runs:
-    runs: Runs = request.app.state.runs
-    return runs
+RunId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="as started")]
 
 
 @router.post(
@@ -82,31 +91,48 @@ def _runs(request: Request) -> Runs:
     },
 )
 def start_optimisation(
-    body: OptimisationIn, request: Request, session: SessionDep, planner: PlannerDep
+    body: OptimisationIn,
+    request: Request,
+    session: SessionDep,
+    planner: PlannerDep,
+    tasks: BackgroundTasks,
 ) -> OptimisationRead:
-    """Plan a region's days in the background; poll for progress, DELETE to cancel."""
-    scoped.region(session, planner, body.region_id)
-    run = _runs(request).start(
-        body.region_id, body.first_day, body.days, body.time_limit_s, request.app.state.today()
+    """Plan a region's days in the background; poll for progress (from any API process),
+    DELETE to cancel."""
+    region = scoped.region(session, planner, body.region_id)
+    run = runs.start(
+        session,
+        region,
+        body.first_day,
+        body.days,
+        body.time_limit_s,
+        today=request.app.state.today(),
+        started_by=f"planner:{planner.username}",
     )
+    # Handed over once this request has committed the run's row.
+    tasks.add_task(request.app.state.executor.submit, run.id)
     return OptimisationRead.of(run)
+
+
+def _run(session: SessionDep, planner: PlannerDep, run_id: str) -> OptimisationRun:
+    run = session.get(OptimisationRun, run_id)
+    if run is None or not planner.scope.allows(run.region_id):
+        raise HTTPException(404, detail="no such optimisation")
+    return run
 
 
 @router.get("/plans/optimisations/{run_id}")
-def read_optimisation(run_id: str, request: Request, planner: PlannerDep) -> OptimisationRead:
-    run = _runs(request).get(run_id)
-    if run is None or not planner.scope.allows(run.region_id):
-        raise HTTPException(404, detail="no such optimisation")
-    return OptimisationRead.of(run)
+def read_optimisation(run_id: RunId, session: SessionDep, planner: PlannerDep) -> OptimisationRead:
+    return OptimisationRead.of(_run(session, planner, run_id))
 
 
 @router.delete("/plans/optimisations/{run_id}")
-def cancel_optimisation(run_id: str, request: Request, planner: PlannerDep) -> OptimisationRead:
+def cancel_optimisation(
+    run_id: RunId, session: SessionDep, planner: PlannerDep
+) -> OptimisationRead:
     """Stop a run; nothing of a cancelled run is saved."""
-    run = _runs(request).get(run_id)
-    if run is None or not planner.scope.allows(run.region_id):
-        raise HTTPException(404, detail="no such optimisation")
-    _runs(request).cancel(run_id)
+    run = _run(session, planner, run_id)
+    runs.request_cancel(session, run)
     return OptimisationRead.of(run)
 
 
