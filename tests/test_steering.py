@@ -87,7 +87,8 @@ def test_an_optimisation_runs_in_the_background_and_reports_progress(
     costs = done["costs"]
     assert isinstance(costs, list)
     assert costs
-    assert min(cost for _, cost in costs) == done["best_cost"]
+    assert min(c["cost"] for c in costs) == done["best_cost"]
+    assert [c["at_s"] for c in costs] == sorted(c["at_s"] for c in costs)
     assert done["started_by"] == "planner:planner"
     assert plan_count(client) == before + 1
     assert stored_plan_violations(client) == []

@@ -39,6 +39,11 @@ class OptimisationIn(Incoming):
     time_limit_s: float = Field(10.0, gt=0, le=600)
 
 
+class CostAt(BaseModel):
+    at_s: float  # seconds since the run started
+    cost: int
+
+
 class OptimisationRead(BaseModel):
     id: str
     region_id: int
@@ -47,8 +52,7 @@ class OptimisationRead(BaseModel):
     elapsed_s: float
     best_cost: int | None
     improvements: int
-    # [seconds since the start, best cost]: how the cost fell.
-    costs: list[tuple[float, int]]
+    costs: list[CostAt]  # how the best cost fell
     plan_ids: list[int]
     unplanned: int
     started_by: str
@@ -66,7 +70,7 @@ class OptimisationRead(BaseModel):
             elapsed_s=round(run.elapsed_s, 2),
             best_cost=run.best_cost,
             improvements=len(run.best_costs),
-            costs=[(float(at), int(cost)) for at, cost in run.best_costs],
+            costs=[CostAt(at_s=float(at), cost=int(cost)) for at, cost in run.best_costs],
             plan_ids=[int(i) for i in run.plan_ids],
             unplanned=run.unplanned,
             started_by=run.started_by,
