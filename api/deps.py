@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -91,19 +93,28 @@ class CommittedInThread(APIRoute):
     until the lock wait ran out)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, _committing(endpoint), **kwargs)
+        writes = bool(set(kwargs.get("methods") or ()) - {"GET", "HEAD", "OPTIONS"})
+        super().__init__(path, _committing(endpoint, writes), **kwargs)
 
 
-def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+# SQLite lets waiting writers retry in no order, so with dozens waiting one of them can
+# starve past the busy timeout. A process's writers take their turn here first, in the
+# order they came, and meet the other process at SQLite one at a time.
+_SQLITE_WRITERS = threading.Lock()
+
+
+def _committing(endpoint: Callable[..., Any], writes: bool) -> Callable[..., Any]:
     takes_session = "session" in inspect.signature(endpoint).parameters
     if inspect.iscoroutinefunction(endpoint) or not takes_session:
         return endpoint
 
     @functools.wraps(endpoint)
     def run(*args: Any, **kwargs: Any) -> Any:
-        result = endpoint(*args, **kwargs)
         session: Session = kwargs["session"]
-        session.commit()
+        turn = writes and session.get_bind().dialect.name == "sqlite"
+        with _SQLITE_WRITERS if turn else contextlib.nullcontext():
+            result = endpoint(*args, **kwargs)
+            session.commit()
         return result
 
     return run
