@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from optimizer.model import DAY_S, Job, Plan, Problem, Route, TechnicianDay, Visit, VisitKind
+from optimizer.protection import Exposure
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ def _all(problem: Problem, plan: Plan) -> Iterator[Violation]:
         yield from pinned_positions(route, jobs)
         yield from van_capacity(vehicle, route, jobs)
         yield from capacity_reserve(vehicle, route, jobs)
+        yield from promise_protection(problem, vehicle, route, jobs)
         for visit in route.visits:
             if visit.job_id is not None and visit.job_id not in jobs:
                 yield Violation("route", route.technician_day, f"unknown job {visit.job_id}")
@@ -115,6 +117,51 @@ def route_timing(problem: Problem, vehicle: TechnicianDay, route: Route) -> Iter
     lunch = _break_between(route, free_at, route.end_s)
     if route.end_s < home + (lunch or 0):
         yield Violation("timing", route.technician_day, "ends before the drive home is over")
+
+
+def promise_protection(
+    problem: Problem, vehicle: TechnicianDay, route: Route, jobs: dict[str, Job]
+) -> Iterator[Violation]:
+    """Every promised start leaves the room the work before it may need (`protection`)."""
+    protection = problem.protection
+    if protection is None or not route.visits:
+        return
+    exposure = Exposure(protection, vehicle.shift.start_s)
+    place, free_at = vehicle.start_place, vehicle.shift.start_s
+    previous: Visit | None = None
+    for visit in route.visits:
+        if visit.kind is VisitKind.BREAK:
+            if previous is not None and _inside(visit, previous):
+                continue
+            exposure.pause(visit.end_s - visit.start_s)
+            if visit.start_s > free_at:
+                exposure.wait_until(visit.end_s)
+            continue
+        job = jobs.get(visit.job_id) if visit.job_id is not None else None
+        if job is None or visit.place is None:
+            return  # reported by the route's other rules
+        exposure.travel(int(problem.duration_s[place, visit.place]))
+        if visit.kind is VisitKind.JOB and job.promised:
+            end = next(
+                (w.end_s for w in job.windows if w.start_s <= visit.start_s <= w.end_s), None
+            )
+            room = exposure.room(end) if end is not None else 0.0
+            if room < 0:
+                yield Violation(
+                    "protection",
+                    job.id,
+                    f"starts {-room / 60:.0f} min too close to its window's end for the work "
+                    f"before it at {protection.target:.0%}",
+                )
+        if visit.start_s > visit.arrival_s:
+            exposure.wait_until(visit.start_s)
+        if visit.kind is VisitKind.JOB:
+            exposure.work(visit.end_s - visit.start_s, job.duration_s, job.duration_log_sd)
+        else:
+            on_site = visit.end_s - visit.start_s
+            exposure.work(on_site, on_site, protection.pickup_log_sd)
+        place, free_at = visit.place, visit.end_s
+        previous = visit
 
 
 def _inside(lunch: Visit, visit: Visit) -> bool:

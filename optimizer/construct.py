@@ -32,6 +32,7 @@ from optimizer.model import (
     VisitKind,
     Weights,
 )
+from optimizer.protection import Exposure
 
 INFEASIBLE = None
 
@@ -92,6 +93,20 @@ def _first_start(windows: tuple[TimeWindow, ...], arrive: int) -> int | None:
     return best
 
 
+def protected_end(stop: Stop, start_s: int) -> int | None:
+    """When the promise a stop keeps closes: the end of the promised window its start lies
+    in (None: the stop keeps no promise, or this day is not the promised one)."""
+    if stop.kind is not VisitKind.JOB or not stop.job.promised:
+        return None
+    return next((w.end_s for w in stop.job.windows if w.start_s <= start_s <= w.end_s), None)
+
+
+def spread_of(problem: Problem, stop: Stop) -> float:
+    if stop.kind is VisitKind.PICKUP:
+        return problem.protection.pickup_log_sd if problem.protection is not None else 0.0
+    return stop.job.duration_log_sd
+
+
 def _at_pinned_positions(stops: Sequence[Stop]) -> bool:
     """Every job pinned to a position is exactly that job of the route (see `Pin`)."""
     position = 0
@@ -105,9 +120,17 @@ def _at_pinned_positions(stops: Sequence[Stop]) -> bool:
     return True
 
 
-def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) -> Schedule | None:
-    """Time, load and reserve of a stop sequence on a technician-day, or None if infeasible."""
+def simulate(
+    problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop], *, protect: bool = True
+) -> Schedule | None:
+    """Time, load and reserve of a stop sequence on a technician-day, or None if infeasible.
+    With `protect` (and a problem with a `Protection`) every promised start keeps its room."""
     duration, distance = problem.duration_s, problem.distance_m
+    exposure = (
+        Exposure(problem.protection, vehicle.shift.start_s)
+        if protect and problem.protection is not None and stops
+        else None
+    )
     weights = problem.weights
     lunch = vehicle.lunch
     lunch_start: int | None = None
@@ -142,6 +165,7 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
         if start is None:
             return INFEASIBLE
         extra = 0
+        lunch_first: Break | None = None  # lunch taken before this stop
         if (
             lunch is not None
             and lunch_start is None
@@ -165,6 +189,19 @@ def simulate(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) ->
             start = _first_start(stop.windows, ready)
             if start is None:
                 return INFEASIBLE
+            lunch_first = lunch
+        if exposure is not None:
+            if lunch_first is not None and lunch_start is not None:
+                exposure.pause(lunch_first.duration_s)
+                if lunch_start > t:
+                    exposure.wait_until(lunch_start + lunch_first.duration_s)
+            exposure.travel(leg)
+            promise_end = protected_end(stop, start)
+            if promise_end is not None and exposure.room(promise_end) < 0:
+                return INFEASIBLE
+            if start > arrive:
+                exposure.wait_until(start)
+            exposure.work(stop.service_s + extra, stop.service_s, spread_of(problem, stop))
         travel += leg
         metres += int(distance[place, stop.place])
         arrivals.append(arrive)
@@ -315,6 +352,10 @@ class Builder:
                 )
             state = builder.routes[r]
             schedule = simulate(problem, state.vehicle, stops) if fits else None
+            if schedule is None and fits and problem.protection is not None:
+                # Planned before its promises were protected (or the day went otherwise): kept
+                # as it is, and takes no more work until it has the room again.
+                schedule = simulate(problem, state.vehicle, stops, protect=False)
             if schedule is None:
                 if lenient:
                     builder.blocked.add(r)

@@ -14,6 +14,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+from optimizer.protection import Protection
 from optimizer.reasons import Why
 
 DAY_S = 86_400
@@ -126,6 +127,8 @@ class Job:
     after: tuple[Dependency, ...] = ()
     pin: Pin | None = None
     previous_technician_day: str | None = None  # where the last communicated plan had it
+    # How long the work really takes: log-normal spread of the duration (0: as planned).
+    duration_log_sd: float = 0.0
 
     @property
     def pinned_position(self) -> int | None:
@@ -168,6 +171,8 @@ class Problem:
     distance_m: npt.NDArray[np.int64]
     weights: Weights = field(default_factory=Weights)
     horizon_days: int = 1
+    # Room kept before promised windows close for work running long (None: plan as if exact).
+    protection: Protection | None = None
 
     def __post_init__(self) -> None:
         n = self.duration_s.shape[0]

@@ -251,6 +251,7 @@ class SlotIndex:
     ) -> Candidate | None:
         state = self.builder.routes[r]
         base = self.builder.cost(r)
+        job = replace(job, windows=windows, promised=True)  # kept with its protection
         lead = Stop(VisitKind.JOB, job, job.place, job.duration_s, windows)
         tries: list[list[Stop]] = []
         if job.needs_pickup:
@@ -294,7 +295,8 @@ class SlotIndex:
     def _with_helper(self, job: Job, lead: Candidate) -> Candidate | None:
         """The second technician of a two-person job: another route of the day, same start."""
         r, stops, schedule = lead.changes[0]
-        at = next(k for k, s in enumerate(stops) if s.kind is VisitKind.JOB and s.job is job)
+        at = next(k for k, s in enumerate(stops) if s.kind is VisitKind.JOB and s.job.id == job.id)
+        job = stops[at].job  # as promised
         start = schedule.starts[at]
         fixed = (TimeWindow(start, start),)
         frozen = [replace(s, windows=fixed) if k == at else s for k, s in enumerate(stops)]
@@ -441,7 +443,7 @@ class SlotIndex:
 
     def _option(self, window: TimeWindow, job: Job, found: Candidate) -> WindowOption:
         r, stops, schedule = found.changes[0]
-        at = next(k for k, s in enumerate(stops) if s.kind is VisitKind.JOB and s.job is job)
+        at = next(k for k, s in enumerate(stops) if s.kind is VisitKind.JOB and s.job.id == job.id)
         before = sum(
             (self.builder.routes[c].schedule or schedule).travel_s for c, _, _ in found.changes
         )
