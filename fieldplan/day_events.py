@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import optimizer
-from fieldplan import plan_gate
+from fieldplan import durations, plan_gate
 from fieldplan.appointments import (
     Appointment,
     AppointmentStatus,
@@ -134,6 +134,8 @@ def report(
         raise ReportRefused(str(illegal)) from None
     text = kind.value.replace("_", " ") + (f": {note}" if note else "")
     record_for_job(session, job, event, actor, text)
+    if kind is ReportKind.DONE:
+        durations.record_done(session, job)
     if kind in (ReportKind.NOT_HOME, ReportKind.PART_MISSING, ReportKind.NEEDS_FOLLOW_UP):
         outcome.follow_up = _follow_up(
             session, job, today, actor, part_sku if kind is ReportKind.PART_MISSING else None

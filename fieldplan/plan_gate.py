@@ -59,8 +59,10 @@ _OWED = (
 # customer know, and a new window is being agreed.
 _TOLD = frozenset({"promise", "window"})
 # A pin is the planner's instruction to the next plan, not a fact of the stored one: a job
-# pinned after its day was planned stays where it is until it is re-planned (or moved).
-_INSTRUCTIONS = frozenset({"pin"})
+# pinned after its day was planned stays where it is until it is re-planned (or moved). The
+# protection is room the engine plans with, not a promise: a day that went otherwise, or a
+# plan made before it, may have less, and still keeps every promise.
+_INSTRUCTIONS = frozenset({"pin", "protection"})
 
 
 class DefectKind(StrEnum):

@@ -9,7 +9,7 @@ the engine's `Plan` as versioned plans per region and day.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,14 +18,16 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 import optimizer
+from fieldplan import durations
 from fieldplan.appointments import (
     LIVE_APPOINTMENTS,
     Appointment,
     live_appointment,
 )
-from fieldplan.catalogue import JobKind, Part
+from fieldplan.catalogue import JobKind, Part, Product
 from fieldplan.jobs import Job, JobDependency, JobPart, JobStatus
 from fieldplan.locations import Location
+from fieldplan.orders import OrderLine
 from fieldplan.plans import LeadVisit, Plan, Route, Stop, StopKind, latest_plan, lead_visits
 from fieldplan.reasons import PlanningReason
 from fieldplan.regions import Region
@@ -171,6 +173,7 @@ def build_problem(
         )
     )
     promises = _promises(session, [j.id for j in jobs])
+    spread = _spreads(session, jobs)
     previous = _previous_places(session, region, horizon)
     promises.pop(unpromised, None)  # type: ignore[arg-type]
     parts = {p.sku: p for p in session.scalars(select(Part))}
@@ -274,9 +277,8 @@ def build_problem(
                 site = place("site", location.id, (location.latitude, location.longitude))
                 pickup = _held_pickup(fetched, location, site, horizon)
                 sites[location.code] = location
-            engine_jobs.append(
-                _held_job(job, on_routes[job.id], customer_place, horizon, pickup, parts)
-            )
+            held_job = _held_job(job, on_routes[job.id], customer_place, horizon, pickup, parts)
+            engine_jobs.append(replace(held_job, duration_log_sd=spread[job.id]))
             continue
         promise = promises.get(job.id)
         windows: tuple[optimizer.TimeWindow, ...]
@@ -343,6 +345,7 @@ def build_problem(
                 is_repair=job.kind == JobKind.REPAIR,
                 pin=pin,
                 previous_technician_day=previous.get(job.id),
+                duration_log_sd=spread[job.id],
                 after=tuple(
                     optimizer.model.Dependency(
                         str(dep.prerequisite_id),
@@ -361,6 +364,7 @@ def build_problem(
         distance_m=np.asarray(matrices.distance_m),
         weights=weights or optimizer.Weights(),
         horizon_days=len(horizon.days) + 1,
+        protection=durations.protection(),
     )
     return Translation(
         problem=problem,
@@ -375,6 +379,26 @@ def build_problem(
         planned_elsewhere=set(elsewhere) & set(ids),
         promised=set(promises),
     )
+
+
+def _spreads(session: Session, jobs: list[Job]) -> dict[int, float]:
+    """Each job's duration spread: its kind's and product's as learnt, else the prior."""
+    lines = [j.order_line_id for j in jobs if j.order_line_id is not None]
+    category: dict[int, str] = {
+        line_id: name
+        for line_id, name in session.execute(
+            select(OrderLine.id, Product.category)
+            .join(Product, Product.sku == OrderLine.product_sku)
+            .where(OrderLine.id.in_(sorted(set(lines))))
+        )
+    }
+    known = durations.spreads(session)
+    return {
+        j.id: durations.spread_for(
+            known, JobKind(j.kind), category.get(j.order_line_id or 0, "")
+        ).log_sd
+        for j in jobs
+    }
 
 
 def _planned_elsewhere(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +37,15 @@ class Settings(BaseSettings):
     order_link_days: int = 60
     # The language of what technicians read (feeds): "nl" or "en".
     crew_language: str = "nl"
+    # The share of promises the plan keeps room for when work runs long (0: no protection).
+    promise_target: float = Field(default=0.98, ge=0.0, lt=1.0)
+
+    @field_validator("promise_target")
+    @classmethod
+    def _a_share_or_off(cls, target: float) -> float:
+        if 0 < target < 0.5:
+            raise ValueError("a promise target is 0 (off) or a share from 0.5 up to 1")
+        return target
 
     @property
     def base_url(self) -> str:

@@ -23,7 +23,7 @@ from fieldplan.appointments import (
 )
 from fieldplan.booking import BookingRules, drop_from_plans, release_dependants, write_routes
 from fieldplan.jobs import Job, JobStatus, change_status
-from fieldplan.planning import build_problem, horizon_for, stored_plan
+from fieldplan.planning import Translation, build_problem, horizon_for, stored_plan
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Technician
 from fieldplan.travel import TravelTimes
@@ -126,20 +126,29 @@ def move(
     index = SlotIndex(translation.problem, plan)
     r = next(i for i, s in enumerate(index.builder.routes) if s.vehicle.id == vehicle_id)
     state = index.builder.routes[r]
-    free = replace(engine_job, windows=(TimeWindow(vehicle.shift.start_s, vehicle.shift.end_s),))
     positions = range(len(state.stops) + 1) if position is None else [position]
     if position is not None and not 0 <= position <= len(state.stops):
         raise ChangeRefused(f"position must be between 0 and {len(state.stops)}")
+    appointment = live_appointment(session, job.id)
+    # The promise kept where it can be (waiting for its window if need be, with its room),
+    # else anywhere in the shift, which breaks it unless renegotiated.
+    tries = [replace(engine_job, windows=(TimeWindow(vehicle.shift.start_s, vehicle.shift.end_s),))]
+    kept = _promised_window(translation, appointment)
+    if kept is not None:
+        tries.insert(0, replace(engine_job, windows=(kept,), promised=True))
     best = None
-    for at in positions:
-        stops = [
-            *state.stops[:at],
-            Stop(VisitKind.JOB, free, free.place, free.duration_s, free.windows),
-            *state.stops[at:],
-        ]
-        schedule = simulate(translation.problem, vehicle, stops)
-        if schedule is not None and (best is None or schedule.cost < best[1].cost):
-            best = (stops, schedule, at)
+    for free in tries:
+        for at in positions:
+            stops = [
+                *state.stops[:at],
+                Stop(VisitKind.JOB, free, free.place, free.duration_s, free.windows),
+                *state.stops[at:],
+            ]
+            schedule = simulate(translation.problem, vehicle, stops)
+            if schedule is not None and (best is None or schedule.cost < best[1].cost):
+                best = (stops, schedule, at)
+        if best is not None:
+            break
     if best is None:
         raise ChangeRefused(
             f"job {job.id} does not fit on {vehicle_id} there: the shift, a break or another "
@@ -147,7 +156,6 @@ def move(
         )
     stops, schedule, at = best
     start_s = schedule.starts[at]
-    appointment = live_appointment(session, job.id)
     start = translation.horizon.to_datetime(start_s)
     renegotiated = False
     if appointment is not None and not (
@@ -169,7 +177,7 @@ def move(
         )
         renegotiated = True
     state.stops, state.schedule = stops, schedule
-    index.builder.placed[key] = (r, start_s, schedule.stop_end(at, free.duration_s, 0))
+    index.builder.placed[key] = (r, start_s, schedule.stop_end(at, engine_job.duration_s, 0))
     # The independent validator has the last word on the day as it would be saved.
     route_jobs = {s.job.id for s in stops}
     broken = [
@@ -189,6 +197,16 @@ def move(
     plan_gate.judge_with(session, today=today, travel=travel, translation=translation)
     plan_gate.verify(session)
     return Moved(job, appointment, renegotiated)
+
+
+def _promised_window(
+    translation: Translation, appointment: Appointment | None
+) -> TimeWindow | None:
+    if appointment is None:
+        return None
+    start = translation.horizon.to_seconds(appointment.window_start)
+    end = translation.horizon.to_seconds(appointment.window_end)
+    return TimeWindow(start, end) if start is not None and end is not None else None
 
 
 def _round_down(moment: datetime, step_minutes: int) -> datetime:

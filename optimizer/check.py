@@ -141,11 +141,9 @@ def promise_protection(
         if job is None or visit.place is None:
             return  # reported by the route's other rules
         exposure.travel(int(problem.duration_s[place, visit.place]))
-        if visit.kind is VisitKind.JOB and job.promised:
-            end = next(
-                (w.end_s for w in job.windows if w.start_s <= visit.start_s <= w.end_s), None
-            )
-            room = exposure.room(end) if end is not None else 0.0
+        closes = job.promise_closes(visit.start_s) if visit.kind is VisitKind.JOB else None
+        if closes is not None:
+            room = exposure.room(closes)
             if room < 0:
                 yield Violation(
                     "protection",

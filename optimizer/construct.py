@@ -93,14 +93,6 @@ def _first_start(windows: tuple[TimeWindow, ...], arrive: int) -> int | None:
     return best
 
 
-def protected_end(stop: Stop, start_s: int) -> int | None:
-    """When the promise a stop keeps closes: the end of the promised window its start lies
-    in (None: the stop keeps no promise, or this day is not the promised one)."""
-    if stop.kind is not VisitKind.JOB or not stop.job.promised:
-        return None
-    return next((w.end_s for w in stop.job.windows if w.start_s <= start_s <= w.end_s), None)
-
-
 def spread_of(problem: Problem, stop: Stop) -> float:
     if stop.kind is VisitKind.PICKUP:
         return problem.protection.pickup_log_sd if problem.protection is not None else 0.0
@@ -196,8 +188,8 @@ def simulate(
                 if lunch_start > t:
                     exposure.wait_until(lunch_start + lunch_first.duration_s)
             exposure.travel(leg)
-            promise_end = protected_end(stop, start)
-            if promise_end is not None and exposure.room(promise_end) < 0:
+            closes = stop.job.promise_closes(start) if stop.kind is VisitKind.JOB else None
+            if closes is not None and exposure.room(closes) < 0:
                 return INFEASIBLE
             if start > arrive:
                 exposure.wait_until(start)

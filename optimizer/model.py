@@ -134,6 +134,14 @@ class Job:
     def pinned_position(self) -> int | None:
         return self.pin.position if self.pin is not None else None
 
+    def promise_closes(self, start_s: int) -> int | None:
+        """When the promise a start at `start_s` keeps closes, for the promise protection:
+        the end of the promised window it lies in. None when there is no room to keep: no
+        promise, a start pinned to the minute (held where it is), or a later day of the job."""
+        if not self.promised or (self.pin is not None and self.pin.start_s is not None):
+            return None
+        return next((w.end_s for w in self.windows if w.start_s <= start_s <= w.end_s), None)
+
 
 @dataclass(frozen=True)
 class Weights:

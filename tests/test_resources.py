@@ -147,3 +147,16 @@ def test_a_technicians_days_from_the_newest_plans(world: tuple[TestClient, dict[
     assert [d["day"] for d in days] == ["2026-11-23"]  # only Monday was planned
     assert days[0]["route"]["stops"]
     assert all(s["start"] is not None for s in days[0]["route"]["stops"])
+
+
+def test_planners_read_how_long_each_kind_of_work_takes(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    rows = client.get("/durations", headers=headers).json()
+    kitchen = next(r for r in rows if r["category"] == "kitchen" and r["kind"] == "installation")
+    # No report yet: the documented prior, and 80 % done later than planned.
+    assert kitchen["reports"] == 0
+    assert kitchen["log_sd"] == 0.3
+    assert kitchen["done_within_80_pct_min"] > kitchen["planned_min"]
+    assert client.get("/durations").status_code == 401

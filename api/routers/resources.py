@@ -27,10 +27,10 @@ from api.schemas import (
     RowId,
     TimelineEventRead,
 )
-from fieldplan import importing
+from fieldplan import durations, importing
 from fieldplan.appointments import Appointment
 from fieldplan.callbacks import CallbackRequest
-from fieldplan.catalogue import Part
+from fieldplan.catalogue import JobKind, Part, ServiceRule
 from fieldplan.day_events import ReportRefused, report_absent
 from fieldplan.gazetteer import Gazetteer
 from fieldplan.jobs import Job
@@ -461,6 +461,38 @@ class PartRead(Read):
 @router.get("/parts", tags=["stores and parts"])
 def list_parts(session: SessionDep, _: PlannerDep) -> list[PartRead]:
     return [PartRead.model_validate(p) for p in session.scalars(select(Part).order_by(Part.sku))]
+
+
+class DurationRead(BaseModel):
+    """How long one kind of work for one product category takes: what is planned, and within
+    how long 80 % of such jobs are done (learnt from reports, else the documented prior)."""
+
+    kind: str
+    category: str
+    planned_min: int
+    reports: int = Field(description="reports of such work started and done it learnt from")
+    log_sd: float = Field(description="log-normal spread of the duration")
+    done_within_80_pct_min: int
+
+
+@router.get("/durations", tags=["stores and parts"])
+def list_durations(session: SessionDep, _: PlannerDep) -> list[DurationRead]:
+    known = durations.spreads(session)
+    rules = session.scalars(select(ServiceRule).order_by(ServiceRule.category, ServiceRule.kind))
+    found = []
+    for rule in rules:
+        spread = durations.spread_for(known, JobKind(rule.kind), rule.category)
+        found.append(
+            DurationRead(
+                kind=rule.kind,
+                category=rule.category,
+                planned_min=rule.base_minutes,
+                reports=spread.reports,
+                log_sd=round(spread.log_sd, 3),
+                done_within_80_pct_min=spread.within(rule.base_minutes),
+            )
+        )
+    return found
 
 
 class TechnicianDayRead(BaseModel):
