@@ -566,7 +566,7 @@ def drop_from_plans(session: Session, job: Job, today: date) -> None:
             route.stops.clear()
             session.flush()
             for position, stop in enumerate(kept):
-                route.stops.append(_copy_stop(stop, position))
+                route.stops.append(copy_stop(stop, position))
         if changed:
             plan.kpis = {**plan.kpis, "jobs_planned": max(0, plan.kpis.get("jobs_planned", 1) - 1)}
             session.flush()
@@ -606,7 +606,7 @@ def release_dependants(
     return released
 
 
-def _copy_stop(stop: Stop, position: int) -> Stop:
+def copy_stop(stop: Stop, position: int) -> Stop:
     return Stop(
         position=position,
         kind=stop.kind,

@@ -10,7 +10,7 @@ for the planner, never moved silently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -26,20 +26,20 @@ from fieldplan.appointments import (
     flag_at_risk,
     live_appointment,
 )
-from fieldplan.booking import write_routes
+from fieldplan.booking import copy_stop, write_routes
 from fieldplan.catalogue import JobKind, Part
 from fieldplan.jobs import Job, JobPart, JobStatus, change_status, record_created
 from fieldplan.optimisation import PlanOutdated, plan_region
 from fieldplan.orders import Order
-from fieldplan.planning import build_problem, horizon_for, stored_plan
-from fieldplan.plans import Plan, Stop, StopKind, latest_plan, lead_visits
+from fieldplan.planning import TechnicianDayKey, build_problem, horizon_for, stored_plan
+from fieldplan.plans import Plan, Route, Stop, StopKind, latest_plan, lead_visits
 from fieldplan.regions import Region, lock_region
 from fieldplan.technicians import Absence, Technician
 from fieldplan.timeline import EventKind, record_for_job
 from fieldplan.travel import TravelTimes
 from fieldplan.workdays import next_working_day, working_days_between
 from optimizer.model import DAY_S, TimeWindow
-from optimizer.slots import SlotIndex, Unbookable
+from optimizer.slots import SlotIndex, Unbookable, without_job
 
 
 class ReportKind(StrEnum):
@@ -105,7 +105,11 @@ def report(
     eta: datetime | None = None,
     part_sku: str | None = None,
     note: str = "",
+    travel: TravelTimes | None = None,
+    now: datetime | None = None,
 ) -> ReportOutcome:
+    """Record a technician's report. With `travel` and `now`, running late re-plans the rest
+    of the day to save the promises it would miss (see `_running_late`)."""
     lock_region(session, job.region_id)
     outcome = ReportOutcome(job)
     owed_from = _planned_from(session, job, today)
@@ -116,7 +120,7 @@ def report(
     if kind is ReportKind.RUNNING_LATE:
         if eta is None:
             raise ReportRefused("running late needs the new ETA")
-        outcome.at_risk = _running_late(session, job, eta, today, actor)
+        outcome.at_risk = _running_late(session, job, eta, today, actor, travel, now)
         record_for_job(
             session, job, EventKind.TECHNICIAN_EN_ROUTE, actor, f"running late, ETA {eta}"
         )
@@ -180,42 +184,143 @@ def _follow_up(session: Session, job: Job, today: date, actor: str, part_sku: st
 
 
 def _running_late(
-    session: Session, job: Job, eta: datetime, today: date, actor: str
+    session: Session,
+    job: Job,
+    eta: datetime,
+    today: date,
+    actor: str,
+    travel: TravelTimes | None,
+    now: datetime | None,
 ) -> list[Appointment]:
-    """Push the technician's remaining stops back by the delay, less the waiting they had;
-    flag every promise whose window the new start misses."""
+    """Push the technician's remaining stops back by the delay, less the waiting they had.
+    A promise the new times miss is handed to a colleague who can still keep it (the one
+    whose day it costs least, starting no earlier than now), and the rest of the day is pushed
+    again without it; only a promise nobody can keep is flagged at risk."""
     plan = latest_plan(session, job.region_id, today)
     route = None
     if plan is not None:
         route = next((r for r in plan.routes if any(s.job_id == job.id for s in r.stops)), None)
-    if route is None:
+    if route is None or plan is None:
         raise ReportRefused(f"job {job.id} is not on today's plan")
-    at_risk: list[Appointment] = []
     stops = list(route.stops)
     late = next(i for i, s in enumerate(stops) if s.job_id == job.id and s.kind == StopKind.JOB)
     delay = max(timedelta(0), eta - stops[late].arrival)
-    old_departure = stops[late].departure
-    first = stops[late]
-    first.arrival += delay
-    if first.start is not None:
-        first.start += delay
-    first.departure += delay
-    new_departure = first.departure
-    _check_promise(session, first, first.start or first.arrival, actor, at_risk)
-    for stop in stops[late + 1 :]:
-        drive = stop.arrival - old_departure  # the original drive (and any gap) stays
-        arrival = max(stop.arrival, new_departure + drive)
-        begins = stop.start or stop.arrival
-        starts = max(begins, arrival)  # waiting for a window absorbs what it can
-        old_departure = stop.departure
-        stop.arrival = arrival
+    handed: set[int] = set()
+    tried: set[int] = set()
+    while True:
+        kept = [s for s in stops if s.job_id not in handed]
+        times = _pushed(kept, kept.index(stops[late]), delay)
+        saveable = [
+            stop.job_id
+            for stop, (_, starts, _) in zip(kept, times, strict=True)
+            if stop.job_id not in tried | {job.id, None} and _misses(session, stop, starts)
+        ]
+        if travel is None or now is None or not saveable:
+            break
+        first = saveable[0]
+        assert first is not None
+        tried.add(first)
+        if _hand_to_colleague(session, route, first, today, now, travel, actor):
+            handed.add(first)
+            for stop in [s for s in route.stops if s.job_id == first]:
+                route.stops.remove(stop)  # off this route before the next one is placed
+            session.flush()
+    at_risk: list[Appointment] = []
+    for stop, (arrival, starts, departure) in zip(kept, times, strict=True):
+        stop.arrival, stop.departure = arrival, departure
         if stop.start is not None:
             stop.start = starts
-        stop.departure += starts - begins
-        new_departure = stop.departure
         _check_promise(session, stop, starts, actor, at_risk)
+    if handed:  # the route without them, its positions counted afresh
+        route.stops.clear()
+        session.flush()
+        route.stops.extend(copy_stop(stop, position) for position, stop in enumerate(kept))
     session.flush()
     return at_risk
+
+
+def _pushed(
+    stops: list[Stop], late: int, delay: timedelta
+) -> list[tuple[datetime, datetime, datetime]]:
+    """(arrival, start, departure) of each stop with the one at `late` reached `delay` later:
+    the drives (and gaps) stay as planned and waiting for a window absorbs what it can."""
+    times = [(s.arrival, s.start or s.arrival, s.departure) for s in stops]
+    first = stops[late]
+    new_departure = first.departure + delay
+    times[late] = (first.arrival + delay, (first.start or first.arrival) + delay, new_departure)
+    old_departure = first.departure
+    for k in range(late + 1, len(stops)):
+        stop = stops[k]
+        drive = stop.arrival - old_departure
+        arrival = max(stop.arrival, new_departure + drive)
+        begins = stop.start or stop.arrival
+        starts = max(begins, arrival)
+        old_departure = stop.departure
+        new_departure = stop.departure + (starts - begins)
+        times[k] = (arrival, starts, new_departure)
+    return times
+
+
+def _misses(session: Session, stop: Stop, starts: datetime) -> bool:
+    if stop.kind != StopKind.JOB or stop.job_id is None or stop.second_person:
+        return False
+    appointment = live_appointment(session, stop.job_id)
+    return appointment is not None and starts > appointment.window_end
+
+
+def _hand_to_colleague(
+    session: Session,
+    route: Route,
+    job_id: int,
+    today: date,
+    now: datetime,
+    travel: TravelTimes,
+    actor: str,
+) -> bool:
+    """Give a promised job of a late route to the colleague whose day takes it at least
+    cost inside its window, no earlier than now. False when nobody can."""
+    job = session.get_one(Job, job_id)
+    if job.crew_size > 1 or job.days > 1 or job.missing_parts:
+        return False  # their other stops are the engine's to re-plan
+    appointment = live_appointment(session, job_id)
+    region = session.get_one(Region, job.region_id)
+    translation = build_problem(
+        session, region, horizon_for(region, today, 1), travel, placing={job_id}, today=today
+    )
+    if translation.horizon.days[0] != today or appointment is None:
+        return False
+    late = session.get_one(Technician, route.technician_id)
+    late_vehicle = str(TechnicianDayKey(late.code, today))
+    key = str(job_id)
+    stored, _ = without_job(stored_plan(session, region, translation), key)
+    problem = replace(
+        translation.problem,
+        technician_days=[v for v in translation.problem.technician_days if v.id != late_vehicle],
+    )
+    others = replace(
+        stored, routes=tuple(r for r in stored.routes if r.technician_day != late_vehicle)
+    )
+    engine_job = next((j for j in problem.jobs if j.id == key), None)
+    opens = translation.horizon.to_seconds(max(appointment.window_start, now))
+    closes = translation.horizon.to_seconds(appointment.window_end)
+    if engine_job is None or opens is None or closes is None or opens > closes:
+        return False
+    index = SlotIndex(problem, others)
+    try:
+        option = index.book(replace(engine_job, promised=False), TimeWindow(opens, closes))
+    except Unbookable:
+        return False
+    handed = replace(translation, problem=problem)
+    write_routes(session, region, handed, index, index.changed)
+    colleague = translation.vehicle_technician[option.technician_day or ""]
+    record_for_job(
+        session,
+        job,
+        EventKind.APPOINTMENT_MOVED,
+        actor,
+        f"handed to {colleague.code} to keep the window: {late.code} runs late",
+    )
+    return True
 
 
 def _check_promise(

@@ -24,6 +24,7 @@ window offer, and by `check` from the visits of a plan, so the rule is stated on
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -54,79 +55,100 @@ class Protection:
     def z(self) -> float:
         return NormalDist().inv_cdf(self.target)
 
-    def leg(self, seconds: int) -> tuple[float, float]:
-        """Mean and variance of a leg's overrun."""
-        mean, var = _lognormal_excess(seconds, self.leg_log_sd)
-        p, m, s = self.holdup_rate, self.holdup_mean_s, self.holdup_sd_s
-        return mean + p * m, var + p * (m * m + s * s) - (p * m) ** 2
-
-
-def _lognormal_excess(length_s: float, log_sd: float) -> tuple[float, float]:
-    """Mean and variance of length x (X - 1), X log-normal with median 1."""
-    if length_s <= 0 or log_sd <= 0:
-        return 0.0, 0.0
-    s2 = log_sd * log_sd
-    return length_s * (math.exp(s2 / 2) - 1), length_s * length_s * math.expm1(s2) * math.exp(s2)
-
 
 class Exposure:
     """The chains of a route walked in order: where each would have the technician, and what
     their overruns add up to. Feed it the route's legs, pauses and work as planned; ask
-    `room` before a promised start."""
+    `room` before a promised start.
 
-    __slots__ = ("_common", "_mean", "_protection", "_time", "_uncertain", "_var", "_z")
+    Every chain takes the same additions after it starts, so the walk keeps running totals
+    and each chain only the totals at its start: a step costs the same however many chains
+    are open, and only `room` looks at each of them."""
+
+    __slots__ = (
+        "_chains",
+        "_common",
+        "_excess",
+        "_leg_mean",
+        "_leg_var",
+        "_mean",
+        "_share",
+        "_time",
+        "_uncertain",
+        "_var",
+        "_z",
+    )
 
     def __init__(self, protection: Protection, start_s: int) -> None:
-        self._protection = protection
-        self._z = protection.z
-        self._time = [float(start_s)]  # planned end of each chain, no wait taken
-        self._uncertain = [0.0]  # of which planned work and legs, the parts that vary
-        self._mean = [0.0]  # their mean overrun
-        self._var = [0.0]  # its variance from independent parts
-        self._common = [0.0]  # its standard deviations common to the technician-day
+        self._z, self._share, self._leg_mean, self._leg_var, self._excess = _constants(protection)
+        # Running totals since the start of the day: planned time, the planned parts that
+        # vary, their mean overrun, its independent variance and its common deviation.
+        self._time = float(start_s)
+        self._uncertain = self._mean = self._var = self._common = 0.0
+        # Per chain: its planned start and the totals when it started.
+        self._chains: list[tuple[float, float, float, float, float, float]] = [
+            (float(start_s), self._time, 0.0, 0.0, 0.0, 0.0)
+        ]
 
     def travel(self, leg_s: int) -> None:
-        mean, var = self._protection.leg(leg_s)
-        for c in range(len(self._time)):
-            self._time[c] += leg_s
-            self._uncertain[c] += leg_s
-            self._mean[c] += mean
-            self._var[c] += var
+        self._time += leg_s
+        self._uncertain += leg_s
+        self._mean += leg_s * self._leg_mean[0] + self._leg_mean[1]
+        self._var += leg_s * leg_s * self._leg_var[0] + self._leg_var[1]
 
     def pause(self, seconds: int) -> None:
         """Time without spread: the lunch break."""
-        for c in range(len(self._time)):
-            self._time[c] += seconds
+        self._time += seconds
 
     def work(self, seconds: int, planned_s: int, log_sd: float) -> None:
         """`seconds` on site, of which `planned_s` is work with the spread `log_sd`."""
-        mean, var = _lognormal_excess(planned_s, log_sd)
-        share = self._protection.common_share
-        independent, common = (1 - share) * var, math.sqrt(share * var)
-        for c in range(len(self._time)):
-            self._time[c] += seconds
-            self._uncertain[c] += planned_s
-            self._mean[c] += mean
-            self._var[c] += independent
-            self._common[c] += common
+        self._time += seconds
+        if planned_s <= 0 or log_sd <= 0:
+            return
+        factors = self._excess.get(log_sd)
+        if factors is None:
+            s2 = log_sd * log_sd
+            factors = self._excess[log_sd] = (math.exp(s2 / 2) - 1, math.expm1(s2) * math.exp(s2))
+        var = planned_s * planned_s * factors[1]
+        self._uncertain += planned_s
+        self._mean += planned_s * factors[0]
+        self._var += (1 - self._share) * var
+        self._common += math.sqrt(self._share * var)
 
     def wait_until(self, time_s: int) -> None:
         """The technician waits until `time_s` as planned: a chain starts there."""
-        self._time.append(float(time_s))
-        self._uncertain.append(0.0)
-        self._mean.append(0.0)
-        self._var.append(0.0)
-        self._common.append(0.0)
+        self._chains.append(
+            (float(time_s), self._time, self._uncertain, self._mean, self._var, self._common)
+        )
 
     def room(self, window_end_s: int) -> float:
         """Seconds to spare before `window_end_s` at the target quantile (negative: short)."""
-        z = self._z
-        return min(
-            window_end_s - (t - u + _quantile(u + m, v + c * c, z))
-            for t, u, m, v, c in zip(
-                self._time, self._uncertain, self._mean, self._var, self._common, strict=True
+        z, tightest = self._z, math.inf
+        for base, t0, u0, m0, v0, c0 in self._chains:
+            uncertain = self._uncertain - u0
+            common = self._common - c0
+            end = (
+                base
+                + (self._time - t0 - uncertain)
+                + _quantile(uncertain + self._mean - m0, self._var - v0 + common * common, z)
             )
-        )
+            tightest = min(tightest, window_end_s - end)
+        return tightest
+
+
+@functools.cache
+def _constants(
+    protection: Protection,
+) -> tuple[
+    float, float, tuple[float, float], tuple[float, float], dict[float, tuple[float, float]]
+]:
+    """What every walk with this protection shares: z, the common share, a leg's overrun
+    mean and variance as (per second, per leg), and each duration spread's factors."""
+    s2 = protection.leg_log_sd**2
+    p, m, sd = protection.holdup_rate, protection.holdup_mean_s, protection.holdup_sd_s
+    leg_mean = (math.exp(s2 / 2) - 1, p * m)
+    leg_var = (math.expm1(s2) * math.exp(s2), p * (m * m + sd * sd) - (p * m) ** 2)
+    return protection.z, protection.common_share, leg_mean, leg_var, {}
 
 
 def _quantile(mean: float, var: float, z: float) -> float:

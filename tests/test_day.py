@@ -5,7 +5,7 @@ illness re-plans and flags; technicians report only on their own jobs."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.main import create_app
+from fieldplan import plan_gate
 from fieldplan.appointments import AppointmentStatus
 from fieldplan.catalogue import Part
 from fieldplan.day_events import ReportKind, ReportRefused, ReportTooEarly, report, report_ill
@@ -20,10 +21,19 @@ from fieldplan.jobs import Job, JobStatus
 from fieldplan.plans import Route, Stop
 from fieldplan.regions import Region
 from fieldplan.settings import Settings
-from fieldplan.technicians import Technician
+from fieldplan.technicians import Shift, Technician
 from fieldplan.timeline import EventKind, TimelineEvent
 from tests.conftest import NOW, pin_clock, seed_database
-from tests.test_booking import MONDAY, SUNDAY, TRAVEL, at, book, tiny_region, violations
+from tests.test_booking import (
+    MONDAY,
+    SUNDAY,
+    TRAVEL,
+    UTRECHT,
+    at,
+    book,
+    tiny_region,
+    violations,
+)
 
 
 def test_reports_move_the_job_through_its_day_and_onto_the_timeline(session: Session) -> None:
@@ -234,3 +244,49 @@ def test_a_part_missing_report_through_the_api_creates_the_follow_up_with_the_pa
     assert missing.json()["status"] == "follow_up_needed"
     follow_up = client.get(f"/jobs/{missing.json()['follow_up_job_id']}", headers=headers).json()
     assert any(p["part_sku"] == sku and p["missing"] for p in follow_up["parts"])
+
+
+def test_running_late_hands_a_later_promise_to_a_colleague_who_keeps_it(
+    session: Session,
+) -> None:
+    region, jobs = tiny_region(session, 2)
+    first = book(session, jobs[0], at(MONDAY, 8))
+    later = book(session, jobs[1], at(MONDAY, 10))
+    colleague = Technician(
+        code="TINY-T2",
+        region_id=region.id,
+        name="Bram",
+        skills=[],
+        home_address="Domplein 2, Utrecht",
+        home_latitude=UTRECHT[0],
+        home_longitude=UTRECHT[1],
+        van_volume_m3=1.0,
+        van_weight_kg=1000,
+        cost_per_hour_eur=40,
+        lunch_minutes=30,
+    )
+    colleague.shifts.append(Shift(weekday=0, start=time(8), end=time(17)))
+    session.add(colleague)
+    session.flush()
+    outcome = report(
+        session,
+        jobs[0],
+        ReportKind.RUNNING_LATE,
+        actor="technician:T1",
+        today=MONDAY,
+        eta=at(MONDAY, 11) + timedelta(minutes=55),
+        travel=TRAVEL,
+        now=at(MONDAY, 8) + timedelta(minutes=30),
+    )
+    # The late job misses its own window; the one after it goes to the colleague, in time.
+    assert [a.id for a in outcome.at_risk] == [first.id]
+    assert later.status == AppointmentStatus.PROMISED
+    stop = session.scalars(select(Stop).where(Stop.job_id == jobs[1].id)).one()
+    assert session.get_one(Route, stop.route_id).technician_id == colleague.id
+    assert stop.start is not None
+    assert at(MONDAY, 10) <= stop.start <= at(MONDAY, 12)
+    assert plan_gate.region_defects(session, region, today=MONDAY, travel=TRAVEL) == []
+    told = session.scalars(
+        select(TimelineEvent.text).where(TimelineEvent.job_id == jobs[1].id)
+    ).all()
+    assert any("handed to TINY-T2" in text for text in told)

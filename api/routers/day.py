@@ -71,6 +71,8 @@ def _report(
             eta=body.eta,
             part_sku=body.part_sku,
             note=body.note,
+            travel=request.app.state.travel,
+            now=request.app.state.now(),
         )
     except ReportTooEarly as early:
         raise HTTPException(422, detail=[{"field": "kind", "reason": str(early)}]) from None
