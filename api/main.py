@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from api import openapi, redaction
+from api import notify, openapi, redaction
 from api.edge import SecurityHeaders
 from api.routers import (
     accounts,
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         smtp_port=settings.smtp_port,
         sender=settings.mail_sender,
     )
+    app.state.transports = notify.transports(settings, app.state.mailer)
     # The clock, and today's date in the region; tests replace `now` with a fixed moment.
     app.state.now = lambda: datetime.now(UTC)
     app.state.today = lambda: app.state.now().astimezone(ZoneInfo(settings.timezone)).date()

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import optimizer
-from fieldplan import durations, plan_gate
+from fieldplan import durations, notices, plan_gate
 from fieldplan.appointments import (
     Appointment,
     AppointmentStatus,
@@ -28,6 +28,7 @@ from fieldplan.appointments import (
 )
 from fieldplan.booking import copy_stop, write_routes
 from fieldplan.catalogue import JobKind, Part
+from fieldplan.db import utcnow
 from fieldplan.jobs import Job, JobPart, JobStatus, change_status, record_created
 from fieldplan.optimisation import PlanOutdated, plan_region
 from fieldplan.orders import Order
@@ -121,6 +122,7 @@ def report(
         if eta is None:
             raise ReportRefused("running late needs the new ETA")
         outcome.at_risk = _running_late(session, job, eta, today, actor, travel, now)
+        notices.moved_estimate(session, job, eta)
         record_for_job(
             session, job, EventKind.TECHNICIAN_EN_ROUTE, actor, f"running late, ETA {eta}"
         )
@@ -140,6 +142,8 @@ def report(
     record_for_job(session, job, event, actor, text)
     if kind is ReportKind.DONE:
         durations.record_done(session, job)
+    if kind is ReportKind.ON_THE_WAY:
+        notices.on_the_way(session, job, now=now or utcnow(), today=today, eta=eta)
     if kind in (ReportKind.NOT_HOME, ReportKind.PART_MISSING, ReportKind.NEEDS_FOLLOW_UP):
         outcome.follow_up = _follow_up(
             session, job, today, actor, part_sku if kind is ReportKind.PART_MISSING else None

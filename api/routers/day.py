@@ -3,17 +3,18 @@ planners on their behalf, and illness."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from api import scoped
+from api import notify, scoped
 from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.openapi import link
 from api.schemas import Day, Incoming, Moment, RowId
+from fieldplan import notices
 from fieldplan.day_events import (
     ReportKind,
     ReportOutcome,
@@ -27,6 +28,7 @@ from fieldplan.feeds import technician_for_token
 from fieldplan.jobs import Job
 from fieldplan.plans import Route, Stop
 from fieldplan.technicians import Technician
+from fieldplan.workdays import next_working_day
 
 router = APIRouter(route_class=CommittedInThread, tags=["the day"])
 
@@ -59,7 +61,12 @@ def _read(outcome: ReportOutcome) -> ReportRead:
 
 
 def _report(
-    request: Request, session: SessionDep, job: Job, body: ReportIn, actor: str
+    request: Request,
+    session: SessionDep,
+    job: Job,
+    body: ReportIn,
+    actor: str,
+    tasks: BackgroundTasks,
 ) -> ReportRead:
     try:
         outcome = report(
@@ -78,21 +85,32 @@ def _report(
         raise HTTPException(422, detail=[{"field": "kind", "reason": str(early)}]) from None
     except ReportRefused as refused:
         raise HTTPException(409, detail=str(refused)) from None
+    tasks.add_task(notify.send_notices, request.app)  # what the customer is now told
     return _read(outcome)
 
 
 @router.post("/jobs/{job_id:int}/reports")
 def planner_report(
-    job_id: RowId, body: ReportIn, request: Request, session: SessionDep, planner: PlannerDep
+    job_id: RowId,
+    body: ReportIn,
+    request: Request,
+    session: SessionDep,
+    planner: PlannerDep,
+    tasks: BackgroundTasks,
 ) -> ReportRead:
     """A report taken by a planner (the technician phoned in)."""
     job = scoped.job(session, planner, job_id)
-    return _report(request, session, job, body, f"planner:{planner.username}")
+    return _report(request, session, job, body, f"planner:{planner.username}", tasks)
 
 
 @router.post("/feeds/technicians/{token}/jobs/{job_id:int}/reports")
 def technician_report(
-    token: str, job_id: RowId, body: ReportIn, request: Request, session: SessionDep
+    token: str,
+    job_id: RowId,
+    body: ReportIn,
+    request: Request,
+    session: SessionDep,
+    tasks: BackgroundTasks,
 ) -> ReportRead:
     """A technician's own report, authorised by their feed token: only jobs on their routes;
     anything else answers 404 as an unknown token does."""
@@ -100,7 +118,7 @@ def technician_report(
     job = session.get(Job, job_id)
     if technician is None or job is None or not _on_routes_of(session, technician, job):
         raise HTTPException(404, detail="not found")
-    return _report(request, session, job, body, f"technician:{technician.code}")
+    return _report(request, session, job, body, f"technician:{technician.code}", tasks)
 
 
 def _on_routes_of(session: SessionDep, technician: Technician, job: Job) -> bool:
@@ -179,3 +197,26 @@ def urgent(
         start=fitted.start,
         reason=fitted.reason,
     )
+
+
+class RemindersRead(BaseModel):
+    day: date
+    reminders: int = Field(description="customers reminded now (each is reminded once)")
+
+
+@router.post("/regions/{region_id:int}/reminders")
+def send_reminders(
+    region_id: RowId,
+    request: Request,
+    session: SessionDep,
+    planner: PlannerDep,
+    tasks: BackgroundTasks,
+    day: Annotated[Day | None, Query(description="default: the next working day")] = None,
+) -> RemindersRead:
+    """Remind every customer with a promise on `day` of their window, once each (run it the
+    day before, from the nightly schedule or by hand)."""
+    region = scoped.region(session, planner, region_id)
+    when = day or next_working_day(request.app.state.today() + timedelta(days=1))
+    made = notices.remind(session, region, when)
+    tasks.add_task(notify.send_notices, request.app)
+    return RemindersRead(day=when, reminders=len(made))

@@ -25,7 +25,7 @@ from api.routers.appointments import order_page_url, send_invite
 from api.routers.calendars import CalendarResponse, invite_for
 from api.routers.pages import templates
 from api.schemas import RowId, Words
-from fieldplan import booking
+from fieldplan import booking, notices
 from fieldplan.appointments import (
     AgreedVia,
     Appointment,
@@ -156,6 +156,8 @@ def _order_page(
                 # Inside the cut-off the customer can no longer move or cancel it themselves:
                 # the page says so instead of offering buttons that would only refuse.
                 "locked": appointment is not None and appointment.window_start < cutoff,
+                # Told the technician's on the way: the page shows the same estimate.
+                "eta": _estimate(session, appointment, job, zone, lang),
             }
         )
     pending = []
@@ -184,6 +186,17 @@ def _order_page(
         },
         status_code,
     )
+
+
+def _estimate(
+    session: SessionDep, appointment: Appointment | None, job: Job, zone: ZoneInfo, lang: str
+) -> str | None:
+    if appointment is None or str(job.status) not in ("planned", "en_route"):
+        return None
+    told = notices.estimate(session, appointment.id)
+    if told is None:
+        return None
+    return TEXTS[lang]["eta_at"].format(time=f"{told.astimezone(zone):%H:%M}")
 
 
 def _sentence(text: str) -> str:
