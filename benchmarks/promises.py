@@ -21,9 +21,9 @@ shows what protection buys and what it costs: jobs booked, travel per job, techn
 
 Bars (issue 17), at duration sd 0.25, leg sd 0.10: >= 98.0 % of windows kept, no route position
 below 95 %, two-person jobs >= 97 %, jobs booked >= 0.93 x and travel per job <= 1.05 x the
-unprotected plan's, the protected plan passes `check`, and the window query keeps its bars of
-`benchmarks.slots` (p50 <= 30 ms, p95 <= 100 ms) while the region fills. The re-planning of a late
-technician is not built yet: its bar (>= 99.0 %) is reported as missed.
+unprotected plan's, the protected plan passes `check`, the window query keeps its bars of
+`benchmarks.slots` (p50 <= 30 ms, p95 <= 100 ms) while the region fills, and with the re-planning
+of a late day (`benchmarks.replanned_days`, the product's rule) >= 99.0 % are kept.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ import numpy.typing as npt
 import typer
 from rich.table import Table
 
+from benchmarks.replanned_days import Noise as DayNoise
+from benchmarks.replanned_days import drive_days
 from benchmarks.report import console, finish
 from benchmarks.slots import QUICK, TINY, Scale, generate, with_promises
 from optimizer import (
@@ -404,6 +406,28 @@ def main(
                     metrics["worst_position_kept_pct"] = min(positions.values())
                     metrics["two_person_kept_pct"] = outcome.two_person()
     console.print(table)
+    barred = protected[BARRED]
+    days_noise = DayNoise(
+        BARRED.duration_log_sd,
+        BARRED.leg_log_sd,
+        COMMON_SHARE,
+        HOLDUP_RATE,
+        (HOLDUP_MIN_S, HOLDUP_MAX_S),
+    )
+    replans = Table(
+        "plan", "re-planning", "kept %", "promises handed to a colleague", title="A late day"
+    )
+    for replan in (False, True):
+        driven = drive_days(barred.problem, barred.plan, days_noise, runs, seed, replan=replan)
+        kept = 100 * driven.kept / max(1, driven.promised)
+        replans.add_row(
+            f"protected, {BARRED.name}",
+            "yes" if replan else "no",
+            f"{kept:.1f}",
+            f"{driven.handed / runs:.1f} a run",
+        )
+        metrics["kept_pct_replan" if replan else "kept_pct_event_driven"] = kept
+    console.print(replans)
     costs, figures = cost_table(plain, protected)
     console.print(costs)
     metrics.update(figures)
@@ -442,7 +466,8 @@ def main(
         missed.append("the window query is slower than its bars (p50 30 ms, p95 100 ms)")
     if violations:
         missed.append(f"{len(violations)} violation(s) of the protected plan")
-    missed.append("in-day re-planning is not built: kept with it (>= 99.0 %) not measured")
+    if not metrics["kept_pct_replan"] >= 99.0:
+        missed.append(f"kept with re-planning {metrics['kept_pct_replan']:.1f} % < 99.0 %")
     finish(missed)
 
 

@@ -173,10 +173,13 @@ def test_promise_simulation_shows_what_the_protection_keeps(tmp_path: Path) -> N
         check=False,
         timeout=120,
     )
-    # The in-day re-planning bar is not met yet, so the run says so and exits non-zero.
-    assert result.returncode == 1, result.stderr
-    assert "in-day re-planning is not built" in result.stdout
+    # A region this small misses the cost bars (few jobs a day leave little to share), so
+    # the run may say so; it must not fail otherwise.
+    assert result.returncode in (0, 1), result.stderr
+    assert "A late day" in result.stdout
     metrics = {r["metric"]: float(r["value"]) for r in csv.DictReader(out.open())}
     assert metrics["violations"] == 0
     assert metrics["kept_pct"] > metrics["unprotected_kept_pct"]
     assert 0 < metrics["booked_ratio"] <= 1.0
+    # Handing a late promise to a colleague keeps at least what driving on keeps.
+    assert metrics["kept_pct_replan"] >= metrics["kept_pct_event_driven"] - 1.0
