@@ -43,7 +43,7 @@ import typer
 from rich.table import Table
 
 from benchmarks.replanned_days import Noise as DayNoise
-from benchmarks.replanned_days import drive_days
+from benchmarks.replanned_days import drive_days, pickup_opens
 from benchmarks.report import console, finish
 from benchmarks.slots import QUICK, TINY, Scale, generate, with_promises
 from optimizer import (
@@ -287,13 +287,7 @@ class _Drive:
             arrival = t + next(leg)
             job = self.jobs[v.job_id or ""]
             if v.kind is VisitKind.PICKUP:
-                opens = next(
-                    w.start_s
-                    for s in job.pickup_sources
-                    if s.site == v.site
-                    for w in s.open_windows
-                    if w.start_s <= v.start_s <= w.end_s
-                )
+                opens = pickup_opens(job, v)
                 t = np.maximum(arrival, opens) + (v.end_s - v.start_s) * self.factor[job.id]
                 previous = v
                 continue

@@ -21,7 +21,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from optimizer import Job, Plan, Problem, TechnicianDay, VisitKind
+from optimizer import Job, Plan, Problem, TechnicianDay, Visit, VisitKind
 
 NEAREST_COLLEAGUES = 8  # asked in order of distance to the job
 
@@ -97,13 +97,7 @@ def steps_of(problem: Problem, plan: Plan) -> dict[str, list[Step]]:
             job = jobs[v.job_id or ""]
             previous = v
             if v.kind is VisitKind.PICKUP:
-                opens = min(
-                    w.start_s
-                    for s in job.pickup_sources
-                    if s.site == v.site
-                    for w in s.open_windows
-                    if w.start_s <= v.start_s <= w.end_s
-                )
+                opens = pickup_opens(job, v)
                 on_site = v.end_s - v.start_s
                 steps.append(Step(v.kind, job.id, v.place or 0, on_site, on_site, opens, None))
                 continue
@@ -124,6 +118,17 @@ def steps_of(problem: Problem, plan: Plan) -> dict[str, list[Step]]:
             )
         routes[route.technician_day] = steps
     return routes
+
+
+def pickup_opens(job: Job, visit: Visit) -> int:
+    """When the site of a planned pickup opened that day: the pickup cannot start before."""
+    return min(
+        w.start_s
+        for s in job.pickup_sources
+        if s.site == visit.site
+        for w in s.open_windows
+        if w.start_s <= visit.start_s <= w.end_s
+    )
 
 
 def _movable(job: Job) -> bool:

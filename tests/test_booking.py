@@ -43,16 +43,12 @@ def at(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour), AMS)
 
 
-def tiny_region(session: Session, jobs: int, *, code: str = "TINY") -> tuple[Region, list[Job]]:
-    """One technician who works Mondays only, with a van for ten 100-litre deliveries, and
-    `jobs` customers around the corner, each with a five-minute delivery."""
-    region = Region(code=code, name="Tiny", timezone="Europe/Amsterdam")
-    session.add(region)
-    session.flush()
+def monday_technician(session: Session, region: Region, code: str, name: str) -> Technician:
+    """A technician at Utrecht's Domplein who works Mondays 08-17, no skills, a small van."""
     technician = Technician(
-        code=f"{code}-T1",
+        code=code,
         region_id=region.id,
-        name="Anouk",
+        name=name,
         skills=[],
         home_address="Domplein 1, Utrecht",
         home_latitude=UTRECHT[0],
@@ -64,6 +60,17 @@ def tiny_region(session: Session, jobs: int, *, code: str = "TINY") -> tuple[Reg
     )
     technician.shifts.append(Shift(weekday=0, start=time(8), end=time(17)))
     session.add(technician)
+    session.flush()
+    return technician
+
+
+def tiny_region(session: Session, jobs: int, *, code: str = "TINY") -> tuple[Region, list[Job]]:
+    """One technician who works Mondays only, with a van for ten 100-litre deliveries, and
+    `jobs` customers around the corner, each with a five-minute delivery."""
+    region = Region(code=code, name="Tiny", timezone="Europe/Amsterdam")
+    session.add(region)
+    session.flush()
+    monday_technician(session, region, f"{code}-T1", "Anouk")
     created = []
     for k in range(jobs):
         customer = Customer(

@@ -5,7 +5,7 @@ illness re-plans and flags; technicians report only on their own jobs."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,16 +21,16 @@ from fieldplan.jobs import Job, JobStatus
 from fieldplan.plans import Route, Stop
 from fieldplan.regions import Region
 from fieldplan.settings import Settings
-from fieldplan.technicians import Shift, Technician
+from fieldplan.technicians import Technician
 from fieldplan.timeline import EventKind, TimelineEvent
 from tests.conftest import NOW, pin_clock, seed_database
 from tests.test_booking import (
     MONDAY,
     SUNDAY,
     TRAVEL,
-    UTRECHT,
     at,
     book,
+    monday_technician,
     tiny_region,
     violations,
 )
@@ -252,22 +252,7 @@ def test_running_late_hands_a_later_promise_to_a_colleague_who_keeps_it(
     region, jobs = tiny_region(session, 2)
     first = book(session, jobs[0], at(MONDAY, 8))
     later = book(session, jobs[1], at(MONDAY, 10))
-    colleague = Technician(
-        code="TINY-T2",
-        region_id=region.id,
-        name="Bram",
-        skills=[],
-        home_address="Domplein 2, Utrecht",
-        home_latitude=UTRECHT[0],
-        home_longitude=UTRECHT[1],
-        van_volume_m3=1.0,
-        van_weight_kg=1000,
-        cost_per_hour_eur=40,
-        lunch_minutes=30,
-    )
-    colleague.shifts.append(Shift(weekday=0, start=time(8), end=time(17)))
-    session.add(colleague)
-    session.flush()
+    colleague = monday_technician(session, region, "TINY-T2", "Bram")
     outcome = report(
         session,
         jobs[0],
