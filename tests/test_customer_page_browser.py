@@ -35,8 +35,14 @@ def test_a_customer_books_switches_language_asks_a_callback_and_cancels(
         job = page.locator(f"#job-{job_ids[0]}")
         job.get_by_role("link", name="Kies een tijdvak").click()
         expect(page.locator("label.window.recommended").first).to_be_visible()
-        # A window a few days out, so the customer may still cancel it (24-hour cut-off).
-        later = page.locator("fieldset").last.locator("label.window").first
+        # One day at a time; a window a few days out, so the customer may still cancel it.
+        days = page.locator("nav.days a")
+        assert days.count() > 1
+        last_day = days.last.get_attribute("href")
+        days.last.click()
+        expect(page.locator("nav.days a[aria-current=date]")).to_have_attribute("href", last_day)
+        assert page.locator("fieldset").count() == 1
+        later = page.locator("fieldset label.window").first
         chosen = later.locator("input").get_attribute("value")
         later.click()
         page.screenshot(path=screenshot_path("customer-windows"), full_page=True)

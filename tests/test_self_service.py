@@ -398,3 +398,21 @@ def test_moving_shows_where_the_appointment_stands_now(
     start = datetime.fromisoformat(windows[0].split("|")[0])
     moving = client.get(f"{page}/jobs/{job_id}/windows").text
     assert f"Uw afspraak staat nu op {short_day(start.date(), 'nl')} {start:%H:%M}" in moving
+
+
+def test_windows_are_picked_one_day_at_a_time(world: tuple[TestClient, dict[str, str]]) -> None:
+    client, headers = world
+    order_id, job_ids = bookable_orders(client)[0]
+    page = link(client, headers, order_id)
+    first = client.get(f"{page}/jobs/{job_ids[0]}/windows").text
+    tabs = re.findall(r'href="\?day=(\d{4}-\d{2}-\d{2})', first)
+    assert len(tabs) > 1
+    shown = set(WINDOW_VALUE.findall(first))
+    other = client.get(f"{page}/jobs/{job_ids[0]}/windows", params={"day": tabs[-1]}).text
+    later = set(WINDOW_VALUE.findall(other))
+    assert later
+    assert not later & shown
+    assert all(v.startswith(tabs[-1]) for v in later)
+    assert f'href="?day={tabs[-1]}&amp;lang=nl" aria-current="date"' in other
+    # A hand-edited day answers the usual page, not an error.
+    assert client.get(f"{page}/jobs/{job_ids[0]}/windows", params={"day": "x"}).status_code == 200

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -43,7 +43,7 @@ from fieldplan.booking import (
 )
 from fieldplan.callbacks import due, request_callback, waiting_for_order
 from fieldplan.catalogue import Part
-from fieldplan.dates import short_day
+from fieldplan.dates import long_day, short_day
 from fieldplan.db import reading
 from fieldplan.jobs import Job
 from fieldplan.orders import Order
@@ -199,6 +199,20 @@ def _estimate(
     return TEXTS[lang]["eta_at"].format(time=f"{told.astimezone(zone):%H:%M}")
 
 
+def _day_shown(
+    by_day: dict[date, list[dict[str, Any]]], asked: str | None, current: datetime | None
+) -> date | None:
+    try:
+        wanted = date.fromisoformat(asked) if asked else None
+    except ValueError:
+        wanted = None  # a hand-edited link: show the usual day
+    for candidate in (wanted, current.date() if current else None):
+        if candidate in by_day:
+            return candidate
+    recommended = [d for d, options in by_day.items() if any(o["recommended"] for o in options)]
+    return recommended[0] if recommended else next(iter(by_day), None)
+
+
 def _sentence(text: str) -> str:
     """A refusal shown on its own starts as a sentence does."""
     return text[:1].upper() + text[1:]
@@ -245,16 +259,17 @@ def _windows_page(
     found: Windows | None,
     error: str | None = None,
     status_code: int = 200,
+    day: str | None = None,
 ) -> Response:
     zone = _zone(session, order)
     # When moving, the customer sees where the appointment stands now, and that window is
     # marked if it is on offer again.
     current = live_appointment(session, job.id)
-    days: dict[str, list[dict[str, Any]]] = {}
+    by_day: dict[date, list[dict[str, Any]]] = {}
     if found is not None:
         for choice in found.choices:
             start, end = choice.start.astimezone(zone), choice.end.astimezone(zone)
-            days.setdefault(window_label(start, end, lang).rsplit(" ", 1)[0], []).append(
+            by_day.setdefault(start.date(), []).append(
                 {
                     "value": f"{start.isoformat()}|{end.isoformat()}",
                     "label": f"{start:%H:%M}–{end:%H:%M}",
@@ -262,6 +277,20 @@ def _windows_page(
                     "current": current is not None and choice.start == current.window_start,
                 }
             )
+    # One day's windows at a time, the days as tabs above them: on a phone the choice and
+    # its button stay on one screen. The day shown: the one asked for, else the current
+    # appointment's, else the first with a recommended window, else the first.
+    shown = _day_shown(by_day, day, current.window_start.astimezone(zone) if current else None)
+    days = [
+        {
+            "iso": d.isoformat(),
+            "label": short_day(d, lang),
+            "count": len(options),
+            "recommended": any(o["recommended"] for o in options),
+            "shown": d == shown,
+        }
+        for d, options in by_day.items()
+    ]
     return _page(
         request,
         "windows.html",
@@ -272,6 +301,8 @@ def _windows_page(
             "job": job,
             "kind": TEXTS[lang].get(str(job.kind), str(job.kind)),
             "days": days,
+            "shown": by_day.get(shown, []) if shown is not None else [],
+            "shown_label": long_day(shown, lang) if shown is not None else "",
             "found": found,
             "first_dates": ", ".join(short_day(d, lang) for d in found.first_dates)
             if found
@@ -293,7 +324,12 @@ def _windows_page(
     "/o/{token}/jobs/{job_id:int}/windows", response_class=HTMLResponse, include_in_schema=False
 )
 def windows_page(
-    token: str, job_id: RowId, request: Request, session: SessionDep, lang: str | None = None
+    token: str,
+    job_id: RowId,
+    request: Request,
+    session: SessionDep,
+    lang: str | None = None,
+    day: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     order = _order(request, session, token)
     job = _job(session, order, job_id)
@@ -307,7 +343,7 @@ def windows_page(
         not_before=customer_cutoff(state.now(), state.rules),
     )
     chosen = language(lang, order.customer.language)
-    return _windows_page(request, session, order, token, job, chosen, found)
+    return _windows_page(request, session, order, token, job, chosen, found, day=day)
 
 
 @router.post("/o/{token}/jobs/{job_id:int}/book", include_in_schema=False)
