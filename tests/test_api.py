@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from html import escape
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,6 +13,8 @@ from api.main import create_app
 from fieldplan.accounts import Account
 from fieldplan.customers import Customer
 from fieldplan.db import unit_of_work
+from fieldplan.jobs import Job
+from fieldplan.orders import Order
 from fieldplan.settings import Settings
 from tests.conftest import pin_clock, seed_database
 
@@ -146,3 +149,29 @@ def test_the_board_opens_on_today_or_the_next_planned_day_not_the_first_ever() -
     assert _opening_day(days, date(2026, 12, 3)) == date(2026, 12, 4)
     assert _opening_day(days, date(2026, 12, 20)) == date(2026, 12, 4)  # all past: the last
     assert _opening_day([], date(2026, 12, 2)) is None
+
+
+def test_the_board_opens_a_customer_whole_as_a_page(world: tuple[TestClient, str]) -> None:
+    client, _ = world
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        job = session.scalars(select(Job).order_by(Job.id)).first()
+        assert job is not None
+        customer, number = job.customer, session.get_one(Order, job.order_id).number
+        name, phone = customer.name, customer.phone
+    client.cookies.clear()
+    assert (
+        client.get(f"/board/customers/{job.customer_id}", follow_redirects=False).status_code == 303
+    )
+    client.post("/login", data={"username": "planner", "password": PASSWORD})
+    page = client.get(f"/board/customers/{job.customer_id}")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert f"<h1>{escape(name)}</h1>" in page.text
+    assert f'href="tel:{phone}"' in page.text
+    assert f"Order {number}" in page.text
+    assert f'id="job-{job.id}"' in page.text
+    board = client.get("/board").text
+    assert "/board/customers/" in board
+    gone = client.get("/board/customers/999999", follow_redirects=False)
+    assert gone.status_code == 303
+    assert "no+such+customer" in gone.headers["location"]

@@ -9,7 +9,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -28,11 +28,14 @@ from api.board import (
     position,
 )
 from api.deps import SESSION_COOKIE, CommittedInThread, MaybePlannerDep, SessionDep
+from api.i18n import status_text
+from api.routers.resources import AppointmentBrief, JobRead, customer_view
 from api.schemas import MAX_ID, Day, PlanDay, RowId
 from fieldplan import steering
 from fieldplan.accounts import Account, SignInThrottled, sign_in
 from fieldplan.appointments import LIVE_APPOINTMENTS, Appointment, AppointmentError
 from fieldplan.callbacks import CallbackRequest, due, mark_done, waiting
+from fieldplan.catalogue import Part, Product
 from fieldplan.dates import short_day
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
@@ -382,3 +385,68 @@ def board_reoptimise(
         session.rollback()
         return _back(region.id, day, error=str(outdated))
     return _back(region.id, day, msg=f"re-optimised: version {saved.plans[0].version}")
+
+
+_KINDS = {
+    "measure": "Inmeten",
+    "delivery": "Levering",
+    "installation": "Montage",
+    "repair": "Reparatie",
+}
+_CHANNELS = {"email": "e-mail", "phone": "bellen", "sms": "sms"}
+_APPOINTMENT_STATUSES = {
+    "promised": "beloofd",
+    "at_risk": "in gevaar",
+    "kept": "nagekomen",
+    "broken": "niet nagekomen",
+    "cancelled": "geannuleerd",
+}
+
+
+@router.get("/board/customers/{customer_id:int}", response_class=HTMLResponse)
+def board_customer(
+    customer_id: RowId, request: Request, session: SessionDep, planner: MaybePlannerDep
+) -> Response:
+    """Everything about one customer on one page (the planner's regions), so nobody asks
+    them to repeat it: contact, what they bought, every job with its appointments and parts,
+    callbacks waiting and what happened."""
+    if planner is None:
+        return RedirectResponse("/login", status_code=303)
+    try:
+        view = customer_view(customer_id, session, planner)
+    except HTTPException:
+        return _back(None, request.app.state.today(), error="no such customer")
+    zone = ZoneInfo(request.app.state.settings.timezone)
+
+    def local_window(appointment: AppointmentBrief) -> str:
+        start = appointment.window_start.astimezone(zone)
+        end = appointment.window_end.astimezone(zone)
+        return f"{short_day(start.date(), 'nl')} {start:%H:%M}–{end:%H:%M}"
+
+    def local_moment(moment: datetime) -> str:
+        at = moment.astimezone(zone)
+        return f"{short_day(at.date(), 'nl')} {at:%H:%M}"
+
+    jobs_of: dict[int, list[JobRead]] = {}
+    for job in view.jobs:
+        jobs_of.setdefault(job.order_id, []).append(job)
+    products = {p.sku: p.name for p in session.scalars(select(Product))}
+    parts = {p.sku: p.name for p in session.scalars(select(Part))}
+    return templates.TemplateResponse(
+        request,
+        "board_customer.html",
+        {
+            "planner": planner,
+            "view": view,
+            "jobs_of": jobs_of,
+            "waiting": [c for c in view.callbacks if c.status == "waiting"],
+            "products": products,
+            "parts": parts,
+            "kinds": _KINDS,
+            "statuses": {s: status_text(s, "nl") for s in {j.status for j in view.jobs}},
+            "channels": _CHANNELS,
+            "appointment_statuses": _APPOINTMENT_STATUSES,
+            "local_window": local_window,
+            "local_moment": local_moment,
+        },
+    )
