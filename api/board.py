@@ -33,6 +33,11 @@ class Block:
     promise_left_pct: float | None = None
     promise_width_pct: float | None = None
     pinned: bool = False
+    short: str = ""  # what a block too narrow for its label shows
+    inside: bool = False  # a lunch taken on site, inside the job it interrupts
+
+
+NARROW_PCT = 7.0  # below this width a job block shows its short label
 
 
 def _minutes(moment: datetime, zone: ZoneInfo) -> float:

@@ -175,3 +175,22 @@ def test_the_board_opens_a_customer_whole_as_a_page(world: tuple[TestClient, str
     gone = client.get("/board/customers/999999", follow_redirects=False)
     assert gone.status_code == 303
     assert "no+such+customer" in gone.headers["location"]
+
+
+def test_the_board_tells_each_job_and_the_map_in_the_planners_words(
+    world: tuple[TestClient, str],
+) -> None:
+    client, _ = world
+    client.cookies.clear()
+    client.post("/login", data={"username": "planner", "password": PASSWORD})
+    board = client.get("/board", params={"day": "2026-11-23"}).text
+    assert any(kind in board for kind in ("Inmeten ·", "Levering ·", "Montage ·"))
+    assert "installation ·" not in board
+    # The pop-over says whose job it is, where, and what was promised; a day to move it to.
+    assert "<dt>Klant</dt>" in board
+    assert "<dt>Belofte</dt>" in board
+    assert '<select name="day">' in board
+    # A lunch inside a long job is a stripe under it, not a block over its label.
+    assert 'class="block break inside"' in board
+    assert 'class="legend"' in board
+    assert "winkel of magazijn" in board

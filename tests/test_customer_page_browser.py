@@ -36,11 +36,11 @@ def test_a_customer_books_switches_language_asks_a_callback_and_cancels(
         job.get_by_role("link", name="Kies een tijdvak").click()
         expect(page.locator("label.window.recommended").first).to_be_visible()
         # One day at a time; a window a few days out, so the customer may still cancel it.
-        days = page.locator("nav.days a")
+        days = page.locator("nav.pick a")
         assert days.count() > 1
         last_day = days.last.get_attribute("href")
         days.last.click()
-        expect(page.locator("nav.days a[aria-current=date]")).to_have_attribute("href", last_day)
+        expect(page.locator("nav.pick a[aria-current=date]")).to_have_attribute("href", last_day)
         assert page.locator("fieldset").count() == 1
         later = page.locator("fieldset label.window").first
         chosen = later.locator("input").get_attribute("value")

@@ -22,6 +22,7 @@ from api.board import (
     DAY_START,
     MAP_H,
     MAP_W,
+    NARROW_PCT,
     Block,
     Projection,
     outline,
@@ -41,12 +42,27 @@ from fieldplan.jobs import Job
 from fieldplan.locations import Location
 from fieldplan.optimisation import PlanOutdated, plan_region
 from fieldplan.orders import Order
-from fieldplan.plans import Plan, latest_plan
+from fieldplan.plans import Plan, Stop, UnassignedJob, latest_plan
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 templates.env.globals["short_day"] = short_day
+
+_KINDS = {
+    "measure": "Inmeten",
+    "delivery": "Levering",
+    "installation": "Montage",
+    "repair": "Reparatie",
+}
+_CHANNELS = {"email": "e-mail", "phone": "bellen", "sms": "sms"}
+_APPOINTMENT_STATUSES = {
+    "promised": "beloofd",
+    "at_risk": "in gevaar",
+    "kept": "nagekomen",
+    "broken": "niet nagekomen",
+    "cancelled": "geannuleerd",
+}
 router = APIRouter(route_class=CommittedInThread, include_in_schema=False)
 
 
@@ -159,7 +175,9 @@ def board(
             )
         )
     }
-    rows, lines, stops_xy = [], [], []
+    rows, lines, stops_xy, homes = [], [], [], []
+    details: dict[int, dict[str, str]] = {}
+    part_names = {p.sku: p.name for p in session.scalars(select(Part))}
     settings = request.app.state.settings
     hull = list(outline(settings.sample_data_dir / "places.csv"))
     points = list(hull)
@@ -188,9 +206,10 @@ def board(
                     if promise
                     else (None, None)
                 )
-                label = f"{job.kind} · {job.customer.city}"
+                kind = _KINDS.get(str(job.kind), str(job.kind))
+                label = f"{kind} · {job.customer.city}"
                 if stop.second_person:
-                    label += " (2nd)"
+                    label += " (2e persoon)"
                 blocks.append(
                     Block(
                         "job",
@@ -201,8 +220,10 @@ def board(
                         p_left,
                         p_width,
                         pinned=job.pinned_technician_id is not None,
+                        short=kind[:2] if width < NARROW_PCT else "",
                     )
                 )
+                details[job.id] = _details(job, promise, stop, zone, part_names)
                 path.append((job.customer.latitude, job.customer.longitude))
                 if not stop.second_person:
                     stops_xy.append(
@@ -210,14 +231,16 @@ def board(
                     )
             elif stop.kind == "pickup" and stop.location_id in locations:
                 site = locations[stop.location_id]
-                blocks.append(
-                    Block("pickup", left, width, f"pick up {stop.part_sku} · {site.name}")
-                )
+                part = part_names.get(stop.part_sku or "", stop.part_sku or "")
+                blocks.append(Block("pickup", left, width, f"ophalen: {part} · {site.name}"))
                 path.append((site.latitude, site.longitude))
             else:
-                blocks.append(Block("break", left, width, "lunch"))
+                host = next((b for b in reversed(blocks) if b.kind == "job"), None)
+                inside = host is not None and host.left_pct <= left < host.left_pct + host.width_pct
+                blocks.append(Block("break", left, width, "lunchpauze", inside=inside))
         path.append((tech.home_latitude, tech.home_longitude))
         lines.append((projection.path(path), colour, tech.code))
+        homes.append((*projection.xy(tech.home_latitude, tech.home_longitude), colour, tech.code))
         rows.append({"route": route, "tech": tech, "blocks": blocks, "colour": colour})
     working = [t for t in technicians.values() if chosen is not None and t.shift_on(chosen)]
     callbacks = [] if shown is None else _callbacks(session, planner, shown, zone)
@@ -240,12 +263,60 @@ def board(
             "outline": projection.path(hull),
             "lines": lines,
             "stops_xy": stops_xy,
+            "homes": homes,
+            "sites": [
+                (*projection.xy(loc.latitude, loc.longitude), loc.name)
+                for loc in sorted(locations.values(), key=lambda loc: loc.code)
+            ],
+            "details": details,
+            "unplanned_groups": _unplanned_groups(plan),
+            "kinds": _KINDS,
             "map_size": (MAP_W, MAP_H),
             "tz": zone,
             "msg": msg,
             "error": error,
         },
     )
+
+
+def _details(
+    job: Job,
+    promise: Appointment | None,
+    stop: Stop,
+    zone: ZoneInfo,
+    part_names: dict[str, str],
+) -> dict[str, str]:
+    """What the job's pop-over tells the planner before they move it."""
+    begins = (stop.start or stop.arrival).astimezone(zone)
+    found = {
+        "Klant": f"{job.customer.name}, {job.customer.phone}",
+        "Adres": job.customer.address,
+        "Gepland": f"{begins:%H:%M}–{stop.departure.astimezone(zone):%H:%M}",
+        "Belofte": (
+            f"{promise.window_start.astimezone(zone):%H:%M}–"
+            f"{promise.window_end.astimezone(zone):%H:%M}"
+            + (" (in gevaar)" if promise.status == "at_risk" else "")
+        )
+        if promise
+        else "geen",
+    }
+    if job.parts:
+        found["Onderdelen"] = "; ".join(
+            f"{p.quantity} × {part_names.get(p.part_sku, p.part_sku)}"
+            + (" (ophalen)" if p.missing else "")
+            for p in job.parts
+        )
+    if job.skills:
+        found["Vakmanschap"] = ", ".join(job.skills)
+    return found
+
+
+def _unplanned_groups(plan: Plan | None) -> list[tuple[str, list[UnassignedJob]]]:
+    """The jobs left out, by reason, the largest group first: a long list stays readable."""
+    groups: dict[str, list[UnassignedJob]] = {}
+    for left in plan.unassigned if plan else []:
+        groups.setdefault(left.reason, []).append(left)
+    return sorted(groups.items(), key=lambda group: (-len(group[1]), group[0]))
 
 
 @dataclass(frozen=True)
@@ -385,22 +456,6 @@ def board_reoptimise(
         session.rollback()
         return _back(region.id, day, error=str(outdated))
     return _back(region.id, day, msg=f"re-optimised: version {saved.plans[0].version}")
-
-
-_KINDS = {
-    "measure": "Inmeten",
-    "delivery": "Levering",
-    "installation": "Montage",
-    "repair": "Reparatie",
-}
-_CHANNELS = {"email": "e-mail", "phone": "bellen", "sms": "sms"}
-_APPOINTMENT_STATUSES = {
-    "promised": "beloofd",
-    "at_risk": "in gevaar",
-    "kept": "nagekomen",
-    "broken": "niet nagekomen",
-    "cancelled": "geannuleerd",
-}
 
 
 @router.get("/board/customers/{customer_id:int}", response_class=HTMLResponse)
