@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import re
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -116,20 +119,43 @@ class UnreadableFile(ValueError):
 
 
 def read_rows(path: Path) -> list[RawRow]:
-    suffix = path.suffix.lower()
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UnreadableFile(f"{path}: {exc}") from exc
-    if suffix == ".csv":
-        return rows_from_csv(text)
-    if suffix == ".json":
-        return rows_from_json(text)
-    raise UnreadableFile(f"{path}: expected a .csv or .json file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnreadableFile(f"{path}: {exc.strerror or exc}") from exc
+    return rows_from_file(path.name, data)
+
+
+def rows_from_file(name: str, data: bytes) -> list[RawRow]:
+    """The rows of a file as planners have them: CSV with commas or semicolons (Excel's
+    choice in Dutch settings) in UTF-8 (with or without its byte-order mark) or Windows-1252
+    (Excel's default), an Excel workbook, or the JSON import file."""
+    suffix = Path(name).suffix.lower()
+    if suffix == ".xlsx":
+        return rows_from_xlsx(name, data)
+    if suffix not in (".csv", ".json"):
+        raise UnreadableFile(f"{name}: expected a .csv, .xlsx or .json file")
+    text = decode(name, data)
+    return rows_from_csv(text) if suffix == ".csv" else rows_from_json(text)
+
+
+def decode(name: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise UnreadableFile(
+            f"{name} is not text in UTF-8 or Windows-1252: save it again as CSV (UTF-8)"
+        ) from None
 
 
 def rows_from_csv(text: str) -> list[RawRow]:
-    reader = csv.DictReader(text.splitlines())
+    header = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=header.count)
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
     missing = [
         c for c in (*REQUIRED, "sku", "quantity", "services") if c not in (reader.fieldnames or [])
     ]
@@ -142,6 +168,44 @@ def rows_from_csv(text: str) -> list[RawRow]:
         rows.append(RawRow(f"line {number}", {k: (v or "").strip() for k, v in record.items()}))
         _within_limit(rows)
     return rows
+
+
+def rows_from_xlsx(name: str, data: bytes) -> list[RawRow]:
+    """The first sheet of a workbook, its first row the header (the CSV's columns)."""
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise UnreadableFile(f"{name} is not an Excel workbook (.xlsx) that can be read") from None
+    sheet = book.worksheets[0]
+    lines = sheet.iter_rows(values_only=True)
+    header = [_cell(v) for v in next(lines, ())]
+    missing = [c for c in (*REQUIRED, "sku", "quantity", "services") if c not in header]
+    if missing:
+        raise UnreadableFile(f"the sheet's first row lacks column(s): {', '.join(sorted(missing))}")
+    rows = []
+    for number, values in enumerate(lines, start=2):
+        cells = [_cell(v) for v in values]
+        if not any(cells):
+            continue  # Excel keeps formatted empty rows
+        if len(cells) > len(header) and any(cells[len(header) :]):
+            raise UnreadableFile(f"row {number}: more values than columns")
+        rows.append(RawRow(f"row {number}", dict(zip(header, cells, strict=False))))
+        _within_limit(rows)
+    book.close()
+    return rows
+
+
+def _cell(value: object) -> str:
+    """A cell as the CSV would have it: whole numbers without '.0', dates as ISO dates."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def _within_limit(rows: list[RawRow]) -> None:

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,71 @@ def test_the_import_benchmark_runs_small_and_keeps_all_or_nothing(backend: str) 
     cells = [c.strip() for c in row.strip("│").split("│")]
     assert cells[1:3] == ["300", "150"]  # lines, orders
     assert cells[5] == "yes"
+
+
+def _sample_rows(count: int) -> list[dict[str, str]]:
+    with (SAMPLE / "orders.csv").open(encoding="utf-8", newline="") as handle:
+        records = list(csv.DictReader(handle))[:count]
+    records[0]["street"] = "Eémlaan"  # an accent Excel writes as one Windows-1252 byte
+    return records
+
+
+def _as_csv(records: list[dict[str, str]], delimiter: str) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]), delimiter=delimiter)
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "encoding"),
+    [(";", "cp1252"), (";", "utf-8-sig"), (",", "cp1252"), ("\t", "utf-8")],
+)
+def test_csv_as_excel_saves_it_reads_the_same(
+    tmp_path: Path, delimiter: str, encoding: str
+) -> None:
+    records = _sample_rows(6)
+    plain = importing.rows_from_csv(_as_csv(records, ","))
+    path = tmp_path / "orders.csv"
+    path.write_bytes(_as_csv(records, delimiter).encode(encoding))
+    assert importing.read_rows(path) == plain
+    assert plain[0].values["street"] == "Eémlaan"
+
+
+def test_an_excel_workbook_imports_as_its_csv_would(
+    tmp_path: Path, session: Session, region: Region, gazetteer: Gazetteer
+) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    records = _sample_rows(8)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(list(records[0]))
+    for record in records:
+        cells: list[object] = list(record.values())
+        # As Excel keeps them: numbers as numbers, dates as dates.
+        cells[list(record).index("quantity")] = int(record["quantity"])
+        cells[list(record).index("line_number")] = int(record["line_number"])
+        cells[list(record).index("order_date")] = date.fromisoformat(record["order_date"])
+        sheet.append(cells)
+    sheet.append([None] * len(records[0]))  # a formatted empty row at the end
+    path = tmp_path / "orders.xlsx"
+    book.save(path)
+    from_book = importing.read_rows(path)
+    from_csv = importing.rows_from_csv(_as_csv(records, ","))
+    assert [r.values for r in from_book] == [r.values for r in from_csv]
+    assert from_book[0].where == "row 2"
+    report = run(session, region, gazetteer, from_book)
+    assert report.errors == []
+    assert report.orders_created >= 1
+
+
+def test_a_file_that_is_no_text_or_workbook_gets_one_clear_sentence(tmp_path: Path) -> None:
+    garbled = tmp_path / "orders.csv"
+    garbled.write_bytes(b"order_number;sku\n\x81\x8d\x8f\x90\x9d\n")
+    with pytest.raises(importing.UnreadableFile, match=r"is not text in UTF-8 or Windows-1252"):
+        importing.read_rows(garbled)
+    fake = tmp_path / "orders.xlsx"
+    fake.write_bytes(b"not a zip")
+    with pytest.raises(importing.UnreadableFile, match="is not an Excel workbook"):
+        importing.read_rows(fake)
