@@ -168,7 +168,7 @@ def _follow_up(session: Session, job: Job, today: date, actor: str, part_sku: st
         weight_kg=job.weight_kg,
         priority=max(job.priority, 4),
         earliest_date=next_working_day(today + timedelta(days=1)),
-        description=f"follow-up of job {job.id}: {job.description}".strip(),
+        description=job.description,  # the same work; the timeline says whose follow-up it is
     )
     for part in job.parts:
         follow.parts.append(

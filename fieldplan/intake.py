@@ -306,7 +306,9 @@ def _jobs_for_line(
             "latest_date": add_working_days(start, REPAIR_DUE_WORKING_DAYS)
             if kind is JobKind.REPAIR
             else None,
-            "description": f"{kind.value} {product.name} x{line_in.quantity}",
+            # What is worked on, in the words of the catalogue: the kind of work is the job's
+            # kind, said in each reader's language where the job is shown.
+            "description": f"{product.name} × {line_in.quantity}",
         }
         jobs[kind] = _NewJob(row, parts, [])
     index = {kind: first_index + k for k, kind in enumerate(jobs)}

@@ -73,7 +73,7 @@ def job(kind: str = "installation", days: int = 1, description: str = "") -> Job
         kind=kind,
         days=days,
         duration_min=240,
-        description=description or "installation Laminaat eiken, pack 2.2 m2 x12",
+        description=description or "Laminaat eiken, pack 2.2 m2 × 12",
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.booking import offer_windows
 from fieldplan.dates import short_day
 from fieldplan.jobs import Job
+from fieldplan.locations import Location
 from fieldplan.optimisation import plan_region
 from fieldplan.orders import Order
 from fieldplan.regions import Region
@@ -416,3 +418,19 @@ def test_windows_are_picked_one_day_at_a_time(world: tuple[TestClient, dict[str,
     assert f'href="?day={tabs[-1]}&amp;lang=nl" aria-current="date"' in other
     # A hand-edited day answers the usual page, not an error.
     assert client.get(f"{page}/jobs/{job_ids[0]}/windows", params={"day": "x"}).status_code == 200
+
+
+def test_every_customer_page_names_the_store_and_its_desk(
+    world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = world
+    order_id, job_ids = bookable_orders(client)[0]
+    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        order = session.get_one(Order, order_id)
+        store = session.get_one(Location, order.store_id)
+        name, phone = store.name, store.phone
+    page = link(client, headers, order_id)
+    for path in (page, f"{page}/jobs/{job_ids[0]}/windows", f"{page}?lang=en"):
+        text = client.get(path).text
+        assert f"<strong>{escape(name)}</strong>" in text, path
+        assert f'href="tel:{phone.replace(" ", "")}"' in text, path

@@ -25,6 +25,7 @@ from api.routers.appointments import order_page_url, send_invite
 from api.routers.calendars import CalendarResponse, invite_for
 from api.routers.pages import templates
 from api.schemas import RowId, Words
+from calendars.invites import ServiceDesk
 from fieldplan import booking, notices
 from fieldplan.appointments import (
     AgreedVia,
@@ -46,6 +47,7 @@ from fieldplan.catalogue import Part
 from fieldplan.dates import long_day, short_day
 from fieldplan.db import reading
 from fieldplan.jobs import Job
+from fieldplan.locations import Location
 from fieldplan.orders import Order
 from fieldplan.regions import Region
 
@@ -111,6 +113,13 @@ def _page(
         {"t": TEXTS[lang], "lang": lang, "other": "en" if lang == "nl" else "nl", **context},
         status_code=status_code,
     )
+
+
+def _desk(session: SessionDep, order: Order) -> ServiceDesk | None:
+    """The store the customer bought at: named, with its desk's phone and address, on every
+    page of theirs."""
+    store = session.get(Location, order.store_id) if order.store_id else None
+    return ServiceDesk.of_store(store) if store is not None else None
 
 
 def _zone(session: SessionDep, order: Order) -> ZoneInfo:
@@ -181,6 +190,7 @@ def _order_page(
             "token": token,
             "rows": rows,
             "pending_callbacks": pending,
+            "desk": _desk(session, order),
             "message": message,
             "error": error,
         },
@@ -300,6 +310,7 @@ def _windows_page(
             "token": token,
             "job": job,
             "kind": TEXTS[lang].get(str(job.kind), str(job.kind)),
+            "desk": _desk(session, order),
             "days": days,
             "shown": by_day.get(shown, []) if shown is not None else [],
             "shown_label": long_day(shown, lang) if shown is not None else "",
