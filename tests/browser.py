@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ARTIFACTS = Path(
     os.environ.get("FIELDPLAN_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
@@ -56,6 +56,33 @@ def served(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+AXE = Path(__file__).parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+_VIOLATIONS = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+    .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}))"""
+
+
+def check_page(page: Page, name: str) -> None:
+    """What every page is asked in the browser tests: no serious or critical accessibility
+    violation that axe-core finds (bundled from npm, as ical.js is; the page needs
+    `bypass_csp` to take its script), and screenshots at desktop and phone size."""
+    if not AXE.exists():
+        message = f"axe-core is not installed at {AXE} (python3 tasks.py test installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(_VIOLATIONS)
+    serious = [v for v in found if v["impact"] in ("serious", "critical")]
+    assert serious == [], f"{name}: {serious}"
+    desktop = page.viewport_size
+    page.screenshot(path=screenshot_path(f"{name}-desktop"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=screenshot_path(f"{name}-phone"), full_page=True)
+    if desktop is not None:
+        page.set_viewport_size(desktop)
 
 
 def screenshot_path(name: str) -> Path:

@@ -15,7 +15,7 @@ from api.main import create_app
 from fieldplan.jobs import Job
 from fieldplan.settings import Settings
 from fieldplan.technicians import Technician
-from tests.browser import screenshot_path, served
+from tests.browser import check_page, screenshot_path, served
 from tests.conftest import pin_clock, seed_database
 from tests.test_steering import stored_plan_violations, tuesday_routes
 
@@ -43,8 +43,9 @@ def test_move_pin_and_reoptimise_on_the_board(browser: Browser, tmp_path: Path) 
                 and session.get_one(Job, job_id).duration_min <= 45
             )
         with served(app) as base:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page = browser.new_page(viewport={"width": 1500, "height": 1000}, bypass_csp=True)
             page.goto(f"{base}/board?day={TUESDAY}")
+            check_page(page, "login")
             page.get_by_label("Username").fill("planner")
             page.get_by_label("Password").fill("pw")
             page.get_by_role("button", name="Sign in").click()
@@ -52,6 +53,7 @@ def test_move_pin_and_reoptimise_on_the_board(browser: Browser, tmp_path: Path) 
             expect(page.locator(".timeline .row").first).to_be_visible()
             expect(page.locator(".map polyline").first).to_be_attached()
             page.screenshot(path=screenshot_path("board-before"), full_page=True)
+            check_page(page, "board")
 
             block = page.locator(f'details.block.job[data-job="{job_id}"]').first
             block.locator("summary").click()
@@ -74,5 +76,9 @@ def test_move_pin_and_reoptimise_on_the_board(browser: Browser, tmp_path: Path) 
             expect(pinned).to_have_count(1)
             expect(pinned).to_have_class("block job pinned")
             page.screenshot(path=screenshot_path("board-after"), full_page=True)
+            customer = page.locator(f'details.block.job[data-job="{job_id}"] a').first
+            page.goto(base + (customer.get_attribute("href") or ""))
+            expect(page.locator("h1")).not_to_be_empty()
+            check_page(page, "board-customer")
         assert tuesday_routes(client)[target.id][0] == job_id
         assert stored_plan_violations(client) == []

@@ -14,7 +14,7 @@ from api.main import create_app
 from fieldplan.appointments import Appointment, AppointmentStatus
 from fieldplan.callbacks import CallbackRequest
 from fieldplan.settings import Settings
-from tests.browser import screenshot_path, served
+from tests.browser import check_page, screenshot_path, served
 from tests.conftest import pin_clock, seed_database
 from tests.test_self_service import bookable_orders
 
@@ -29,9 +29,10 @@ def test_a_customer_books_switches_language_asks_a_callback_and_cancels(
         order_id, job_ids = bookable_orders(client)[0]
     token = app.state.order_links.issue(order_id)
     with served(app) as base:
-        page = browser.new_page()
+        page = browser.new_page(bypass_csp=True)
         page.goto(f"{base}/o/{token}")
         expect(page.locator("h1")).to_contain_text("Uw bestelling")
+        check_page(page, "customer-order")
         job = page.locator(f"#job-{job_ids[0]}")
         job.get_by_role("link", name="Kies een tijdvak").click()
         expect(page.locator("label.window.recommended").first).to_be_visible()
@@ -46,6 +47,7 @@ def test_a_customer_books_switches_language_asks_a_callback_and_cancels(
         chosen = later.locator("input").get_attribute("value")
         later.click()
         page.screenshot(path=screenshot_path("customer-windows"), full_page=True)
+        check_page(page, "customer-windows")
         page.get_by_role("button", name="Bevestigen").click()
         expect(page.get_by_role("status")).to_contain_text("Uw afspraak staat vast")
         expect(job.locator(".window")).not_to_have_text("nog geen")
@@ -62,6 +64,8 @@ def test_a_customer_books_switches_language_asks_a_callback_and_cancels(
         job.get_by_role("button", name="Cancel").click()
         expect(page.get_by_role("status")).to_contain_text("cancelled")
         page.screenshot(path=screenshot_path("customer-cancelled"), full_page=True)
+        page.goto(f"{base}/o/not-a-link")
+        check_page(page, "customer-link-gone")
 
     with app.state.sessions() as session:
         appointment = session.scalars(
