@@ -9,12 +9,13 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from fieldplan import plan_gate
+from api import notify
+from fieldplan import notices, plan_gate
 from fieldplan.accounts import Account, Role, by_api_key
 from fieldplan.db import reading, unit_of_work
 
@@ -22,14 +23,17 @@ oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 SESSION_COOKIE = "fieldplan_session"
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One unit of work per request: committed when the handler returns, else rolled back."""
+def get_session(request: Request, background: BackgroundTasks) -> Iterator[Session]:
+    """One unit of work per request: committed when the handler returns, else rolled back.
+    What it told customers (`fieldplan.notices`) is sent once it has committed."""
     state = request.app.state
     with unit_of_work(state.sessions) as session:
         if request.method in ("GET", "HEAD", "OPTIONS"):
             reading(session)
         plan_gate.judge_with(session, today=state.today(), travel=state.travel)
         yield session
+    if session.info.get(notices.WRITTEN):
+        background.add_task(notify.send_notices, request.app)
 
 
 # "function" scope: the transaction commits before the response leaves, so a client that

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +57,17 @@ from fieldplan.travel import travel_times
 MAX_BODY_BYTES = 64 * 1024
 
 
+def _clock(settings: Settings) -> Callable[[], datetime]:
+    """Real time; or, for the demo, time that started at `demo_start` when the app did."""
+    if settings.demo_start is None:
+        return lambda: datetime.now(UTC)
+    start = settings.demo_start
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=ZoneInfo(settings.timezone))
+    began = time.monotonic()
+    return lambda: start.astimezone(UTC) + timedelta(seconds=time.monotonic() - began)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # Swagger UI and ReDoc served from the package's own copies: no CDN, ever.
@@ -82,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.transports = notify.transports(settings, app.state.mailer)
     # The clock, and today's date in the region; tests replace `now` with a fixed moment.
-    app.state.now = lambda: datetime.now(UTC)
+    app.state.now = _clock(settings)
+    app.state.demo_clock = settings.demo_start is not None
     app.state.today = lambda: app.state.now().astimezone(ZoneInfo(settings.timezone)).date()
     app.state.order_links = app.state.signer.derive("order-links", settings.order_link_days * 86400)
     app.state.travel = travel_times(settings.osrm_url)

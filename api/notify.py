@@ -7,13 +7,16 @@ that a crash kept from going out is sent by the next dispatch (any report or rem
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from calendars.mail import Mailer
 from calendars.messages import MailTransport, SmsOutbox, Transport, dispatch
+from fieldplan.booking import customer_cutoff, offer_windows
 from fieldplan.db import unit_of_work
+from fieldplan.jobs import Job
 from fieldplan.settings import Settings
 
 
@@ -32,4 +35,17 @@ def send_notices(app: FastAPI) -> int:
         return f"{base}/o/{state.order_links.issue(order_id)}"
 
     with unit_of_work(state.sessions) as session:
-        return dispatch(session, state.transports, manage_url)
+
+        def options(job: Job) -> list[tuple[datetime, datetime]]:
+            """What the customer could pick instead, as their own page would offer it."""
+            found = offer_windows(
+                session,
+                job,
+                state.travel,
+                today=state.today(),
+                rules=state.rules,
+                not_before=customer_cutoff(state.now(), state.rules),
+            )
+            return [(c.start, c.end) for c in found.choices if c.recommended]
+
+        return dispatch(session, state.transports, manage_url, options)

@@ -10,8 +10,9 @@ gateway is configured, with the same interface.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
@@ -47,6 +48,11 @@ TEXTS: dict[str, dict[NoticeKind, tuple[str, str]]] = {
             "Nieuwe verwachte aankomst",
             "Onze monteur komt later dan gedacht voor: {kind}. Verwacht nu rond {eta}.",
         ),
+        NoticeKind.AT_RISK: (
+            "Uw afspraak van {day} kan niet doorgaan zoals beloofd",
+            "Het spijt ons: uw afspraak voor {kind} op {day} tussen {start} en {end} kunnen "
+            "wij niet nakomen. Kies een nieuw tijdvak op uw pagina of bel ons.",
+        ),
     },
     "en": {
         NoticeKind.REMINDER: (
@@ -61,16 +67,25 @@ TEXTS: dict[str, dict[NoticeKind, tuple[str, str]]] = {
             "New expected arrival",
             "Our technician is later than expected for: {kind}. Now expected around {eta}.",
         ),
+        NoticeKind.AT_RISK: (
+            "Your appointment of {day} cannot go ahead as promised",
+            "We are sorry: we cannot keep your appointment for {kind} on {day} between "
+            "{start} and {end}. Please pick a new window on your page or call us.",
+        ),
     },
 }
 LINES = {
     "nl": {
         "later": "Wordt het {end} zonder monteur? Bel ons: {phone}.",
+        "call": "Bel ons: {phone}.",
+        "options": "Deze tijdvakken zijn nog vrij: {options}.",
         "manage": "Uw afspraken: {url}",
         "reply": "Antwoorden kan gewoon: {desk} leest mee.",
     },
     "en": {
         "later": "No technician by {end}? Call us: {phone}.",
+        "call": "Call us: {phone}.",
+        "options": "These windows are still free: {options}.",
         "manage": "Your appointments: {url}",
         "reply": "Just reply: {desk} reads it.",
     },
@@ -131,8 +146,10 @@ def render(
     desk: ServiceDesk,
     zone: ZoneInfo,
     manage_url: str | None,
+    options: Sequence[tuple[datetime, datetime]] = (),
 ) -> tuple[str, str]:
-    """Subject and text of a notice in the customer's language."""
+    """Subject and text of a notice in the customer's language; `options`: windows that
+    would do instead, for a promise at risk."""
     lang = customer.language if customer.language in TEXTS else "nl"
     texts = TEXTS[lang]
     kind = INVITE_TEXTS[lang][job.kind][0].lower()
@@ -148,9 +165,21 @@ def render(
         "desk": desk.name,
         "url": manage_url or "",
     }
-    subject, first = texts[NoticeKind(notice.kind)]
+    kind_of = NoticeKind(notice.kind)
+    subject, first = texts[kind_of]
     more = LINES[lang]
-    lines = [first.format(**facts), more["later"].format(**facts)]
+    lines = [first.format(**facts)]
+    if kind_of is NoticeKind.AT_RISK:
+        if options:
+            shown = [
+                f"{long_day(s.astimezone(zone).date(), lang)} {s.astimezone(zone):%H:%M}"
+                f"–{e.astimezone(zone):%H:%M}"
+                for s, e in options[:3]
+            ]
+            lines.append(more["options"].format(options="; ".join(shown)))
+        lines.append(more["call"].format(**facts))
+    else:
+        lines.append(more["later"].format(**facts))
     if manage_url:
         lines.append(more["manage"].format(**facts))
     lines.append(more["reply"].format(**facts))
@@ -161,6 +190,7 @@ def dispatch(
     session: Session,
     transports: Mapping[str, Transport],
     manage_url: Callable[[int], str] | None = None,
+    options: Callable[[Job], Sequence[tuple[datetime, datetime]]] | None = None,
 ) -> int:
     """Send every notice not sent yet, committing each as it goes (the session is the
     dispatcher's own), so a failure part-way sends nothing twice; returns how many went out.
@@ -182,7 +212,8 @@ def dispatch(
         desk = ServiceDesk.of_store(store)
         zone = ZoneInfo(session.get_one(Region, job.region_id).timezone)
         url = manage_url(order.id) if manage_url is not None else None
-        subject, text = render(notice, appointment, job, customer, desk, zone, url)
+        instead = options(job) if options is not None and notice.kind == NoticeKind.AT_RISK else ()
+        subject, text = render(notice, appointment, job, customer, desk, zone, url, instead)
         transport.send(Outgoing(to, subject, text, desk))
         mark_sent(notice, channel)
         session.commit()

@@ -204,5 +204,10 @@ def flag_at_risk(session: Session, appointment: Appointment, *, actor: str, reas
     appointment.status = AppointmentStatus.AT_RISK
     appointment.changes.append(AppointmentChange(actor=actor, reason=f"at risk: {reason}"))
     session.flush()
+    # The customer hears it at once, with windows that would do (notices reads this module,
+    # so it is imported where it is used).
+    from fieldplan.notices import at_risk
+
+    at_risk(session, appointment)
     job = session.get_one(Job, appointment.job_id)
     record_for_job(session, job, EventKind.PROMISE_AT_RISK, actor, reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -362,6 +363,11 @@ def demo(
     else:
         console.print(f"  sign in as    : {DEMO_PLANNER} (password shown when it was created)")
     if not no_serve:
+        # The sample week is live: the service's clock starts on its first morning (the pages
+        # say so), whatever the real date, so windows, cut-offs and the day's reports fit it.
+        if settings.demo_start is None:
+            os.environ["FIELDPLAN_DEMO_START"] = f"{spec.planning_start.isoformat()}T07:30:00"
+            get_settings.cache_clear()
         serve(None, None)
 
 

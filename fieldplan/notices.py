@@ -24,12 +24,14 @@ from fieldplan.plans import Plan, Route, StopKind, latest_plan
 from fieldplan.regions import Region
 
 ESTIMATE_MOVES_MIN = 15  # a new estimate is sent when the last one told is this far off
+WRITTEN = "fieldplan.notices.written"  # in a session's info: it wrote a notice to send
 
 
 class NoticeKind(StrEnum):
     REMINDER = "reminder"
     ON_THE_WAY = "on_the_way"
     NEW_ESTIMATE = "new_estimate"
+    AT_RISK = "at_risk"  # the promise cannot be kept as planned: new windows to choose
 
 
 class CustomerNotice(Base):
@@ -78,6 +80,7 @@ def on_the_way(
     )
     session.add(notice)
     session.flush()
+    session.info[WRITTEN] = True
     return notice
 
 
@@ -93,6 +96,17 @@ def moved_estimate(session: Session, job: Job, eta: datetime) -> CustomerNotice 
     notice = CustomerNotice(appointment_id=appointment.id, kind=NoticeKind.NEW_ESTIMATE, eta=eta)
     session.add(notice)
     session.flush()
+    session.info[WRITTEN] = True
+    return notice
+
+
+def at_risk(session: Session, appointment: Appointment) -> CustomerNotice:
+    """The promise is in danger: the customer is told at once, with windows that would do
+    (worked out when the message is sent, after the change that caused it has committed)."""
+    notice = CustomerNotice(appointment_id=appointment.id, kind=NoticeKind.AT_RISK)
+    session.add(notice)
+    session.flush()
+    session.info[WRITTEN] = True
     return notice
 
 
@@ -126,6 +140,8 @@ def remind(session: Session, region: Region, day: date) -> list[CustomerNotice]:
     ]
     session.add_all(made)
     session.flush()
+    if made:
+        session.info[WRITTEN] = True
     return made
 
 

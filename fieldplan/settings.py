@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     order_link_days: int = 60
     # The language of what technicians read (feeds): "nl" or "en".
     crew_language: str = "nl"
+    # The demo's clock: the service runs as if it were this moment when it started, and time
+    # goes on from there (the sample week stays live whatever the real date). Unset: real time.
+    demo_start: datetime | None = None
     # The share of promises the plan keeps room for when work runs long (0: no protection).
     promise_target: float = Field(default=0.98, ge=0.0, lt=1.0)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from html import escape
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -194,3 +197,22 @@ def test_the_board_tells_each_job_and_the_map_in_the_planners_words(
     assert 'class="block break inside"' in board
     assert 'class="legend"' in board
     assert "winkel of magazijn" in board
+
+
+def test_the_demo_clock_starts_on_the_sample_week_and_the_pages_say_so(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    seed_database(url, orders=5, password=PASSWORD)
+    start = datetime(2026, 11, 23, 7, 30)
+    settings = Settings(database_url=url, secret_key="k", outbox_dir=tmp_path, demo_start=start)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        now = app.state.now()
+        local = start.replace(tzinfo=ZoneInfo("Europe/Amsterdam"))
+        assert local <= now < local + timedelta(minutes=5)
+        assert app.state.today() == start.date()
+        client.post("/login", data={"username": "planner", "password": PASSWORD})
+        assert "de klok van deze omgeving staat op ma 23 nov 07:3" in client.get("/board").text
+    real = create_app(Settings(database_url=url, secret_key="k", outbox_dir=tmp_path))
+    with TestClient(real) as client:
+        client.post("/login", data={"username": "planner", "password": PASSWORD})
+        assert "demo-clock" not in client.get("/board").text

@@ -65,6 +65,16 @@ def test_invites(status: str, language: str) -> None:
 def test_notices(kind: NoticeKind, language: str) -> None:
     promised = appointment(datetime(2026, 12, 2, 9, 30))
     eta = datetime(2026, 12, 2, 10, 40, tzinfo=AMSTERDAM).astimezone(UTC)
-    notice = CustomerNotice(kind=kind, eta=None if kind is NoticeKind.REMINDER else eta)
-    subject, text = render(notice, promised, job(), customer(language), DESK, AMSTERDAM, PAGE)
+    timed = kind in (NoticeKind.ON_THE_WAY, NoticeKind.NEW_ESTIMATE)
+    notice = CustomerNotice(kind=kind, eta=eta if timed else None)
+    instead = [
+        (
+            appointment(datetime(2026, 12, d, 13, 0)).window_start,
+            appointment(datetime(2026, 12, d, 13, 0)).window_end,
+        )
+        for d in (4, 7)
+    ]
+    subject, text = render(
+        notice, promised, job(), customer(language), DESK, AMSTERDAM, PAGE, instead
+    )
     _compare(f"notice-{kind}.{language}", f"Subject: {subject}\n\n{text}\n")

@@ -140,3 +140,18 @@ def test_the_day_before_every_promise_is_reminded_once_over_its_channel(
     )
     assert again.json()["reminders"] == 0
     assert client.post("/regions/1/reminders").status_code == 401
+
+
+def test_a_promise_at_risk_is_told_at_once_with_windows_that_would_do(
+    monday_world: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, headers = monday_world
+    state = client.app.state  # type: ignore[attr-defined]
+    job_id = _promise_planned(client, 1, ContactChannel.EMAIL)
+    taken_off = client.post(f"/jobs/{job_id}/unassign", json={"renegotiate": True}, headers=headers)
+    assert taken_off.status_code == 200, taken_off.text
+    (mail,) = _mails(Path(state.settings.outbox_dir))
+    assert "kan niet doorgaan zoals beloofd" in mail["Subject"]
+    text = _text(mail)
+    assert "Deze tijdvakken zijn nog vrij:" in text  # what their page would offer them
+    assert "/o/" in text

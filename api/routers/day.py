@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from api import notify, scoped
+from api import scoped
 from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.openapi import link
 from api.schemas import Day, Incoming, Moment, RowId
@@ -66,7 +66,6 @@ def _report(
     job: Job,
     body: ReportIn,
     actor: str,
-    tasks: BackgroundTasks,
 ) -> ReportRead:
     try:
         outcome = report(
@@ -85,7 +84,6 @@ def _report(
         raise HTTPException(422, detail=[{"field": "kind", "reason": str(early)}]) from None
     except ReportRefused as refused:
         raise HTTPException(409, detail=str(refused)) from None
-    tasks.add_task(notify.send_notices, request.app)  # what the customer is now told
     return _read(outcome)
 
 
@@ -96,11 +94,10 @@ def planner_report(
     request: Request,
     session: SessionDep,
     planner: PlannerDep,
-    tasks: BackgroundTasks,
 ) -> ReportRead:
     """A report taken by a planner (the technician phoned in)."""
     job = scoped.job(session, planner, job_id)
-    return _report(request, session, job, body, f"planner:{planner.username}", tasks)
+    return _report(request, session, job, body, f"planner:{planner.username}")
 
 
 @router.post("/feeds/technicians/{token}/jobs/{job_id:int}/reports")
@@ -110,7 +107,6 @@ def technician_report(
     body: ReportIn,
     request: Request,
     session: SessionDep,
-    tasks: BackgroundTasks,
 ) -> ReportRead:
     """A technician's own report, authorised by their feed token: only jobs on their routes;
     anything else answers 404 as an unknown token does."""
@@ -118,7 +114,7 @@ def technician_report(
     job = session.get(Job, job_id)
     if technician is None or job is None or not _on_routes_of(session, technician, job):
         raise HTTPException(404, detail="not found")
-    return _report(request, session, job, body, f"technician:{technician.code}", tasks)
+    return _report(request, session, job, body, f"technician:{technician.code}")
 
 
 def _on_routes_of(session: SessionDep, technician: Technician, job: Job) -> bool:
@@ -210,7 +206,6 @@ def send_reminders(
     request: Request,
     session: SessionDep,
     planner: PlannerDep,
-    tasks: BackgroundTasks,
     day: Annotated[Day | None, Query(description="default: the next working day")] = None,
 ) -> RemindersRead:
     """Remind every customer with a promise on `day` of their window, once each (run it the
@@ -218,5 +213,4 @@ def send_reminders(
     region = scoped.region(session, planner, region_id)
     when = day or next_working_day(request.app.state.today() + timedelta(days=1))
     made = notices.remind(session, region, when)
-    tasks.add_task(notify.send_notices, request.app)
     return RemindersRead(day=when, reminders=len(made))

@@ -49,6 +49,18 @@ from fieldplan.technicians import Technician
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 templates.env.globals["short_day"] = short_day
 
+
+def _demo_moment(request: Request) -> str | None:
+    """Under the demo's clock, the moment it shows, for the banner that says so."""
+    state = request.app.state
+    if not getattr(state, "demo_clock", False):
+        return None
+    now = state.now().astimezone(ZoneInfo(state.settings.timezone))
+    return f"{short_day(now.date(), 'nl')} {now:%H:%M}"
+
+
+templates.env.globals["demo_moment"] = _demo_moment
+
 _KINDS = {
     "measure": "Inmeten",
     "delivery": "Levering",
