@@ -99,7 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.today = lambda: app.state.now().astimezone(ZoneInfo(settings.timezone)).date()
     app.state.order_links = app.state.signer.derive("order-links", settings.order_link_days * 86400)
     app.state.travel = travel_times(settings.osrm_url)
-    app.state.executor = ThreadExecutor(app.state.sessions, app.state.travel)
+    app.state.executor = ThreadExecutor(
+        app.state.sessions, app.state.travel, after=lambda: notify.send_notices(app)
+    )
     app.state.rules = BookingRules(
         window_minutes=settings.window_minutes,
         step_minutes=settings.window_step_minutes,

@@ -8,6 +8,7 @@ committed. A worker on a task queue would call the same function with the same i
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,11 +17,20 @@ from fieldplan.travel import TravelTimes
 
 
 class ThreadExecutor:
-    def __init__(self, sessions: sessionmaker[Session], travel: TravelTimes) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        travel: TravelTimes,
+        after: Callable[[], object] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.travel = travel
+        self.after = after  # once a run has ended: send what it told customers
 
     def submit(self, run_id: str) -> None:
-        threading.Thread(
-            target=runs.execute, args=(self.sessions, run_id, self.travel), daemon=True
-        ).start()
+        threading.Thread(target=self._run, args=(run_id,), daemon=True).start()
+
+    def _run(self, run_id: str) -> None:
+        runs.execute(self.sessions, run_id, self.travel)
+        if self.after is not None:
+            self.after()
