@@ -198,7 +198,7 @@ def test_wrong_passwords_in_a_row_slow_the_next_attempts_down(
     assert int(throttled.headers["retry-after"]) == FIRST_WAIT_S
     page = client.post("/login", data=right, follow_redirects=False)
     assert page.status_code == 429
-    assert "try again" in page.text
+    assert "opnieuw" in page.text
     try:
         app.state.now = lambda: start + timedelta(seconds=FIRST_WAIT_S + 1)
         wrong = client.post("/auth/token", data={"username": "guessed", "password": "nope"})

@@ -229,7 +229,7 @@ def test_a_waiting_callback_shows_on_the_page_and_the_board_until_it_is_made(
         headers=headers,
         follow_redirects=False,
     )
-    assert "no+such+callback" in again.headers["location"]
+    assert "dit+terugbelverzoek+bestaat+niet" in again.headers["location"]
 
 
 def test_the_customer_cancels_and_the_job_is_open_again(

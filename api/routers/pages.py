@@ -101,13 +101,13 @@ def login(
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"error": f"Too many failed attempts: try again in {throttled.retry_after_s} s."},
+            {"error": f"Te vaak mislukt: probeer het over {throttled.retry_after_s} s opnieuw."},
             status_code=429,
             headers={"Retry-After": str(throttled.retry_after_s)},
         )
     if account is None:
         return templates.TemplateResponse(
-            request, "login.html", {"error": "Wrong username or password."}, status_code=401
+            request, "login.html", {"error": "Gebruikersnaam of wachtwoord klopt niet."}, status_code=401
         )
     response = RedirectResponse("/board", status_code=303)
     response.set_cookie(
@@ -367,7 +367,7 @@ def board_callback_done(
     asked = session.get(CallbackRequest, callback_id)
     order = session.get(Order, asked.order_id) if asked is not None else None
     if asked is None or order is None or not planner.scope.allows(order.region_id):
-        return _back(None, day, error="no such callback request")
+        return _back(None, day, error="dit terugbelverzoek bestaat niet")
     mark_done(asked, actor=f"planner:{planner.username}")
     return _back(order.region_id, day, msg=f"{order.customer.name} gebeld")
 
@@ -402,7 +402,7 @@ def board_move(
         or technician.region_id != job.region_id
         or not planner.scope.allows(job.region_id)
     ):
-        return _back(None, day, error="no such job or technician")
+        return _back(None, day, error="deze klus of monteur bestaat niet")
     back = job.region_id
     actor = f"planner:{planner.username}"
     state = request.app.state
@@ -410,14 +410,14 @@ def board_move(
     try:
         if action == "pin":
             steering.pin(session, job, technician, day, None, actor=actor, position=index)
-            where = f" as job {position}" if position else ""
-            pinned = f"job {job.id} pinned to {technician.code} on {day}{where}"
+            where = f" als klus {position}" if position else ""
+            pinned = f"klus {job.id} vastgezet bij {technician.code} op {short_day(day, 'nl')}{where}"
             return _back(back, day, msg=pinned)
         if action == "unassign":
             steering.unassign(
                 session, job, actor=actor, renegotiate=renegotiate, today=state.today()
             )
-            return _back(back, day, msg=f"job {job.id} unassigned")
+            return _back(back, day, msg=f"klus {job.id} uit de planning")
         steering.move(
             session,
             job,
@@ -433,7 +433,7 @@ def board_move(
     except AppointmentError as refused:
         session.rollback()
         return _back(back, day, error=str(refused))
-    return _back(back, day, msg=f"job {job.id} moved to {technician.code}")
+    return _back(back, day, msg=f"klus {job.id} verplaatst naar {technician.code}")
 
 
 @router.post("/board/reoptimise")
@@ -450,9 +450,9 @@ def board_reoptimise(
         return RedirectResponse("/login", status_code=303)
     region = session.get(Region, region_id)
     if region is None or not planner.scope.allows(region.id):
-        return _back(None, day, error="no such region")
+        return _back(None, day, error="deze regio bestaat niet")
     if latest_plan(session, region.id, day) is None:
-        return _back(region.id, day, error="no plan for this day")
+        return _back(region.id, day, error="geen planning voor deze dag")
     try:
         saved = plan_region(
             session,
@@ -467,7 +467,7 @@ def board_reoptimise(
     except PlanOutdated as outdated:
         session.rollback()
         return _back(region.id, day, error=str(outdated))
-    return _back(region.id, day, msg=f"re-optimised: version {saved.plans[0].version}")
+    return _back(region.id, day, msg=f"opnieuw geoptimaliseerd: versie {saved.plans[0].version}")
 
 
 @router.get("/board/customers/{customer_id:int}", response_class=HTMLResponse)
@@ -482,7 +482,7 @@ def board_customer(
     try:
         view = customer_view(customer_id, session, planner)
     except HTTPException:
-        return _back(None, request.app.state.today(), error="no such customer")
+        return _back(None, request.app.state.today(), error="deze klant bestaat niet")
     zone = ZoneInfo(request.app.state.settings.timezone)
 
     def local_window(appointment: AppointmentBrief) -> str:
