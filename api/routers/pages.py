@@ -107,7 +107,10 @@ def login(
         )
     if account is None:
         return templates.TemplateResponse(
-            request, "login.html", {"error": "Gebruikersnaam of wachtwoord klopt niet."}, status_code=401
+            request,
+            "login.html",
+            {"error": "Gebruikersnaam of wachtwoord klopt niet."},
+            status_code=401,
         )
     response = RedirectResponse("/board", status_code=303)
     response.set_cookie(
@@ -411,7 +414,9 @@ def board_move(
         if action == "pin":
             steering.pin(session, job, technician, day, None, actor=actor, position=index)
             where = f" als klus {position}" if position else ""
-            pinned = f"klus {job.id} vastgezet bij {technician.code} op {short_day(day, 'nl')}{where}"
+            pinned = (
+                f"klus {job.id} vastgezet bij {technician.code} op {short_day(day, 'nl')}{where}"
+            )
             return _back(back, day, msg=pinned)
         if action == "unassign":
             steering.unassign(
