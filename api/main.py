@@ -22,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from api import notify, openapi, redaction
 from api.edge import SecurityHeaders
+from api.offers import offering
 from api.routers import (
     accounts,
     appointments,
@@ -122,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         up after the refused booking let go of the region (a reading session of its own)."""
         assert isinstance(error, SlotTaken)
         state = app.state
-        with unit_of_work(state.sessions) as session:
+        with unit_of_work(state.sessions) as session, offering():
             reading(session)
             windows = offer_again(
                 session, error, state.travel, today=state.today(), rules=state.rules

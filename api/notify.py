@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from api.offers import offering
 from calendars.mail import Mailer
 from calendars.messages import MailTransport, SmsOutbox, Transport, dispatch
 from fieldplan.booking import customer_cutoff, offer_windows
@@ -38,14 +39,15 @@ def send_notices(app: FastAPI) -> int:
 
         def options(job: Job) -> list[tuple[datetime, datetime]]:
             """What the customer could pick instead, as their own page would offer it."""
-            found = offer_windows(
-                session,
-                job,
-                state.travel,
-                today=state.today(),
-                rules=state.rules,
-                not_before=customer_cutoff(state.now(), state.rules),
-            )
+            with offering():
+                found = offer_windows(
+                    session,
+                    job,
+                    state.travel,
+                    today=state.today(),
+                    rules=state.rules,
+                    not_before=customer_cutoff(state.now(), state.rules),
+                )
             return [(c.start, c.end) for c in found.choices if c.recommended]
 
         return dispatch(session, state.transports, manage_url, options)

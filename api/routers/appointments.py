@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from api import scoped
 from api.deps import CommittedInThread, PlannerDep, SessionDep
+from api.offers import offering
 from api.openapi import link
 from api.routers.calendars import CalendarResponse, invite_for
 from api.schemas import Incoming, Moment, Read, RegionFilter, RowId, WindowsRead, Words
@@ -83,13 +84,9 @@ def windows(
 ) -> WindowsRead:
     """Windows the plan can keep for this job, cheapest marked; or why none, and when."""
     state = request.app.state
-    found = offer_windows(
-        session,
-        scoped.job(session, planner, job_id),
-        state.travel,
-        today=state.today(),
-        rules=state.rules,
-    )
+    job = scoped.job(session, planner, job_id)
+    with offering():
+        found = offer_windows(session, job, state.travel, today=state.today(), rules=state.rules)
     return WindowsRead.of(found)
 
 
@@ -178,9 +175,10 @@ def at_risk(
             (c.reason for c in reversed(appointment.changes) if c.reason.startswith("at risk")),
             "at risk",
         )
-        proposals = offer_windows(
-            session, job, state.travel, today=state.today(), rules=state.rules
-        )
+        with offering():
+            proposals = offer_windows(
+                session, job, state.travel, today=state.today(), rules=state.rules
+            )
         found.append(
             AtRiskRead(
                 appointment=AppointmentRead.model_validate(appointment),

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from api import scoped
 from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.i18n import TEXTS, language, reason_text, status_text, window_label
+from api.offers import offering
 from api.routers.appointments import order_page_url, send_invite
 from api.routers.calendars import CalendarResponse, invite_for
 from api.routers.pages import templates
@@ -345,14 +346,15 @@ def windows_page(
     order = _order(request, session, token)
     job = _job(session, order, job_id)
     state = request.app.state
-    found = offer_windows(
-        session,
-        job,
-        state.travel,
-        today=state.today(),
-        rules=state.rules,
-        not_before=customer_cutoff(state.now(), state.rules),
-    )
+    with offering():
+        found = offer_windows(
+            session,
+            job,
+            state.travel,
+            today=state.today(),
+            rules=state.rules,
+            not_before=customer_cutoff(state.now(), state.rules),
+        )
     chosen = language(lang, order.customer.language)
     return _windows_page(request, session, order, token, job, chosen, found, day=day)
 
@@ -426,7 +428,10 @@ def book_window(
     except SlotTaken as taken:
         session.rollback()  # lets go of the region before the fresh offer is worked out
         reading(session)
-        windows = offer_again(session, taken, state.travel, today=state.today(), rules=state.rules)
+        with offering():
+            windows = offer_again(
+                session, taken, state.travel, today=state.today(), rules=state.rules
+            )
         message = TEXTS[chosen]["taken"].format(reason=reason_text(taken.why, chosen))
         return _windows_page(request, session, order, token, job, chosen, windows, message, 409)
     except AppointmentError as refused:

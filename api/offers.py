@@ -1,0 +1,22 @@
+"""How many offers of windows an API process works out at once."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+# Working out windows is Python on the CPU, and a process's threads share one interpreter
+# lock: twenty offers at once would each get a twentieth of it, and so would the booking that
+# holds a region's lock among them, stretching its locked moment twentyfold for everyone
+# waiting on it (bookings under load then waited out the lock wait and got 503s). At most
+# this many offers run at once in a process; the others wait their turn, holding no lock.
+OFFERS_AT_ONCE = 2
+_OFFERING = threading.BoundedSemaphore(OFFERS_AT_ONCE)
+
+
+@contextlib.contextmanager
+def offering() -> Iterator[None]:
+    """Wrap the working out of windows (never a booking): see `OFFERS_AT_ONCE`."""
+    with _OFFERING:
+        yield
