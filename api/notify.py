@@ -12,10 +12,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from api.offers import offering
+from api.offers import for_customer
 from calendars.mail import Mailer
 from calendars.messages import MailTransport, SmsOutbox, Transport, dispatch
-from fieldplan.booking import customer_cutoff, offer_windows
 from fieldplan.db import unit_of_work
 from fieldplan.jobs import Job
 from fieldplan.settings import Settings
@@ -39,15 +38,7 @@ def send_notices(app: FastAPI) -> int:
 
         def options(job: Job) -> list[tuple[datetime, datetime]]:
             """What the customer could pick instead, as their own page would offer it."""
-            with offering():
-                found = offer_windows(
-                    session,
-                    job,
-                    state.travel,
-                    today=state.today(),
-                    rules=state.rules,
-                    not_before=customer_cutoff(state.now(), state.rules),
-                )
+            found = for_customer(state, session, job)
             return [(c.start, c.end) for c in found.choices if c.recommended]
 
         return dispatch(session, state.transports, manage_url, options)

@@ -5,6 +5,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from fieldplan.booking import Windows, customer_cutoff, offer_windows
+from fieldplan.jobs import Job
 
 # Working out windows is Python on the CPU, and a process's threads share one interpreter
 # lock: twenty offers at once would each get a twentieth of it, and so would the booking that
@@ -20,3 +26,16 @@ def offering() -> Iterator[None]:
     """Wrap the working out of windows (never a booking): see `OFFERS_AT_ONCE`."""
     with _OFFERING:
         yield
+
+
+def for_customer(state: Any, session: Session, job: Job) -> Windows:
+    """The windows a customer may pick themselves: from the app's plan, outside the cut-off."""
+    with offering():
+        return offer_windows(
+            session,
+            job,
+            state.travel,
+            today=state.today(),
+            rules=state.rules,
+            not_before=customer_cutoff(state.now(), state.rules),
+        )

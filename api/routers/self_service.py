@@ -21,7 +21,7 @@ from sqlalchemy import select
 from api import scoped
 from api.deps import CommittedInThread, PlannerDep, SessionDep
 from api.i18n import TEXTS, language, reason_text, status_text, window_label
-from api.offers import offering
+from api.offers import for_customer, offering
 from api.routers.appointments import order_page_url, send_invite
 from api.routers.calendars import CalendarResponse, invite_for
 from api.routers.pages import templates
@@ -40,7 +40,6 @@ from fieldplan.booking import (
     Windows,
     customer_cutoff,
     offer_again,
-    offer_windows,
     order_jobs,
 )
 from fieldplan.callbacks import due, request_callback, waiting_for_order
@@ -346,15 +345,7 @@ def windows_page(
     order = _order(request, session, token)
     job = _job(session, order, job_id)
     state = request.app.state
-    with offering():
-        found = offer_windows(
-            session,
-            job,
-            state.travel,
-            today=state.today(),
-            rules=state.rules,
-            not_before=customer_cutoff(state.now(), state.rules),
-        )
+    found = for_customer(state, session, job)
     chosen = language(lang, order.customer.language)
     return _windows_page(request, session, order, token, job, chosen, found, day=day)
 
