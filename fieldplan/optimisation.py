@@ -159,7 +159,13 @@ def plan_region(
             "bookings or planners changed the plan while it was optimised: run it again"
         )
     return save_plan(
-        session, region, translation, engine_plan, planner="ortools", actor=actor, today=today
+        session,
+        region,
+        translation,
+        engine_plan,
+        planner=engine_plan.search.value,
+        actor=actor,
+        today=today,
     )
 
 

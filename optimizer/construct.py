@@ -112,11 +112,52 @@ def _at_pinned_positions(stops: Sequence[Stop]) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class LunchAt:
+    """Where a day's lunch goes: in the gap before stop `index` (`len(stops)`: after the last
+    one, on the way home) or, with `inside`, on site during that stop, a long job."""
+
+    index: int
+    inside: bool = False
+
+
 def simulate(
     problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop], *, protect: bool = True
 ) -> Schedule | None:
     """Time, load and reserve of a stop sequence on a technician-day, or None if infeasible.
-    With `protect` (and a problem with a `Protection`) every promised start keeps its room."""
+    With `protect` (and a problem with a `Protection`) every promised start keeps its room.
+
+    Lunch goes as late as it can: in the gap before the first stop that would end after the
+    lunch window closes (or inside it, a job longer than the window). Where the day fails after
+    that, an earlier gap may still save it (a lunch taken while waiting for a window to open
+    costs nothing, taken later it pushes a tight window out), so the earlier places are tried,
+    latest first: a day is feasible here exactly when some place for its lunch makes it so,
+    which is what OR-Tools' break model and `check` accept too. Where the day fails before its
+    lunch, no place helps: lunch only ever delays what follows it.
+    """
+    schedule, placed = _replay(problem, vehicle, stops, protect, None)
+    if schedule is not INFEASIBLE or placed is None:
+        return schedule
+    for index in range(placed.index, -1, -1):
+        for inside in (True, False):
+            option = LunchAt(index, inside)
+            if option == placed or (inside and index >= len(stops)):
+                continue
+            schedule, _ = _replay(problem, vehicle, stops, protect, option)
+            if schedule is not INFEASIBLE:
+                return schedule
+    return INFEASIBLE
+
+
+def _replay(
+    problem: Problem,
+    vehicle: TechnicianDay,
+    stops: Sequence[Stop],
+    protect: bool,
+    lunch_at: LunchAt | None,
+) -> tuple[Schedule | None, LunchAt | None]:
+    """The day with its lunch where `lunch_at` says (None: as late as it can go), and where the
+    lunch went when the day failed after it (None when it failed before lunch or succeeded)."""
     duration, distance = problem.duration_s, problem.distance_m
     exposure = (
         Exposure(problem.protection, vehicle.shift.start_s)
@@ -127,6 +168,7 @@ def simulate(
     lunch = vehicle.lunch
     lunch_start: int | None = None
     lunch_inside: int | None = None
+    placed: LunchAt | None = None
     t = vehicle.shift.start_s
     place = vehicle.start_place
     starts: list[int] = []
@@ -141,47 +183,49 @@ def simulate(
             if not stop.job.is_repair:
                 reserve_used += stop.service_s
     if goods_volume > vehicle.volume_capacity_l or goods_weight > vehicle.weight_capacity_kg:
-        return INFEASIBLE
+        return INFEASIBLE, placed
     if (
         vehicle.max_planned_share < 1.0
         and reserve_used > (vehicle.shift.end_s - vehicle.shift.start_s) * vehicle.max_planned_share
     ):
-        return INFEASIBLE
+        return INFEASIBLE, placed
     if not _at_pinned_positions(stops):
-        return INFEASIBLE
+        return INFEASIBLE, placed
     volume, weight = goods_volume, goods_weight
     for index, stop in enumerate(stops):
         leg = int(duration[place, stop.place])
         arrive = t + leg
         start = _first_start(stop.windows, arrive)
         if start is None:
-            return INFEASIBLE
+            return INFEASIBLE, placed
         extra = 0
         lunch_first: Break | None = None  # lunch taken before this stop
-        if (
-            lunch is not None
-            and lunch_start is None
-            and start + stop.service_s > lunch.latest_start_s
-            and _takes_lunch_inside(stop, start, lunch)
-        ):
-            lunch_start = max(start, lunch.earliest_start_s)
-            lunch_inside, extra = index, lunch.duration_s
-        elif (
-            lunch is not None
-            and lunch_start is None
-            and start + stop.service_s > lunch.latest_start_s
-        ):
-            # Lunch must come before this stop: in the gap, during the drive or the wait.
-            lunch_start = max(t, lunch.earliest_start_s)
-            if lunch_start > lunch.latest_start_s:
-                return INFEASIBLE
-            if lunch_start < arrive:  # lunch interrupts the drive
-                arrive += lunch.duration_s
-            ready = max(t + leg + lunch.duration_s, lunch_start + lunch.duration_s)
-            start = _first_start(stop.windows, ready)
-            if start is None:
-                return INFEASIBLE
-            lunch_first = lunch
+        if lunch is not None and lunch_start is None:
+            if lunch_at is None:
+                here = start + stop.service_s > lunch.latest_start_s
+                inside = here and _takes_lunch_inside(stop, start, lunch)
+            else:
+                here = index == lunch_at.index
+                inside = here and lunch_at.inside
+                if inside and not _takes_lunch_inside(stop, start, lunch):
+                    return INFEASIBLE, None
+            if inside:
+                lunch_start = max(start, lunch.earliest_start_s)
+                lunch_inside, extra = index, lunch.duration_s
+                placed = LunchAt(index, True)
+            elif here:
+                # Lunch comes before this stop: in the gap, during the drive or the wait.
+                lunch_start = max(t, lunch.earliest_start_s)
+                placed = LunchAt(index)
+                if lunch_start > lunch.latest_start_s:
+                    return INFEASIBLE, placed
+                if lunch_start < arrive:  # lunch interrupts the drive
+                    arrive += lunch.duration_s
+                ready = max(t + leg + lunch.duration_s, lunch_start + lunch.duration_s)
+                start = _first_start(stop.windows, ready)
+                if start is None:
+                    return INFEASIBLE, placed
+                lunch_first = lunch
         if exposure is not None:
             if lunch_first is not None and lunch_start is not None:
                 exposure.pause(lunch_first.duration_s)
@@ -190,7 +234,7 @@ def simulate(
             exposure.travel(leg)
             closes = stop.job.promise_closes(start) if stop.kind is VisitKind.JOB else None
             if closes is not None and exposure.room(closes) < 0:
-                return INFEASIBLE
+                return INFEASIBLE, placed
             if start > arrive:
                 exposure.wait_until(start)
             exposure.work(stop.service_s + extra, stop.service_s, spread_of(problem, stop))
@@ -202,7 +246,7 @@ def simulate(
             volume += stop.job.part_volume_l
             weight += stop.job.part_weight_kg
             if volume > vehicle.volume_capacity_l or weight > vehicle.weight_capacity_kg:
-                return INFEASIBLE
+                return INFEASIBLE, placed
         elif not stop.second_person:
             volume -= stop.job.volume_l + (stop.job.part_volume_l if stop.job.needs_pickup else 0)
             weight -= stop.job.weight_kg + (stop.job.part_weight_kg if stop.job.needs_pickup else 0)
@@ -212,11 +256,12 @@ def simulate(
     end = t + leg
     if lunch is not None and lunch_start is None and stops:
         lunch_start = max(t, lunch.earliest_start_s)
+        placed = LunchAt(len(stops))
         if lunch_start > lunch.latest_start_s:
-            return INFEASIBLE
+            return INFEASIBLE, placed
         end = max(t + leg + lunch.duration_s, lunch_start + lunch.duration_s)
     if end > vehicle.shift.end_s + vehicle.max_overtime_s:
-        return INFEASIBLE
+        return INFEASIBLE, placed
     travel += leg
     metres += int(distance[place, vehicle.end_place])
     cost = (
@@ -231,9 +276,10 @@ def simulate(
             if previous is not None and previous != vehicle.id:
                 cost += weights.moved_from_previous  # stability: a communicated job moved
         cost += _outside_preferred_cost(stop, start, weights)
-    return Schedule(
+    schedule = Schedule(
         tuple(starts), tuple(arrivals), lunch_start, end, travel, metres, cost, lunch_inside
     )
+    return schedule, None
 
 
 def _overtime_cost(vehicle: TechnicianDay, end_s: int, weights: Weights) -> int:

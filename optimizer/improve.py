@@ -1,10 +1,11 @@
 """Ruin and recreate: improve a constructed plan by removing related jobs and reinserting them.
 
-OR-Tools cannot take a field-service plan with lunch breaks and synchronised crews as a warm
-start, so this is the search that improves such plans. Each round removes a handful of jobs
-that lie close together (so they can trade places), then reinserts them and the unplanned jobs
-near them with the same rule-aware insertion as the construction. A round is kept when the
-plan gets cheaper. Rounds are seeded, so a run is reproducible for a seed and a round limit.
+OR-Tools cannot take a field-service plan with synchronised crews, dependencies or lunch taken
+inside a long job as a warm start, so this is the search that improves such plans. Each round
+removes a handful of jobs that lie close together (so they can trade places), then reinserts
+them and the unplanned jobs near them with the same rule-aware insertion as the construction. A
+round is kept when the plan gets cheaper. Rounds are seeded, so a run is reproducible for a
+seed and a round limit.
 """
 
 from __future__ import annotations

@@ -237,12 +237,25 @@ class Unplanned:
     reason: Why
 
 
+class Search(StrEnum):
+    """Which search found a plan, so that a plan says whether the product ran its strong path.
+
+    Ranked weakest first: where two searches find equally good plans, the stronger one is
+    named, having confirmed it."""
+
+    CONSTRUCTION = "construction"  # the rule-aware cheapest insertion alone
+    RUIN_AND_RECREATE = "ruin-and-recreate"  # `optimizer.improve`, on the construction's rules
+    ROUTING = "routing"  # OR-Tools' guided search, then iterated ruin and recreate around it
+    COMPILED = "compiled"  # as ROUTING, every round polished by the compiled descent
+
+
 @dataclass(frozen=True)
 class Plan:
     routes: tuple[Route, ...]
     unplanned: tuple[Unplanned, ...]
     objective: int
     status: str = "solved"
+    search: Search = Search.CONSTRUCTION
 
     def job_visits(self) -> dict[str, list[tuple[str, Visit]]]:
         """job id -> every (technician-day, visit) serving it (two for a two-person job)."""

@@ -11,10 +11,11 @@ from typing import Any
 from optimizer.check import check
 from optimizer.construct import Builder, build_greedy, to_plan
 from optimizer.costs import plan_cost
+from optimizer.descent import plain
 from optimizer.explain import explain_unplanned
 from optimizer.improve import Budget, improve
 from optimizer.iterated import iterate, lighten
-from optimizer.model import Plan, Problem, Route, Unplanned, Visit, VisitKind
+from optimizer.model import Plan, Problem, Route, Search, Unplanned, Visit, VisitKind
 from optimizer.reasons import Reason, Why
 from optimizer.routing import Model, NodeRole, SearchSettings, build, search_parameters
 
@@ -112,10 +113,10 @@ def solve(
         on_progress(Progress(0, first.objective, 0))
     if not problem.jobs or not problem.technician_days or limits.time_limit_s <= 0:
         return first
-    # OR-Tools cannot start from plans with lunch breaks or crews (see search()); there the
-    # ruin-and-recreate search gets all the time (and the second core runs it with another
-    # seed), elsewhere it hands over to OR-Tools early and the second core runs OR-Tools from
-    # its own first solution.
+    # OR-Tools cannot start from plans with crews, dependencies or lunch inside a long job (see
+    # _ortools_cannot_warm_start); there the ruin-and-recreate search gets all the time (and
+    # the second core runs it with another seed), elsewhere it hands over to OR-Tools early and
+    # the second core runs OR-Tools from its own first solution.
     own_search_only = _ortools_cannot_warm_start(problem)
     rival = (
         _start_rival(problem, limits, _rival_mode(own_search_only, first), first, deadline)
@@ -129,18 +130,25 @@ def solve(
         clock=limits.clock,
         seed=limits.seed,
     )
-    improved = improve(problem, budget, start=state)
+    improved = replace(improve(problem, budget, start=state), search=Search.RUIN_AND_RECREATE)
     candidates: list[Plan | None] = [first, improved]
     if on_progress is not None:
         on_progress(Progress(1, plan_cost(problem, improved), 0))
     remaining = deadline - limits.clock()
     if not own_search_only and remaining > 0.2:
         rest = replace(limits, time_limit_s=remaining)
-        candidates.append(
+        searched = (
             search(problem, rest, improved, on_progress, guided_share=GUIDED_SHARE_LONG_ROUTES)
             if _long_routes(first)
             else _search_from_a_smaller_fleet(problem, rest, first, improved, on_progress)
         )
+        candidates.append(searched)
+        if searched is None and deadline - limits.clock() > 0.2:
+            # OR-Tools refused the plan as its start: the rest of the time goes on from there.
+            budget = replace(budget, deadline=deadline, seed=limits.seed + 2)
+            candidates.append(
+                replace(improve(problem, budget, start=state), search=Search.RUIN_AND_RECREATE)
+            )
     if rival is not None:
         with rival:
             candidates.append(rival.result())
@@ -149,7 +157,8 @@ def solve(
         for plan in candidates
         if plan is not None and (plan is first or not breaks_rules(problem, plan))
     ]
-    return min(valid, key=lambda plan: plan.objective)
+    ranks = list(Search)
+    return min(valid, key=lambda plan: (plan.objective, -ranks.index(plan.search)))
 
 
 def breaks_rules(problem: Problem, plan: Plan) -> bool:
@@ -232,8 +241,22 @@ def _fleet_conscious(problem: Problem, start: Plan) -> Problem:
 
 
 def _ortools_cannot_warm_start(problem: Problem) -> bool:
-    return any(v.lunch is not None for v in problem.technician_days) or any(
-        j.crew_size >= 2 or j.after for j in problem.jobs
+    """Rules the routing model cannot hold: two-person jobs and dependencies tie routes
+    together, and a job longer than a lunch window takes its lunch on site, which OR-Tools'
+    breaks (never during a visit) cannot express. A lunch break as such it models exactly."""
+    shortest_lunch_window = min(
+        (
+            v.lunch.latest_start_s - v.lunch.earliest_start_s
+            for v in problem.technician_days
+            if v.lunch is not None
+        ),
+        default=None,
+    )
+    return any(
+        j.crew_size >= 2
+        or j.after
+        or (shortest_lunch_window is not None and j.duration_s > shortest_lunch_window)
+        for j in problem.jobs
     )
 
 
@@ -317,7 +340,7 @@ def _rival_main(
                 clock=limits.clock,
                 seed=limits.seed + 1,
             )
-            plan: Plan | None = improve(problem, budget)
+            plan: Plan | None = replace(improve(problem, budget), search=Search.RUIN_AND_RECREATE)
         elif mode == "fleet":
             plan = _search_from_a_smaller_fleet(
                 problem, replace(limits, seed=limits.seed + 1), start
@@ -330,6 +353,10 @@ def _rival_main(
                 None,
                 guided_share=GUIDED_SHARE_LONG_ROUTES,  # this mode is for long routes
             )
+        if plan is None and (rest := deadline - limits.clock()) > 0.2:
+            # OR-Tools refused its start: ruin and recreate has the rest of the time.
+            budget = Budget(10**9, limits.clock() + rest, limits.clock, limits.seed + 3)
+            plan = replace(improve(problem, budget), search=Search.RUIN_AND_RECREATE)
     except Exception:
         plan = None
     sender.send(plan)
@@ -385,9 +412,8 @@ def search(
     lighten(params)
     routing.CloseModelWithParameters(params)
     if start is not None and start.routes:
-        # When OR-Tools cannot take the constructed plan as its start (it happens with lunch
-        # breaks and synchronised crews), a search from scratch does worse than that plan in
-        # the same time, so there is nothing to improve with.
+        # When OR-Tools cannot take the constructed plan as its start, a search from scratch
+        # does worse than that plan in the same time: the caller goes on with its own search.
         initial = routing.ReadAssignmentFromRoutes(_routes_as_indices(model, start), True)
         if initial is None:
             return None
@@ -416,7 +442,7 @@ def search(
         descent_limit_s=lambda: deadline - limits.clock(),
     )
     plan: Plan = best.value
-    return plan
+    return replace(plan, search=Search.COMPILED if plain(problem) else Search.ROUTING)
 
 
 def _routes_as_indices(model: Model, plan: Plan) -> list[list[int]]:

@@ -61,6 +61,17 @@ def _demo_moment(request: Request) -> str | None:
 
 templates.env.globals["demo_moment"] = _demo_moment
 
+# Who made a plan version, as the board says it: a booking, a planner's change, or the search
+# that found it (`optimizer.Search`).
+_PLANNERS = {
+    "booking": "een boeking",
+    "construction": "het eerste plan",
+    "ruin-and-recreate": "herplannen",
+    "routing": "optimaliseren",
+    "compiled": "optimaliseren",
+}
+templates.env.globals["planner_label"] = lambda planner: _PLANNERS.get(planner, planner)
+
 _KINDS = {
     "measure": "Inmeten",
     "delivery": "Levering",
