@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from optimizer import Job, PickupSource, Problem, TechnicianDay, TimeWindow, Weights
+from optimizer import Break, Job, PickupSource, Problem, TechnicianDay, TimeWindow, Weights
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks"
 MANDATORY = 10**8  # leaving a customer out costs more than any route
@@ -33,6 +34,36 @@ class Instance:
     capacity: int
     # Pickup-and-delivery instances: pickup node -> its delivery node.
     pairs: dict[int, int]
+
+
+class Lunch(StrEnum):
+    """The lunch break every vehicle of a literature instance gets, to measure the search the
+    product runs (every technician-day it plans has one)."""
+
+    NONE = "none"  # as published
+    ZERO = "zero"  # zero minutes, to start at any time: the best known plan is still optimal
+    REAL = "real"  # 6 % of the horizon, to start between 35 % and 60 % of it (30 min of 8.5 h)
+
+
+def lunch_break(lunch: Lunch, opens: int, closes: int) -> Break | None:
+    """The break of a vehicle whose day runs from `opens` to `closes` (the peers get the same
+    numbers)."""
+    if lunch is Lunch.NONE:
+        return None
+    if lunch is Lunch.ZERO:
+        return Break(opens, closes, 0)
+    span = closes - opens
+    return Break(opens + round(0.35 * span), opens + round(0.60 * span), round(0.06 * span))
+
+
+def with_lunch(problem: Problem, lunch: Lunch) -> Problem:
+    return replace(
+        problem,
+        technician_days=[
+            replace(v, lunch=lunch_break(lunch, v.shift.start_s, v.shift.end_s))
+            for v in problem.technician_days
+        ],
+    )
 
 
 def set_folder(name_or_path: str) -> Path:

@@ -23,6 +23,8 @@ class Outcome:
     bks: float
     seconds: float
     feasible: bool
+    # What was measured beside the instance itself, e.g. the lunch break every vehicle got.
+    variant: str = "published"
 
     @property
     def gap_pct(self) -> float:
@@ -83,6 +85,7 @@ def write_outputs(
                     "gap_pct",
                     "seconds",
                     "feasible",
+                    "variant",
                 ]
             )
             for o in outcomes:
@@ -96,6 +99,7 @@ def write_outputs(
                         f"{o.gap_pct:.3f}",
                         f"{o.seconds:.2f}",
                         o.feasible,
+                        o.variant,
                     ]
                 )
     if markdown is not None:

@@ -201,13 +201,14 @@ def _replay(
         extra = 0
         lunch_first: Break | None = None  # lunch taken before this stop
         if lunch is not None and lunch_start is None:
+            spans = start + stop.service_s > lunch.latest_start_s
             if lunch_at is None:
-                here = start + stop.service_s > lunch.latest_start_s
+                here = spans
                 inside = here and _takes_lunch_inside(stop, start, lunch)
             else:
                 here = index == lunch_at.index
                 inside = here and lunch_at.inside
-                if inside and not _takes_lunch_inside(stop, start, lunch):
+                if inside and not (spans and _takes_lunch_inside(stop, start, lunch)):
                     return INFEASIBLE, None
             if inside:
                 lunch_start = max(start, lunch.earliest_start_s)

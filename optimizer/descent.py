@@ -40,16 +40,13 @@ MOST_MOVES = 1_000
 
 
 def plain(problem: Problem) -> bool:
-    """Whether a route's feasibility and cost are its windows, loads, shift and arcs alone: no
-    lunch break, overtime, soft window, repair reserve, stability cost, position pin, pickup or
-    two-person job, no tie between routes, and at most one window per job (the model's bounds
-    of a job with several are their hull)."""
-    if not separable(problem):
+    """Whether a route's feasibility and cost are its windows, loads, shift, lunch break and
+    arcs alone: no overtime, soft window, repair reserve, stability cost, position pin, pickup,
+    two-person job, lunch inside a long job or protected promise, no tie between routes, and at
+    most one window per job (the model's bounds of a job with several are their hull)."""
+    if not separable(problem) or problem.lunch_inside_a_job() or problem.protects_promises():
         return False
-    if any(
-        v.lunch is not None or v.max_overtime_s or v.max_planned_share < 1
-        for v in problem.technician_days
-    ):
+    if any(v.max_overtime_s or v.max_planned_share < 1 for v in problem.technician_days):
         return False
     return not any(
         j.preferred is not None
@@ -68,7 +65,8 @@ def warm_up() -> None:
     one = np.zeros((1, 1), dtype=np.int64)
     none = np.zeros(1, dtype=np.int64)
     nodes = (one, one, none, none, none, np.zeros((2, 1), dtype=np.int64), none)
-    vans = (none, none, np.zeros((2, 1), dtype=np.int64), none)
+    lunch = np.array([[0], [0], [-1]], dtype=np.int64)
+    vans = (none, none, np.zeros((2, 1), dtype=np.int64), none, lunch)
     paths, sizes, vehicles = np.zeros((1, 3), dtype=np.int64), none + 2, none
     allow = np.ones((1, 1), dtype=np.bool_)
     kernels = _kernels()
@@ -207,4 +205,4 @@ class Descent:
         return (d.travel, d.cost, d.service, d.ready, d.due, d.boarded, d.penalty)
 
     def _vans(self) -> tuple[Any, ...]:
-        return (self._opens, self._closes, self._data.capacity, self._end_class)
+        return (self._opens, self._closes, self._data.capacity, self._end_class, self._data.lunch)

@@ -6,7 +6,13 @@ route and position: `dep` the earliest departure, `lat` the latest start that ke
 the route in time, `arc` the arc cost from the start, `load` the goods boarded for the stops up
 to and including it (volume and weight). `nodes` holds per-node matrices and vectors (travel,
 cost, service, ready, due, boarded, penalty), `vans` per-vehicle ones (shift opening and
-closing, capacity, end class).
+closing, capacity, end class, lunch).
+
+A lunch break is not in `dep` and `lat`: those are the day without it, and since lunch only
+ever delays what follows, a move they refuse is refused with lunch too. A move they accept is
+replayed with its lunch (`holds`) before it may become the best one: the constant-time tests
+filter, the replay decides, so only the few moves that would improve on the best so far pay
+for a replay, and days without lunch pay nothing.
 
 A module of its own, imported only when a search first needs it: importing numba takes about
 0.3 s, which the process a rival search is spawned into would otherwise spend before its parent
@@ -25,7 +31,7 @@ _INFEASIBLE = np.int64(2**62)
 @njit(cache=True)
 def refresh(r, paths, sizes, vehicles, nodes, vans, dep, lat, arc, load):  # type: ignore[no-untyped-def]
     travel, cost, service, ready, due, boarded, _ = nodes
-    opens, closes, _, _ = vans
+    opens, closes = vans[0], vans[1]
     v = vehicles[r]
     m = sizes[r]
     p = paths[r]
@@ -63,6 +69,141 @@ def states(paths, sizes, vehicles, nodes, vans):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _day(p, m, v, travel, service, ready, due, opens, closes, lunch, at):  # type: ignore[no-untyped-def]
+    """The route p[:m] with its lunch in the gap before position `at` (`m - 1`: on the way
+    home) or, with `at` < 0, as late as it can go: before the first stop that would end after
+    the lunch window closes (`optimizer.construct.simulate`'s rule, and OR-Tools': in a gap,
+    during the drive or the wait). Returns whether the day holds and, when it fails after its
+    lunch, where the lunch went (0: it failed before lunch)."""
+    earliest, latest, length = lunch[0, v], lunch[1, v], lunch[2, v]
+    t = opens[v]
+    placed = 0
+    for k in range(1, m):
+        leg = travel[p[k - 1], p[k]]
+        if k == m - 1:
+            end = t + leg
+            if placed == 0:
+                placed = k
+                if max(t, earliest) > latest:
+                    return False, placed
+                end = max(t + leg, earliest) + length
+            return end <= closes[v], placed
+        node = p[k]
+        start = max(t + leg, ready[node])
+        if start > due[node]:
+            return False, placed
+        if placed == 0 and (k == at or (at < 0 and start + service[node] > latest)):
+            placed = k
+            if max(t, earliest) > latest:
+                return False, placed
+            start = max(max(t + leg, earliest) + length, ready[node])
+            if start > due[node]:
+                return False, placed
+        t = start + service[node]
+    return True, placed
+
+
+@njit(cache=True)
+def holds(p, m, v, nodes, vans):  # type: ignore[no-untyped-def]
+    """Whether the route p[:m] keeps every window and its shift with its lunch somewhere: as
+    late as it can go, or where that fails, in an earlier gap (latest first), as `simulate`
+    tries them. Days without lunch hold by the constant-time tests alone."""
+    lunch = vans[4]
+    if lunch[2, v] < 0 or m <= 2:
+        return True
+    travel, _, service, ready, due, _, _ = nodes
+    opens, closes = vans[0], vans[1]
+    ok, placed = _day(p, m, v, travel, service, ready, due, opens, closes, lunch, -1)
+    if ok:
+        return True
+    for at in range(placed - 1, 0, -1):
+        if _day(p, m, v, travel, service, ready, due, opens, closes, lunch, at)[0]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _lunch_at(vehicles, r, vans):  # type: ignore[no-untyped-def]
+    return vans[4][2, vehicles[r]] >= 0
+
+
+@njit(cache=True)
+def _relocation_holds(paths, sizes, vehicles, out, a, b, i, j, length, nodes, vans, buf):  # type: ignore[no-untyped-def]
+    """Whether moving the string a[i : i + length] (or `out[i]`, a < 0) after position j of
+    route b keeps both routes' lunches."""
+    if _lunch_at(vehicles, b, vans):
+        q = paths[b]
+        n = 0
+        for k in range(j + 1):
+            buf[n] = q[k]
+            n += 1
+        for k in range(length):
+            buf[n] = paths[a, i + k] if a >= 0 else out[i]
+            n += 1
+        for k in range(j + 1, sizes[b]):
+            buf[n] = q[k]
+            n += 1
+        if not holds(buf, n, vehicles[b], nodes, vans):
+            return False
+    if a >= 0 and _lunch_at(vehicles, a, vans):
+        p = paths[a]
+        n = 0
+        for k in range(sizes[a]):
+            if k < i or k >= i + length:
+                buf[n] = p[k]
+                n += 1
+        if not holds(buf, n, vehicles[a], nodes, vans):
+            return False
+    return True
+
+
+@njit(cache=True)
+def _swap_holds(paths, sizes, vehicles, a, b, i, j, nodes, vans, buf):  # type: ignore[no-untyped-def]
+    for r, k, other in ((a, i, paths[b, j]), (b, j, paths[a, i])):
+        if _lunch_at(vehicles, r, vans):
+            m = sizes[r]
+            buf[:m] = paths[r, :m]
+            buf[k] = other
+            if not holds(buf, m, vehicles[r], nodes, vans):
+                return False
+    return True
+
+
+@njit(cache=True)
+def _tails_holds(paths, sizes, vehicles, a, b, i, j, nodes, vans, buf):  # type: ignore[no-untyped-def]
+    """Whether a keeping its stops up to i with b's after j, and b the reverse, keep lunch."""
+    for r, k, other, cut in ((a, i, b, j), (b, j, a, i)):
+        if _lunch_at(vehicles, r, vans):
+            n = k + 1
+            buf[:n] = paths[r, :n]
+            tail = sizes[other] - (cut + 1)
+            buf[n : n + tail] = paths[other, cut + 1 : sizes[other]]
+            if not holds(buf, n + tail, vehicles[r], nodes, vans):
+                return False
+    return True
+
+
+@njit(cache=True)
+def _within_holds(paths, sizes, vehicles, a, i, j, length, reverse, nodes, vans, buf):  # type: ignore[no-untyped-def]
+    """Whether route a keeps its lunch with p[i : i + length] moved after position j (or,
+    with `reverse`, p[i .. j] reversed)."""
+    if not _lunch_at(vehicles, a, vans):
+        return True
+    p = paths[a]
+    m = sizes[a]
+    buf[:m] = p[:m]
+    if reverse:
+        buf[i : j + 1] = p[i : j + 1][::-1]
+    elif j < i:
+        buf[j + 1 : j + 1 + length] = p[i : i + length]
+        buf[j + 1 + length : i + length] = p[j + 1 : i]
+    else:
+        buf[i : j + 1 - length] = p[i + length : j + 1]
+        buf[j + 1 - length : j + 1] = p[i : i + length]
+    return holds(buf, m, vehicles[a], nodes, vans)
+
+
+@njit(cache=True)
 def string(p, k, length, travel, service, ready, due):  # type: ignore[no-untyped-def]
     """Duration, earliest departure and latest arrival of the stops p[k : k + length]."""
     a = p[k]
@@ -92,9 +233,10 @@ def descend(paths, sizes, vehicles, out, nodes, vans, allow, fixed, most):  # ty
     """Best-improvement descent; changes `paths`, `sizes` and `out` in place and returns how
     many jobs of `out` are still left out."""
     travel, cost, service, ready, due, boarded, penalty = nodes
-    _, _, capacity, end_class = vans
+    capacity, end_class = vans[2], vans[3]
     routes = paths.shape[0]
     dep, lat, arc, load = states(paths, sizes, vehicles, nodes, vans)
+    buf = np.empty(paths.shape[1] + LONGEST_STRING, dtype=np.int64)
     left = len(out)
     for _ in range(most):
         best = np.int64(0)
@@ -170,6 +312,10 @@ def descend(paths, sizes, vehicles, out, nodes, vans, allow, fixed, most):  # ty
                             leave = max(arrive + duration, departs)
                             if leave + travel[last, y] > lat[b, j + 1]:
                                 continue
+                            if not _relocation_holds(
+                                paths, sizes, vehicles, out, a, b, i, j, length, nodes, vans, buf
+                            ):
+                                continue
                             best, kind = delta, 0
                             ba, bb, bi, bj, bl = a, b, i, j, length
         # Swap a stop of route a with a stop of route b.
@@ -216,6 +362,8 @@ def descend(paths, sizes, vehicles, out, nodes, vans, allow, fixed, most):  # ty
                         if start > due[u]:
                             continue
                         if start + service[u] + travel[u, pb[j + 1]] > lat[b, j + 1]:
+                            continue
+                        if not _swap_holds(paths, sizes, vehicles, a, b, i, j, nodes, vans, buf):
                             continue
                         best, kind = delta, 1
                         ba, bb, bi, bj = a, b, i, j
@@ -273,6 +421,8 @@ def descend(paths, sizes, vehicles, out, nodes, vans, allow, fixed, most):  # ty
                                 ok = False
                         if not ok:
                             continue
+                        if not _tails_holds(paths, sizes, vehicles, a, b, i, j, nodes, vans, buf):
+                            continue
                         best, kind = delta, 2
                         ba, bb, bi, bj = a, b, i, j
         # Within a route: move a string elsewhere (or-opt) or reverse a stretch (2-opt).
@@ -311,6 +461,10 @@ def descend(paths, sizes, vehicles, out, nodes, vans, allow, fixed, most):  # ty
                         t = max(t + s_dur, s_dep) + travel[p[i - 1], after]
                         if t > lat[a, e + 1]:
                             continue
+                        if not _within_holds(
+                            paths, sizes, vehicles, a, i, j, length, False, nodes, vans, buf
+                        ):
+                            continue
                         best, kind = delta, 3
                         ba, bi, bj, bl = a, i, j, length
                     # Forward: after p[j], with p[e + 1 .. j] (the stretch) before it.
@@ -335,6 +489,10 @@ def descend(paths, sizes, vehicles, out, nodes, vans, allow, fixed, most):  # ty
                             continue
                         t = max(t + duration, departs) + travel[last, nxt]
                         if t > lat[a, j + 1]:
+                            continue
+                        if not _within_holds(
+                            paths, sizes, vehicles, a, i, j, length, False, nodes, vans, buf
+                        ):
                             continue
                         best, kind = delta, 3
                         ba, bi, bj, bl = a, i, j, length
@@ -369,6 +527,10 @@ def descend(paths, sizes, vehicles, out, nodes, vans, allow, fixed, most):  # ty
                     if t > r_arr:
                         continue
                     if max(t + r_dur, r_dep) + travel[p[i], p[j + 1]] > lat[a, j + 1]:
+                        continue
+                    if not _within_holds(
+                        paths, sizes, vehicles, a, i, j, 0, True, nodes, vans, buf
+                    ):
                         continue
                     best, kind = delta, 4
                     ba, bi, bj = a, i, j
@@ -426,11 +588,14 @@ def descend(paths, sizes, vehicles, out, nodes, vans, allow, fixed, most):  # ty
 @njit(cache=True)
 def insert(paths, sizes, vehicles, removed, nodes, vans, allow, fixed, seed, blink):  # type: ignore[no-untyped-def]
     travel, cost, service, ready, due, boarded, _ = nodes
-    _, _, capacity, _ = vans
+    capacity = vans[2]
     np.random.seed(seed)
     routes = paths.shape[0]
     dep, lat, arc, load = states(paths, sizes, vehicles, nodes, vans)
+    buf = np.empty(paths.shape[1] + 1, dtype=np.int64)
+    one = np.empty(1, dtype=np.int64)
     for u in removed:
+        one[0] = u
         best = best_any = _INFEASIBLE
         at = at_any = (-1, -1)
         for b in range(routes):
@@ -450,6 +615,10 @@ def insert(paths, sizes, vehicles, removed, nodes, vans, allow, fixed, seed, bli
                     continue
                 start = max(dep[b, j] + travel[x, u], ready[u])
                 if start > due[u] or start + service[u] + travel[u, y] > lat[b, j + 1]:
+                    continue
+                if not _relocation_holds(
+                    paths, sizes, vehicles, one, -1, b, 0, j, 1, nodes, vans, buf
+                ):
                     continue
                 if delta < best_any:
                     best_any, at_any = delta, (b, j)

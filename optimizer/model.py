@@ -196,6 +196,23 @@ class Problem:
     def job(self, job_id: str) -> Job:
         return self._jobs_by_id()[job_id]
 
+    def lunch_inside_a_job(self) -> bool:
+        """Whether some job may be longer than some day's lunch window and so take its lunch
+        on site (see `optimizer.construct`): a rule of the construction's own, which OR-Tools'
+        breaks and the compiled descent do not hold."""
+        windows = [
+            v.lunch.latest_start_s - v.lunch.earliest_start_s
+            for v in self.technician_days
+            if v.lunch is not None
+        ]
+        return bool(windows) and any(j.duration_s > min(windows) for j in self.jobs)
+
+    def protects_promises(self) -> bool:
+        """Whether some promise keeps a protection: a rule over all the work before it."""
+        return self.protection is not None and any(
+            j.promised and (j.pin is None or j.pin.start_s is None) for j in self.jobs
+        )
+
     def technician_day(self, vehicle_id: str) -> TechnicianDay:
         return {v.id: v for v in self.technician_days}[vehicle_id]
 

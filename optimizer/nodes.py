@@ -42,6 +42,8 @@ class NodeData:
     alike: list[tuple[int, ...]]
     fixed: int  # the cost of a technician-day used
     penalty: npt.NDArray[np.int64]  # per node: what leaving its job unplanned costs
+    # 3 x vehicles: the lunch break's earliest and latest start and its duration (-1: none).
+    lunch: npt.NDArray[np.int64]
 
     @staticmethod
     def of(model: Model) -> NodeData:
@@ -86,6 +88,14 @@ class NodeData:
             [[v.volume_capacity_l for v in vehicles], [v.weight_capacity_kg for v in vehicles]],
             dtype=np.int64,
         )
+        lunch = np.array(
+            [
+                [v.lunch.earliest_start_s if v.lunch else 0 for v in vehicles],
+                [v.lunch.latest_start_s if v.lunch else 0 for v in vehicles],
+                [v.lunch.duration_s if v.lunch else -1 for v in vehicles],
+            ],
+            dtype=np.int64,
+        ).reshape(3, len(vehicles))
         vehicle_ids = range(len(vehicles))
         allowed = {
             node: np.array(
@@ -115,10 +125,12 @@ class NodeData:
                     ends[v],
                     *shift[v],
                     *capacity[:, v],
+                    *lunch[:, v],
                     hash(tuple(node for node, ok in allowed.items() if ok[v])),
                 )
                 for v in range(len(vehicles))
             ],
             fixed=problem.weights.technician_day_fixed,
             penalty=penalty,
+            lunch=lunch,
         )

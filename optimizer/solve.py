@@ -242,21 +242,13 @@ def _fleet_conscious(problem: Problem, start: Plan) -> Problem:
 
 def _ortools_cannot_warm_start(problem: Problem) -> bool:
     """Rules the routing model cannot hold: two-person jobs and dependencies tie routes
-    together, and a job longer than a lunch window takes its lunch on site, which OR-Tools'
-    breaks (never during a visit) cannot express. A lunch break as such it models exactly."""
-    shortest_lunch_window = min(
-        (
-            v.lunch.latest_start_s - v.lunch.earliest_start_s
-            for v in problem.technician_days
-            if v.lunch is not None
-        ),
-        default=None,
-    )
-    return any(
-        j.crew_size >= 2
-        or j.after
-        or (shortest_lunch_window is not None and j.duration_s > shortest_lunch_window)
-        for j in problem.jobs
+    together, a job longer than a lunch window takes its lunch on site, which OR-Tools' breaks
+    (never during a visit) cannot express, and a promise's protection depends on all the work
+    before it. A lunch break as such it models exactly."""
+    return (
+        problem.lunch_inside_a_job()
+        or problem.protects_promises()
+        or any(j.crew_size >= 2 or j.after for j in problem.jobs)
     )
 
 

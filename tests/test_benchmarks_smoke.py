@@ -59,6 +59,18 @@ def test_vrptw_smoke_prints_the_table_and_writes_csv(tmp_path: Path) -> None:
     assert all(r["feasible"] == "True" for r in rows if r["solver"] in ("pyvrp", "vroom"))
 
 
+def test_vrptw_with_a_real_lunch_gives_every_peer_the_same_break(tmp_path: Path) -> None:
+    stdout, rows = _vrptw(tmp_path, "--instances", "R101", "--time-limit", "1", "--lunch", "real")
+    assert "lunch real" in stdout
+    assert {r["solver"] for r in rows} == {"fieldplan", "ortools-doc", "vroom"}  # no PyVRP
+    assert {r["variant"] for r in rows} == {"lunch-real"}
+    # OR-Tools as documented (path-cheapest-arc first) finds no plan with breaks on R1.
+    solved = [r for r in rows if r["feasible"] == "True"]
+    assert {r["solver"] for r in solved} >= {"fieldplan", "vroom"}
+    # A 30-minute-in-8.5-hours lunch costs distance: nobody reaches the published optimum.
+    assert all(float(r["distance"]) > float(r["bks"]) for r in solved)
+
+
 def test_pdptw_smoke_keeps_every_pickup_before_its_delivery(tmp_path: Path) -> None:
     out = tmp_path / "pdp.csv"
     result = subprocess.run(

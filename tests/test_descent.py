@@ -17,9 +17,12 @@ from hypothesis import strategies as st
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from optimizer import Break, Job, Pin, Problem, TechnicianDay, TimeWindow, Weights
+from optimizer.construct import Stop, simulate
 from optimizer.descent import Descent, plain
 from optimizer.iterated import StringRemoval, movable_nodes
+from optimizer.model import VisitKind
 from optimizer.nodes import NodeData
+from optimizer.protection import Protection
 from optimizer.routing import Model, build
 from tests.test_optimizer_rules import H, tech, world
 
@@ -28,8 +31,8 @@ Routes = list[list[int]]
 
 @st.composite
 def plain_problems(draw: st.DrawFn) -> Problem:
-    """Two or three vans from two depots, up to eight jobs with windows, goods and skills, on
-    a travel matrix that need not keep the triangle inequality."""
+    """Two or three vans from two depots, some with a lunch break, up to eight jobs with
+    windows, goods and skills, on a travel matrix that need not keep the triangle inequality."""
     jobs_count = draw(st.integers(2, 8))
     places = jobs_count + 2
     xy = np.array(
@@ -50,6 +53,15 @@ def plain_problems(draw: st.DrawFn) -> Problem:
     vans = []
     for k in range(draw(st.integers(2, 3))):
         opens, closes = draw(st.sampled_from([(8, 17), (7, 12), (12, 18)]))
+        lunch = draw(
+            st.sampled_from(
+                [
+                    None,
+                    Break((opens + 3) * H, (opens + 5) * H, 1800),
+                    Break(opens * H, closes * H, 0),
+                ]
+            )
+        )
         vans.append(
             TechnicianDay(
                 id=f"v{k}",
@@ -59,6 +71,7 @@ def plain_problems(draw: st.DrawFn) -> Problem:
                 start_place=draw(st.integers(0, 1)),
                 end_place=draw(st.integers(0, 1)),
                 shift=TimeWindow(opens * H, closes * H),
+                lunch=lunch,
                 volume_capacity_l=draw(st.sampled_from([5, 9, 10**9])),
             )
         )
@@ -116,6 +129,12 @@ class Reference:
             not j.skills <= van.skills or (j.pin and j.pin.technician_day != van.id) for j in jobs
         ):
             return False
+        if van.lunch is not None:  # the product's lunch rule, as the construction keeps it
+            stops = [
+                Stop(VisitKind.JOB, j, j.place, j.duration_s, j.windows or (van.shift,))
+                for j in jobs
+            ]
+            return simulate(self.problem, van, stops) is not None
         here, time = van.start_place, van.shift.start_s
         for job in jobs:
             time += int(self.problem.duration_s[here, job.place])
@@ -255,7 +274,11 @@ def test_only_routes_of_windows_loads_and_arcs_are_plain() -> None:
     simple = world(jobs, [tech("x"), tech("y", home=4, volume_l=3)])
     assert plain(simple)
     lunch = replace(tech("x"), lunch=Break(12 * H, 13 * H, 1800))
-    assert not plain(world(jobs, [lunch]))
+    assert plain(world(jobs, [lunch]))
+    # Lunch inside a job longer than the lunch window is the construction's rule alone.
+    assert not plain(world([replace(jobs[0], duration_s=2 * H)], [lunch]))
+    promise = replace(jobs[1], promised=True)
+    assert not plain(replace(world([promise], [tech("x")]), protection=Protection()))
     assert not plain(world(jobs, [tech("x", overtime_s=H)]))
     assert not plain(world(jobs, [tech("x", share=0.8)]))
     soft = [replace(jobs[0], preferred=TimeWindow(9 * H, 10 * H)), jobs[1]]

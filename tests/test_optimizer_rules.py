@@ -164,6 +164,17 @@ def test_a_day_that_fails_before_its_lunch_is_not_replayed_with_lunch_elsewhere(
     assert simulate(problem, problem.technician_days[0], stops) is None
 
 
+def test_lunch_is_only_taken_inside_a_long_job_that_spans_the_lunch_window() -> None:
+    # A two-hour job from 8:01 is longer than the lunch window but over by 10:01: lunch cannot
+    # be inside it. "b" starts 12:05-12:10 and runs past 13:00, so lunch must come before it,
+    # and from 12:00 on that is too late: no place for lunch keeps the day.
+    long = Job("long", 1, 2 * H, windows=(TimeWindow(8 * H, 8 * H + 1800),))
+    b = Job("b", 2, 58 * 60, windows=(TimeWindow(12 * H + 300, 12 * H + 600),))
+    problem = world([long, b], [tech("t", lunch=True)])
+    stops = [Stop(VisitKind.JOB, j, j.place, j.duration_s, j.windows) for j in (long, b)]
+    assert simulate(problem, problem.technician_days[0], stops) is None
+
+
 def test_a_job_longer_than_the_lunch_window_takes_its_lunch_on_site() -> None:
     # Seven hours of flooring in an eight-to-five shift: lunch cannot fit before or after it.
     problem = world([Job("floor", 3, 7 * H)], [tech("t", lunch=True)])

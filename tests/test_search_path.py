@@ -15,6 +15,7 @@ import pytest
 
 from optimizer import Job, Limits, Search, TimeWindow, check, solve
 from optimizer.model import Dependency, Problem
+from optimizer.protection import Protection
 from tests.test_optimizer_rules import H, tech, world
 
 LIMITS = Limits(time_limit_s=1.0)
@@ -40,13 +41,13 @@ def test_windows_loads_and_shifts_run_the_compiled_descent() -> None:
     assert _search(_day()) is Search.COMPILED
 
 
-def test_a_lunch_break_runs_the_routing_search() -> None:
-    assert _search(_day(lunch=True)) is Search.ROUTING
+def test_a_lunch_break_runs_the_compiled_descent() -> None:
+    assert _search(_day(lunch=True)) is Search.COMPILED
 
 
 @pytest.mark.parametrize(
     "rule",
-    ["two-person job", "dependency", "job longer than the lunch window"],
+    ["two-person job", "dependency", "job longer than the lunch window", "promise protection"],
 )
 def test_rules_that_tie_routes_or_hold_lunch_inside_a_job_fall_back_to_ruin_and_recreate(
     rule: str,
@@ -57,6 +58,9 @@ def test_rules_that_tie_routes_or_hold_lunch_inside_a_job_fall_back_to_ruin_and_
         jobs[0] = replace(jobs[0], crew_size=2)
     elif rule == "dependency":
         jobs[1] = replace(jobs[1], after=(Dependency(jobs[0].id),))
-    else:
+    elif rule == "job longer than the lunch window":
         jobs[2] = replace(jobs[2], duration_s=3 * H, windows=(TimeWindow(8 * H, 11 * H),))
+    else:
+        jobs[3] = replace(jobs[3], windows=(TimeWindow(10 * H, 12 * H),), promised=True)
+        problem = replace(problem, protection=Protection(target=0.98))
     assert _search(replace(problem, jobs=jobs)) is Search.RUIN_AND_RECREATE
