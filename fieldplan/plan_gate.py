@@ -45,6 +45,7 @@ from fieldplan.plans import Plan, Route, Stop, StopKind, lead_visits, newest_ver
 from fieldplan.regions import Region
 from fieldplan.travel import TravelTimes
 from fieldplan.workdays import add_working_days, working_days_between
+from optimizer.check import Rule
 
 # Jobs whose promise must be on the plan: not yet visited, or being visited right now.
 _OWED = (
@@ -57,12 +58,12 @@ _OWED = (
 )
 # Validator rules an at-risk promise may break: it has been flagged, the planner and the
 # customer know, and a new window is being agreed.
-_TOLD = frozenset({"promise", "window"})
+_TOLD = frozenset({Rule.PROMISE, Rule.WINDOW})
 # A pin is the planner's instruction to the next plan, not a fact of the stored one: a job
 # pinned after its day was planned stays where it is until it is re-planned (or moved). The
 # protection is room the engine plans with, not a promise: a day that went otherwise, or a
 # plan made before it, may have less, and still keeps every promise.
-_INSTRUCTIONS = frozenset({"pin", "protection"})
+_INSTRUCTIONS = frozenset({Rule.PIN, Rule.PROTECTION})
 
 
 class DefectKind(StrEnum):
@@ -499,7 +500,7 @@ def _rules(
     at_risk = _at_risk(session, {int(j) for j in on_routes})
     found = []
     for violation in optimizer.check(translation.problem, judged):
-        if violation.rule == "coverage" or violation.rule in _INSTRUCTIONS:
+        if violation.rule is Rule.COVERAGE or violation.rule in _INSTRUCTIONS:
             continue  # jobs left open are the plan's choice; promises are judged above
         subject_is_job = violation.subject.isdigit()
         if subject_is_job and violation.subject not in on_routes:

@@ -9,16 +9,43 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from optimizer.model import DAY_S, Job, Plan, Problem, Route, TechnicianDay, Visit, VisitKind
 from optimizer.protection import Exposure
 
 
+class Rule(StrEnum):
+    """The rule a violation breaks, as data (a `str`, so logs and reports read it as is)."""
+
+    CAPACITY = "capacity"
+    COVERAGE = "coverage"
+    CREW = "crew"
+    DEPENDENCY = "dependency"
+    DURATION = "duration"
+    LUNCH = "lunch"
+    MULTI_DAY = "multi-day"
+    OVERTIME = "overtime"
+    PICKUP = "pickup"
+    PIN = "pin"
+    PROMISE = "promise"
+    PROTECTION = "protection"
+    RESERVE = "reserve"
+    ROUTE = "route"
+    SHIFT = "shift"
+    SKILLS = "skills"
+    TIMING = "timing"
+    WINDOW = "window"
+
+
 @dataclass(frozen=True)
 class Violation:
-    rule: str
+    rule: Rule
     subject: str
     message: str
+    # A promise or pin the plan leaves out and lists as unplanned: the plan says so honestly
+    # (and `solve` keeps such a plan); every other violation is a wrong plan.
+    left_out: bool = False
 
     def __str__(self) -> str:
         return f"[{self.rule}] {self.subject}: {self.message}"
@@ -34,7 +61,7 @@ def _all(problem: Problem, plan: Plan) -> Iterator[Violation]:
     for route in plan.routes:
         vehicle = vehicles.get(route.technician_day)
         if vehicle is None:
-            yield Violation("route", route.technician_day, "unknown technician-day")
+            yield Violation(Rule.ROUTE, route.technician_day, "unknown technician-day")
             continue
         yield from route_timing(problem, vehicle, route)
         yield from shift_and_overtime(vehicle, route)
@@ -45,7 +72,7 @@ def _all(problem: Problem, plan: Plan) -> Iterator[Violation]:
         yield from promise_protection(problem, vehicle, route, jobs)
         for visit in route.visits:
             if visit.job_id is not None and visit.job_id not in jobs:
-                yield Violation("route", route.technician_day, f"unknown job {visit.job_id}")
+                yield Violation(Rule.ROUTE, route.technician_day, f"unknown job {visit.job_id}")
     # Job rules read only routes of known technician-days (the others are reported above), so
     # a plan kept from before a technician-day went away is judged, never a crash.
     plan = replace(plan, routes=tuple(r for r in plan.routes if r.technician_day in vehicles))
@@ -77,13 +104,15 @@ def coverage(
     unplanned = {u.job_id for u in plan.unplanned}
     for job in problem.jobs:
         if job.id in visits and job.id in unplanned:
-            yield Violation("coverage", job.id, "both planned and unplanned")
+            yield Violation(Rule.COVERAGE, job.id, "both planned and unplanned")
         if job.id not in visits and job.id not in unplanned:
-            yield Violation("coverage", job.id, "neither planned nor listed as unplanned")
+            yield Violation(Rule.COVERAGE, job.id, "neither planned nor listed as unplanned")
         if job.id not in visits and job.promised:
-            yield Violation("promise", job.id, "a promised appointment is not planned")
+            yield Violation(
+                Rule.PROMISE, job.id, "a promised appointment is not planned", left_out=True
+            )
         if job.id not in visits and job.pin is not None:
-            yield Violation("pin", job.id, "a pinned job is not planned")
+            yield Violation(Rule.PIN, job.id, "a pinned job is not planned", left_out=True)
 
 
 def route_timing(problem: Problem, vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
@@ -95,7 +124,7 @@ def route_timing(problem: Problem, vehicle: TechnicianDay, route: Route) -> Iter
             if previous is not None and _inside(visit, previous):
                 continue  # lunch on site, inside a long job
             if visit.start_s < free_at:
-                yield Violation("timing", route.technician_day, "lunch overlaps work")
+                yield Violation(Rule.TIMING, route.technician_day, "lunch overlaps work")
             free_at = max(free_at, visit.end_s) if visit.start_s <= free_at else free_at
             continue
         assert visit.place is not None
@@ -104,19 +133,21 @@ def route_timing(problem: Problem, vehicle: TechnicianDay, route: Route) -> Iter
         needed = free_at + leg + (lunch if lunch is not None else 0)
         if visit.start_s < needed:
             yield Violation(
-                "timing",
+                Rule.TIMING,
                 route.technician_day,
                 f"{visit.kind} {visit.job_id} starts at {visit.start_s}, "
                 f"cannot be there before {needed}",
             )
         if visit.start_s < visit.arrival_s:
-            yield Violation("timing", route.technician_day, f"{visit.job_id} starts before arrival")
+            yield Violation(
+                Rule.TIMING, route.technician_day, f"{visit.job_id} starts before arrival"
+            )
         place, free_at = visit.place, visit.end_s
         previous = visit
     home = free_at + int(problem.duration_s[place, vehicle.end_place])
     lunch = _break_between(route, free_at, route.end_s)
     if route.end_s < home + (lunch or 0):
-        yield Violation("timing", route.technician_day, "ends before the drive home is over")
+        yield Violation(Rule.TIMING, route.technician_day, "ends before the drive home is over")
 
 
 def promise_protection(
@@ -146,7 +177,7 @@ def promise_protection(
             room = exposure.room(closes)
             if room < 0:
                 yield Violation(
-                    "protection",
+                    Rule.PROTECTION,
                     job.id,
                     f"starts {-room / 60:.0f} min too close to its window's end for the work "
                     f"before it at {protection.target:.0%}",
@@ -179,10 +210,10 @@ def _break_between(route: Route, after: int, before: int) -> int | None:
 
 def shift_and_overtime(vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
     if route.start_s < vehicle.shift.start_s:
-        yield Violation("shift", vehicle.id, "starts before the shift")
+        yield Violation(Rule.SHIFT, vehicle.id, "starts before the shift")
     if route.end_s > vehicle.shift.end_s + vehicle.max_overtime_s:
         yield Violation(
-            "overtime",
+            Rule.OVERTIME,
             vehicle.id,
             f"ends {route.end_s - vehicle.shift.end_s} s after the shift, "
             f"more than the allowed {vehicle.max_overtime_s} s",
@@ -194,13 +225,13 @@ def lunch_break(vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
     if vehicle.lunch is None:
         return
     if len(breaks) != 1:
-        yield Violation("lunch", vehicle.id, f"{len(breaks)} lunch breaks instead of one")
+        yield Violation(Rule.LUNCH, vehicle.id, f"{len(breaks)} lunch breaks instead of one")
         return
     lunch, rule = breaks[0], vehicle.lunch
     if not rule.earliest_start_s <= lunch.start_s <= rule.latest_start_s:
-        yield Violation("lunch", vehicle.id, "lunch starts outside its window")
+        yield Violation(Rule.LUNCH, vehicle.id, "lunch starts outside its window")
     if lunch.end_s - lunch.start_s < rule.duration_s:
-        yield Violation("lunch", vehicle.id, "lunch is too short")
+        yield Violation(Rule.LUNCH, vehicle.id, "lunch is too short")
     for visit in route.visits:
         if (
             visit.kind is not VisitKind.BREAK
@@ -208,7 +239,7 @@ def lunch_break(vehicle: TechnicianDay, route: Route) -> Iterator[Violation]:
             and (lunch.start_s < visit.end_s)
             and not _inside(lunch, visit)
         ):
-            yield Violation("lunch", vehicle.id, f"lunch overlaps {visit.job_id}")
+            yield Violation(Rule.LUNCH, vehicle.id, f"lunch overlaps {visit.job_id}")
 
 
 def van_capacity(vehicle: TechnicianDay, route: Route, jobs: dict[str, Job]) -> Iterator[Violation]:
@@ -223,7 +254,7 @@ def van_capacity(vehicle: TechnicianDay, route: Route, jobs: dict[str, Job]) -> 
     ):
         load = sum(getattr(jobs[j], goods) for j in job_ids if j is not None)
         if load > capacity:
-            yield Violation("capacity", vehicle.id, f"{goods} {load} loaded > {capacity}")
+            yield Violation(Rule.CAPACITY, vehicle.id, f"{goods} {load} loaded > {capacity}")
         for visit in route.visits:
             if visit.job_id is None or visit.job_id not in jobs:
                 continue
@@ -233,7 +264,7 @@ def van_capacity(vehicle: TechnicianDay, route: Route, jobs: dict[str, Job]) -> 
             elif visit.kind is VisitKind.JOB and not visit.second_person:
                 load -= getattr(job, goods) + (getattr(job, parts) if job.needs_pickup else 0)
             if load > capacity:
-                yield Violation("capacity", vehicle.id, f"{goods} {load} on board > {capacity}")
+                yield Violation(Rule.CAPACITY, vehicle.id, f"{goods} {load} on board > {capacity}")
 
 
 def capacity_reserve(
@@ -248,7 +279,9 @@ def capacity_reserve(
     )
     limit = (vehicle.shift.end_s - vehicle.shift.start_s) * vehicle.max_planned_share
     if planned > limit:
-        yield Violation("reserve", vehicle.id, f"{planned} s planned > reserve limit {limit:.0f} s")
+        yield Violation(
+            Rule.RESERVE, vehicle.id, f"{planned} s planned > reserve limit {limit:.0f} s"
+        )
 
 
 def windows(
@@ -261,11 +294,11 @@ def windows(
         lunch = breaks.get(technician_day)
         inner = lunch.end_s - lunch.start_s if lunch and _inside(lunch, visit) else 0
         if visit.end_s - visit.start_s != job.duration_s + inner:
-            yield Violation("duration", job.id, "visit is not as long as the job")
+            yield Violation(Rule.DURATION, job.id, "visit is not as long as the job")
         if visit.start_s // DAY_S != first_day:
             continue
         if job.windows and not any(w.contains(visit.start_s) for w in job.windows):
-            rule = "promise" if job.promised else "window"
+            rule = Rule.PROMISE if job.promised else Rule.WINDOW
             yield Violation(rule, job.id, f"starts at {visit.start_s}, outside its windows")
 
 
@@ -280,7 +313,7 @@ def skills_and_pins(
             continue  # reported once, as an unknown technician-day
         if not job.skills <= vehicle.skills:
             yield Violation(
-                "skills",
+                Rule.SKILLS,
                 job.id,
                 f"{vehicle_id} lacks {', '.join(sorted(job.skills - vehicle.skills))}",
             )
@@ -289,9 +322,9 @@ def skills_and_pins(
         return
     vehicle_id, visit = lead[0]
     if job.pin.technician_day != vehicle_id:
-        yield Violation("pin", job.id, f"pinned to {job.pin.technician_day}, not {vehicle_id}")
+        yield Violation(Rule.PIN, job.id, f"pinned to {job.pin.technician_day}, not {vehicle_id}")
     if job.pin.start_s is not None and visit.start_s != job.pin.start_s:
-        yield Violation("pin", job.id, "does not start at its pinned time")
+        yield Violation(Rule.PIN, job.id, "does not start at its pinned time")
 
 
 def pinned_positions(route: Route, jobs: dict[str, Job]) -> Iterator[Violation]:
@@ -305,7 +338,7 @@ def pinned_positions(route: Route, jobs: dict[str, Job]) -> Iterator[Violation]:
         wanted = job.pinned_position if job is not None and not visit.second_person else None
         if wanted is not None and wanted != position:
             yield Violation(
-                "pin", visit.job_id or "", f"is job {position + 1}, pinned as job {wanted + 1}"
+                Rule.PIN, visit.job_id or "", f"is job {position + 1}, pinned as job {wanted + 1}"
             )
         position += 1
 
@@ -318,13 +351,13 @@ def crew(
         return
     vehicles = [vehicle for vehicle, _ in served]
     if len(served) != job.crew_size:
-        yield Violation("crew", job.id, f"served by {len(served)}, needs {job.crew_size}")
+        yield Violation(Rule.CREW, job.id, f"served by {len(served)}, needs {job.crew_size}")
     elif sum(1 for _, visit in served if not visit.second_person) != 1:
-        yield Violation("crew", job.id, "a job needs exactly one lead technician")
+        yield Violation(Rule.CREW, job.id, "a job needs exactly one lead technician")
     elif len(set(vehicles)) != len(vehicles):
-        yield Violation("crew", job.id, "both people of a two-person job on one route")
+        yield Violation(Rule.CREW, job.id, "both people of a two-person job on one route")
     elif len({visit.start_s for _, visit in served}) != 1:
-        yield Violation("crew", job.id, "the two technicians do not start together")
+        yield Violation(Rule.CREW, job.id, "the two technicians do not start together")
 
 
 def multi_day(
@@ -334,11 +367,11 @@ def multi_day(
     days = [tech_days[vehicle].day for vehicle, _ in served]
     technicians = {tech_days[vehicle].technician for vehicle, _ in served}
     if len(served) != job.days * job.crew_size:
-        yield Violation("multi-day", job.id, f"{len(served)} visits for {job.days} days")
+        yield Violation(Rule.MULTI_DAY, job.id, f"{len(served)} visits for {job.days} days")
     elif days != list(range(days[0], days[0] + job.days)):
-        yield Violation("multi-day", job.id, f"days {days} are not consecutive")
+        yield Violation(Rule.MULTI_DAY, job.id, f"days {days} are not consecutive")
     elif len(technicians) != 1:
-        yield Violation("multi-day", job.id, "not the same technician every day")
+        yield Violation(Rule.MULTI_DAY, job.id, "not the same technician every day")
 
 
 def part_pickup(job: Job, served: list[tuple[str, Visit]], plan: Plan) -> Iterator[Violation]:
@@ -350,26 +383,26 @@ def part_pickup(job: Job, served: list[tuple[str, Visit]], plan: Plan) -> Iterat
     ]
     if not job.needs_pickup:
         if pickups:
-            yield Violation("pickup", job.id, "a pickup for a job that needs none")
+            yield Violation(Rule.PICKUP, job.id, "a pickup for a job that needs none")
         return
     if len(pickups) != 1:
-        yield Violation("pickup", job.id, f"{len(pickups)} pickups instead of one")
+        yield Violation(Rule.PICKUP, job.id, f"{len(pickups)} pickups instead of one")
         return
     route, pickup = pickups[0]
     lead_vehicle, lead_visit = next(
         ((v, visit) for v, visit in served if not visit.second_person), served[0]
     )
     if route.technician_day != lead_vehicle:
-        yield Violation("pickup", job.id, "part picked up on another technician-day")
+        yield Violation(Rule.PICKUP, job.id, "part picked up on another technician-day")
     if pickup.end_s > lead_visit.start_s:
-        yield Violation("pickup", job.id, "part picked up after the job starts")
+        yield Violation(Rule.PICKUP, job.id, "part picked up after the job starts")
     source = next((s for s in job.pickup_sources if s.site == pickup.site), None)
     if source is None:
-        yield Violation("pickup", job.id, f"{pickup.site} cannot supply the part")
+        yield Violation(Rule.PICKUP, job.id, f"{pickup.site} cannot supply the part")
     elif not any(
         w.start_s <= pickup.start_s and pickup.end_s <= w.end_s for w in source.open_windows
     ):
-        yield Violation("pickup", job.id, f"{pickup.site} is closed or has no stock then")
+        yield Violation(Rule.PICKUP, job.id, f"{pickup.site} is closed or has no stock then")
 
 
 def dependencies(
@@ -384,14 +417,14 @@ def dependencies(
             continue
         before = visits.get(dependency.job_id)
         if before is None:
-            yield Violation("dependency", job.id, f"planned without {dependency.job_id}")
+            yield Violation(Rule.DEPENDENCY, job.id, f"planned without {dependency.job_id}")
             continue
         first = before[0][1]
         if start // DAY_S < first.start_s // DAY_S + dependency.lag_days:
             yield Violation(
-                "dependency",
+                Rule.DEPENDENCY,
                 job.id,
                 f"needs {dependency.lag_days} day(s) after {dependency.job_id}",
             )
         if start < first.end_s:
-            yield Violation("dependency", job.id, f"starts before {dependency.job_id} ends")
+            yield Violation(Rule.DEPENDENCY, job.id, f"starts before {dependency.job_id} ends")
