@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from optimizer.construct import Builder, Schedule, Stop, _order, build_greedy, simulate, to_plan
-from optimizer.model import Job, Plan, Problem
+from optimizer.model import Job, Plan, Problem, VisitKind
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ def improve(
         return to_plan(problem, builder, sorted(unplaced))
     rng = random.Random(budget.seed)
     movable = movable_jobs(problem)
+    shiftable = shiftable_jobs(problem)
     duration = problem.duration_s
     order = {job.id: i for i, job in enumerate(_order(problem))}
     current = total_cost(builder, unplaced)
@@ -82,12 +83,135 @@ def improve(
         for job_id in candidates:
             if not _insert(builder, problem.job(job_id)):
                 still_out.add(job_id)
+        touched = [
+            r
+            for r, (state, (stops, _)) in enumerate(zip(builder.routes, snapshot[0], strict=True))
+            if state.stops != stops
+        ]
+        polish(builder, touched, shiftable & set(candidates), budget, partners=shiftable)
         cost = total_cost(builder, still_out)
         if cost < current:
             current, unplaced = cost, still_out
         else:
             _restore(builder, snapshot)
     return to_plan(problem, builder, sorted(unplaced))
+
+
+def polish(
+    builder: Builder,
+    routes: list[int],
+    shiftable: set[str],
+    budget: Budget,
+    *,
+    partners: set[str] | None = None,
+) -> None:
+    """A descent over the routes a round changed: a job of `shiftable` (those the round put
+    back) moved to another position of its route or of another changed route, or swapped with
+    a job of `partners` (by default `shiftable`) on another changed route, while that lowers
+    the cost. Every day is replayed with `simulate`, so every rule of the construction
+    holds (promise protection, lunch inside a long job, overtime, preferred windows); only
+    jobs whose stop stands alone move (no pickup, second person, other days or dependency).
+
+    The insertion puts each job back where it is cheapest given the jobs placed before it;
+    the descent lets the later ones make room for the earlier ones, what ruin and recreate
+    alone only finds by chance."""
+    problem = builder.problem
+    partners = shiftable if partners is None else partners
+    routes = [r for r in routes if r not in builder.blocked]
+    improved = True
+    while improved:
+        improved = False
+        for a in routes:
+            for i, stop in enumerate(builder.routes[a].stops):
+                if budget.deadline is not None and budget.clock() >= budget.deadline:
+                    return
+                if stop.kind is not VisitKind.JOB or stop.job.id not in shiftable:
+                    continue
+                if _relocate(builder, problem, a, i, routes) or _swap(
+                    builder, problem, a, i, routes, partners
+                ):
+                    improved = True
+                    break
+            if improved:
+                break
+
+
+def _relocate(builder: Builder, problem: Problem, a: int, i: int, routes: list[int]) -> bool:
+    source = builder.routes[a]
+    stop = source.stops[i]
+    rest = source.stops[:i] + source.stops[i + 1 :]
+    without = simulate(problem, source.vehicle, rest)
+    if without is None:
+        return False
+    for b in routes:
+        target = builder.routes[b]
+        if b != a and not stop.job.skills <= target.vehicle.skills:
+            continue
+        base = rest if b == a else target.stops
+        before = builder.cost(a) + (builder.cost(b) if b != a else 0)
+        for k in range(len(base) + 1):
+            if b == a and k == i:
+                continue
+            stops = [*base[:k], stop, *base[k:]]
+            schedule = simulate(problem, target.vehicle, stops)
+            if schedule is None:
+                continue
+            after = schedule.cost + (without.cost if b != a else 0)
+            if after < before:
+                if b != a:
+                    _set(builder, a, rest, without)
+                _set(builder, b, stops, schedule)
+                return True
+    return False
+
+
+def _swap(
+    builder: Builder, problem: Problem, a: int, i: int, routes: list[int], shiftable: set[str]
+) -> bool:
+    source = builder.routes[a]
+    stop = source.stops[i]
+    for b in routes:
+        if b == a:
+            continue
+        target = builder.routes[b]
+        if not stop.job.skills <= target.vehicle.skills:
+            continue
+        before = builder.cost(a) + builder.cost(b)
+        for j, other in enumerate(target.stops):
+            if other.kind is not VisitKind.JOB or other.job.id not in shiftable:
+                continue
+            if not other.job.skills <= source.vehicle.skills:
+                continue
+            mine = [*source.stops[:i], other, *source.stops[i + 1 :]]
+            first = simulate(problem, source.vehicle, mine)
+            if first is None:
+                continue
+            theirs = [*target.stops[:j], stop, *target.stops[j + 1 :]]
+            second = simulate(problem, target.vehicle, theirs)
+            if second is not None and first.cost + second.cost < before:
+                _set(builder, a, mine, first)
+                _set(builder, b, theirs, second)
+                return True
+    return False
+
+
+def _set(builder: Builder, r: int, stops: list[Stop], schedule: Schedule) -> None:
+    state = builder.routes[r]
+    state.stops, state.schedule = stops, schedule
+    lunch_s = state.vehicle.lunch.duration_s if state.vehicle.lunch else 0
+    for k, (stop, start) in enumerate(zip(stops, schedule.starts, strict=True)):
+        if stop.kind is VisitKind.JOB and not stop.second_person:
+            builder.placed[stop.job.id] = (r, start, schedule.stop_end(k, stop.service_s, lunch_s))
+
+
+def shiftable_jobs(problem: Problem) -> set[str]:
+    """Jobs the descent may move: movable ones whose stop stands alone on its route."""
+    movable = movable_jobs(problem)
+    return {
+        j.id
+        for j in problem.jobs
+        if j.id in movable and j.crew_size == 1 and j.days == 1 and not j.needs_pickup
+    }
 
 
 def movable_jobs(problem: Problem) -> set[str]:
