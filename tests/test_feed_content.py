@@ -53,13 +53,18 @@ def tuesday_job(client: TestClient) -> tuple[int, int]:
 
 
 def newest_stop(client: TestClient, job_id: int) -> Stop:
-    """The job's stop on the newest plan version that has it (bookings write new ones)."""
+    """The job's own stop (not the pickup of its part) on the newest plan version that has it
+    (bookings write new ones)."""
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
         stop = session.scalars(
             select(Stop)
             .join(Route)
             .join(Plan)
-            .where(Stop.job_id == job_id, Stop.second_person.is_(False))
+            .where(
+                Stop.job_id == job_id,
+                Stop.kind == StopKind.JOB,
+                Stop.second_person.is_(False),
+            )
             .order_by(Plan.version.desc())
             .options(selectinload(Stop.route))
         ).first()
