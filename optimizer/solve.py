@@ -113,10 +113,10 @@ def solve(
         on_progress(Progress(0, first.objective, 0))
     if not problem.jobs or not problem.technician_days or limits.time_limit_s <= 0:
         return first
-    # OR-Tools cannot start from plans with crews, dependencies or lunch inside a long job (see
-    # _ortools_cannot_warm_start); there the ruin-and-recreate search gets all the time (and
-    # the second core runs it with another seed), elsewhere it hands over to OR-Tools early and
-    # the second core runs OR-Tools from its own first solution.
+    # OR-Tools cannot hold crews, dependencies, protected promises or lunch inside a long job
+    # (see _ortools_cannot_warm_start); there the ruin-and-recreate search gets all the time
+    # (and the second core runs it with another seed), elsewhere it hands over to OR-Tools
+    # early and the second core runs OR-Tools from its own first solution.
     own_search_only = _ortools_cannot_warm_start(problem)
     rival = (
         _start_rival(problem, limits, _rival_mode(own_search_only, first), first, deadline)
