@@ -55,6 +55,15 @@ class Appointment(Base):
     __mapper_args__ = {"version_id_col": sequence}  # noqa: RUF012
 
 
+class ChangeKind(StrEnum):
+    """What a change of an appointment was, so that readers never parse its reason."""
+
+    BOOKED = "booked"
+    MOVED = "moved"
+    CANCELLED = "cancelled"
+    AT_RISK = "at_risk"
+
+
 class AppointmentChange(Base):
     __tablename__ = "appointment_changes"
 
@@ -64,6 +73,9 @@ class AppointmentChange(Base):
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[ChangeKind] = mapped_column(
+        String(12), default=ChangeKind.MOVED, server_default=ChangeKind.MOVED.value
+    )
     reason: Mapped[str] = mapped_column(Text, default="")
     old_start: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     old_end: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -125,7 +137,13 @@ def promise(
         status=AppointmentStatus.PROMISED,
     )
     appointment.changes.append(
-        AppointmentChange(actor=actor, reason=reason or "booked", new_start=start, new_end=end)
+        AppointmentChange(
+            actor=actor,
+            kind=ChangeKind.BOOKED,
+            reason=reason or "booked",
+            new_start=start,
+            new_end=end,
+        )
     )
     session.add(appointment)
     session.flush()
@@ -154,6 +172,7 @@ def reschedule(
     appointment.changes.append(
         AppointmentChange(
             actor=actor,
+            kind=ChangeKind.MOVED,
             reason=reason,
             old_start=appointment.window_start,
             old_end=appointment.window_end,
@@ -182,6 +201,7 @@ def cancel(session: Session, appointment: Appointment, *, actor: str, reason: st
     appointment.changes.append(
         AppointmentChange(
             actor=actor,
+            kind=ChangeKind.CANCELLED,
             reason=reason,
             old_start=appointment.window_start,
             old_end=appointment.window_end,
@@ -202,7 +222,9 @@ def flag_at_risk(session: Session, appointment: Appointment, *, actor: str, reas
     if appointment.status == AppointmentStatus.AT_RISK:
         return
     appointment.status = AppointmentStatus.AT_RISK
-    appointment.changes.append(AppointmentChange(actor=actor, reason=f"at risk: {reason}"))
+    appointment.changes.append(
+        AppointmentChange(actor=actor, kind=ChangeKind.AT_RISK, reason=f"at risk: {reason}")
+    )
     session.flush()
     # The customer hears it at once, with windows that would do (notices reads this module,
     # so it is imported where it is used).

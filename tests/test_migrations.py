@@ -76,3 +76,35 @@ def test_planners_from_before_regions_keep_every_region(empty_engine: Engine) ->
             )
         ).all()
     assert [tuple(g) for g in granted] == [("old-planner", "A"), ("old-planner", "B")]
+
+
+def test_changes_from_before_their_kinds_are_told_apart_by_what_they_hold(
+    empty_engine: Engine,
+) -> None:
+    """0015 gives each appointment change its kind; rows written before it get theirs from
+    their windows and, for the at-risk flag, the reason's words (its only mark until then)."""
+    from sqlalchemy.orm import Session
+
+    from fieldplan.appointments import AppointmentChange, ChangeKind, flag_at_risk
+    from tests.test_booking import MONDAY, at, book, cancel, tiny_region
+
+    upgrade(empty_engine)
+    with Session(empty_engine, expire_on_commit=False) as session:
+        _, jobs = tiny_region(session, 2)
+        kept = book(session, jobs[0], at(MONDAY, 9))
+        flag_at_risk(session, kept, actor="planner:test", reason="van broke down")
+        cancel(session, book(session, jobs[1], at(MONDAY, 11)), "no longer needed")
+        session.commit()
+    downgrade(empty_engine, "0014")
+    upgrade(empty_engine)
+    with Session(empty_engine) as session:
+        kinds = sorted(
+            (change.appointment_id, change.id, change.kind)
+            for change in session.query(AppointmentChange)
+        )
+    assert [kind for _, _, kind in kinds] == [
+        ChangeKind.BOOKED,
+        ChangeKind.AT_RISK,
+        ChangeKind.BOOKED,
+        ChangeKind.CANCELLED,
+    ]

@@ -18,7 +18,12 @@ from typer.testing import CliRunner
 import optimizer
 from api.main import create_app
 from fieldplan import booking, plan_gate
-from fieldplan.appointments import Appointment, AppointmentStatus, flag_at_risk
+from fieldplan.appointments import (
+    Appointment,
+    AppointmentStatus,
+    ChangeKind,
+    flag_at_risk,
+)
 from fieldplan.booking import offer_windows
 from fieldplan.cli import app as cli
 from fieldplan.day_events import ReportKind, report, report_absent
@@ -93,6 +98,15 @@ def test_a_promise_flagged_at_risk_may_leave_the_plan(session: Session) -> None:
     (stop,) = lead_stops(session, jobs[0].id, MONDAY, region.id)
     stop.route.stops.remove(stop)
     plan_gate.verify(session)  # told, so not lost
+
+
+def test_every_change_of_an_appointment_says_what_it_was(session: Session) -> None:
+    _, jobs = tiny_region(session, 1)
+    appointment = book(session, jobs[0], at(MONDAY, 9))
+    flag_at_risk(session, appointment, actor="planner:test", reason="van broke down")
+    cancel(session, appointment, "no longer needed")
+    kinds = [change.kind for change in appointment.changes]
+    assert kinds == [ChangeKind.BOOKED, ChangeKind.AT_RISK, ChangeKind.CANCELLED]
 
 
 def test_a_job_on_two_days_is_refused(session: Session) -> None:

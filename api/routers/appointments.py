@@ -18,7 +18,7 @@ from api.routers.calendars import CalendarResponse, invite_for
 from api.schemas import Incoming, Moment, Read, RegionFilter, RowId, WindowsRead, Words
 from calendars.mail import Mailer, invite_email
 from fieldplan import booking
-from fieldplan.appointments import AgreedVia, Appointment, AppointmentStatus
+from fieldplan.appointments import AgreedVia, Appointment, AppointmentStatus, ChangeKind
 from fieldplan.booking import offer_windows
 from fieldplan.jobs import Job
 
@@ -172,7 +172,7 @@ def at_risk(
     for appointment in session.scalars(query.order_by(Appointment.window_start)):
         job = session.get_one(Job, appointment.job_id)
         reason = next(
-            (c.reason for c in reversed(appointment.changes) if c.reason.startswith("at risk")),
+            (c.reason for c in reversed(appointment.changes) if c.kind == ChangeKind.AT_RISK),
             "at risk",
         )
         with offering():
