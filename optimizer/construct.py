@@ -71,7 +71,7 @@ def _takes_lunch_inside(stop: Stop, start: int, lunch: Break) -> bool:
     spans the window: the technician takes the break on site, and the job ends later."""
     return (
         stop.kind is VisitKind.JOB
-        and stop.service_s > lunch.latest_start_s - lunch.earliest_start_s
+        and stop.service_s > lunch.window_s
         and start <= lunch.latest_start_s
     )
 
@@ -400,14 +400,19 @@ class Builder:
                     builder.blocked.add(r)
                     continue
                 return None
-            state.stops, state.schedule = stops, schedule
-            lunch_s = state.vehicle.lunch.duration_s if state.vehicle.lunch else 0
-            for k, (stop, start) in enumerate(zip(stops, schedule.starts, strict=True)):
-                if stop.kind is VisitKind.JOB and not stop.second_person:
-                    end = schedule.stop_end(k, stop.service_s, lunch_s)
-                    builder.placed[stop.job.id] = (r, start, end)
+            builder.set_route(r, stops, schedule)
         unplaced = {j.id for j in problem.jobs if j.id not in builder.placed}
         return builder, unplaced
+
+    def set_route(self, r: int, stops: list[Stop], schedule: Schedule) -> None:
+        """Route `r` as `stops` with their `schedule`, and where its jobs now start and end."""
+        state = self.routes[r]
+        state.stops, state.schedule = stops, schedule
+        lunch_s = state.vehicle.lunch.duration_s if state.vehicle.lunch else 0
+        for k, (stop, start) in enumerate(zip(stops, schedule.starts, strict=True)):
+            if stop.kind is VisitKind.JOB and not stop.second_person:
+                end = schedule.stop_end(k, stop.service_s, lunch_s)
+                self.placed[stop.job.id] = (r, start, end)
 
     def cost(self, index: int) -> int:
         schedule = self.routes[index].schedule

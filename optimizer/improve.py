@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from optimizer.construct import Builder, Schedule, Stop, _order, build_greedy, simulate, to_plan
-from optimizer.model import Job, Plan, Problem, VisitKind
+from optimizer.model import Job, Plan, Problem, Search, VisitKind
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def improve(
             current, unplaced = cost, still_out
         else:
             _restore(builder, snapshot)
-    return to_plan(problem, builder, sorted(unplaced))
+    return replace(to_plan(problem, builder, sorted(unplaced)), search=Search.RUIN_AND_RECREATE)
 
 
 def polish(
@@ -159,8 +159,8 @@ def _relocate(builder: Builder, problem: Problem, a: int, i: int, routes: list[i
             after = schedule.cost + (without.cost if b != a else 0)
             if after < before:
                 if b != a:
-                    _set(builder, a, rest, without)
-                _set(builder, b, stops, schedule)
+                    builder.set_route(a, rest, without)
+                builder.set_route(b, stops, schedule)
                 return True
     return False
 
@@ -189,19 +189,10 @@ def _swap(
             theirs = [*target.stops[:j], stop, *target.stops[j + 1 :]]
             second = simulate(problem, target.vehicle, theirs)
             if second is not None and first.cost + second.cost < before:
-                _set(builder, a, mine, first)
-                _set(builder, b, theirs, second)
+                builder.set_route(a, mine, first)
+                builder.set_route(b, theirs, second)
                 return True
     return False
-
-
-def _set(builder: Builder, r: int, stops: list[Stop], schedule: Schedule) -> None:
-    state = builder.routes[r]
-    state.stops, state.schedule = stops, schedule
-    lunch_s = state.vehicle.lunch.duration_s if state.vehicle.lunch else 0
-    for k, (stop, start) in enumerate(zip(stops, schedule.starts, strict=True)):
-        if stop.kind is VisitKind.JOB and not stop.second_person:
-            builder.placed[stop.job.id] = (r, start, schedule.stop_end(k, stop.service_s, lunch_s))
 
 
 def shiftable_jobs(problem: Problem) -> set[str]:

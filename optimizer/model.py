@@ -44,6 +44,11 @@ class Break:
     latest_start_s: int
     duration_s: int
 
+    @property
+    def window_s(self) -> int:
+        """How long the lunch may start: a job longer than this takes its lunch on site."""
+        return self.latest_start_s - self.earliest_start_s
+
 
 @dataclass(frozen=True, slots=True)
 class TechnicianDay:
@@ -200,11 +205,7 @@ class Problem:
         """Whether some job may be longer than some day's lunch window and so take its lunch
         on site (see `optimizer.construct`): a rule of the construction's own, which OR-Tools'
         breaks and the compiled descent do not hold."""
-        windows = [
-            v.lunch.latest_start_s - v.lunch.earliest_start_s
-            for v in self.technician_days
-            if v.lunch is not None
-        ]
+        windows = [v.lunch.window_s for v in self.technician_days if v.lunch is not None]
         return bool(windows) and any(j.duration_s > min(windows) for j in self.jobs)
 
     def protects_promises(self) -> bool:

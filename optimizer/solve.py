@@ -130,7 +130,7 @@ def solve(
         clock=limits.clock,
         seed=limits.seed,
     )
-    improved = replace(improve(problem, budget, start=state), search=Search.RUIN_AND_RECREATE)
+    improved = improve(problem, budget, start=state)
     candidates: list[Plan | None] = [first, improved]
     if on_progress is not None:
         on_progress(Progress(1, plan_cost(problem, improved), 0))
@@ -146,9 +146,7 @@ def solve(
         if searched is None and deadline - limits.clock() > 0.2:
             # OR-Tools refused the plan as its start: the rest of the time goes on from there.
             budget = replace(budget, deadline=deadline, seed=limits.seed + 2)
-            candidates.append(
-                replace(improve(problem, budget, start=state), search=Search.RUIN_AND_RECREATE)
-            )
+            candidates.append(improve(problem, budget, start=state))
     if rival is not None:
         with rival:
             candidates.append(rival.result())
@@ -329,7 +327,7 @@ def _rival_main(
                 clock=limits.clock,
                 seed=limits.seed + 1,
             )
-            plan: Plan | None = replace(improve(problem, budget), search=Search.RUIN_AND_RECREATE)
+            plan: Plan | None = improve(problem, budget)
         elif mode == "fleet":
             plan = _search_from_a_smaller_fleet(
                 problem, replace(limits, seed=limits.seed + 1), start
@@ -345,7 +343,7 @@ def _rival_main(
         if plan is None and (rest := deadline - limits.clock()) > 0.2:
             # OR-Tools refused its start: ruin and recreate has the rest of the time.
             budget = Budget(10**9, limits.clock() + rest, limits.clock, limits.seed + 3)
-            plan = replace(improve(problem, budget), search=Search.RUIN_AND_RECREATE)
+            plan = improve(problem, budget)
     except Exception:
         plan = None
     sender.send(plan)
