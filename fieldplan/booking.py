@@ -22,7 +22,7 @@ from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
 import optimizer
-from fieldplan import plan_gate
+from fieldplan import live_plans, plan_gate
 from fieldplan.appointments import (
     AgreedVia,
     Appointment,
@@ -164,6 +164,9 @@ class _Context:
     touched: set[str]  # technician-days whose stored route must be rewritten
     engine_job: optimizer.Job | None
     why_not: Why | None  # why the job is not in the problem, when it is not
+    # The prepared plan the index was forked from (a job new to the plan): the job is on no
+    # stored route, and once committed the index is the plan of the next revision.
+    live: live_plans.Prepared | None = None
 
 
 def first_offer_day(today: date) -> date:
@@ -172,9 +175,31 @@ def first_offer_day(today: date) -> date:
 
 
 def _context(
-    session: Session, job: Job, first_day: date, days: int, travel: TravelTimes, today: date
+    session: Session,
+    job: Job,
+    first_day: date,
+    days: int,
+    travel: TravelTimes,
+    today: date,
+    *,
+    booking: bool = False,
 ) -> _Context:
+    """What placing the job over these days works with: for a job new to the plan the
+    region's prepared plan (a fork of it when `booking`), else a problem read for this job,
+    with its stops taken out of the stored plan."""
     region = session.get_one(Region, job.region_id)
+    live = live_plans.prepared(session, region, first_day, days, travel, today)
+    if live is not None and live.holds_new(job.id):
+        found = live.translation.problem.job(str(job.id))
+        return _Context(
+            region,
+            live.translation,
+            live.index.fork() if booking else live.index,
+            set(),
+            replace(found, promised=False),
+            None,
+            live,
+        )
     horizon = horizon_for(region, first_day, days)
     translation = build_problem(
         session, region, horizon, travel, unpromised=job.id, placing={job.id}, today=today
@@ -306,7 +331,7 @@ def _insert(
     if local > first + timedelta(days=MAX_DAYS_AHEAD):
         raise SlotTaken(Why.of(PlanningReason.TOO_FAR_AHEAD, days=MAX_DAYS_AHEAD))
     days = max(rules.offer_days, len(_working_days_until(first, local)) + job.days)
-    context = _context(session, job, first, days, travel, today)
+    context = _context(session, job, first, days, travel, today, booking=True)
     window = _window(context.translation, start, end)
     if context.engine_job is None or window is None:
         why = context.why_not or Why.of(PlanningReason.NOT_A_WORKING_DAY)
@@ -316,7 +341,12 @@ def _insert(
         context.index.book(context.engine_job, window)
     except Unbookable as refused:
         raise SlotTaken(refused.why, job_id=job.id) from None
-    drop_from_plans(session, job, today)  # from any other day it was planned on
+    if context.live is None:
+        drop_from_plans(session, job, today)  # from any other day it was planned on
+    else:
+        live_plans.booked_into(
+            session, context.region, first, days, today, context.live, context.index
+        )
     write_routes(
         session,
         context.region,

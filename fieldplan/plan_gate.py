@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 import optimizer
 from fieldplan.appointments import LIVE_APPOINTMENTS, Appointment, AppointmentStatus
@@ -41,7 +41,7 @@ from fieldplan.planning import (
     horizon_for,
     stored_plan_to_judge,
 )
-from fieldplan.plans import Plan, Route, Stop, StopKind, lead_visits, newest_versions
+from fieldplan.plans import Plan, Route, Stop, StopKind, lead_visits, newest_plans
 from fieldplan.regions import Region
 from fieldplan.travel import TravelTimes
 from fieldplan.workdays import add_working_days, working_days_between
@@ -176,7 +176,7 @@ def defects(
     if not wanted:
         return []
     zone = ZoneInfo(region.timezone)
-    plans = _newest_plans(session, region.id, wanted)
+    plans = newest_plans(session, region.id, wanted)
     found: list[Defect] = []
     found += _promises(session, region, wanted, plans, zone)
     found += _doubles(session, region, wanted, plans, today)
@@ -209,17 +209,6 @@ def region_defects(
     )
     days |= {start.astimezone(zone).date() for start in starts}
     return sorted(defects(session, region, days, today=today, travel=travel))
-
-
-def _newest_plans(session: Session, region_id: int, days: list[date]) -> dict[date, Plan]:
-    newest = newest_versions(region_id, Plan.day.in_(days))
-    rows = session.scalars(
-        select(Plan)
-        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
-        .where(Plan.region_id == region_id)
-        .options(selectinload(Plan.routes).selectinload(Route.stops))
-    )
-    return {plan.day: plan for plan in rows}
 
 
 def _lead_stops(plan: Plan | None) -> dict[int, list[Stop]]:

@@ -28,7 +28,7 @@ from fieldplan.catalogue import JobKind, Part, Product
 from fieldplan.jobs import Job, JobDependency, JobPart, JobStatus
 from fieldplan.locations import Location
 from fieldplan.orders import OrderLine
-from fieldplan.plans import LeadVisit, Plan, Route, Stop, StopKind, latest_plan, lead_visits
+from fieldplan.plans import LeadVisit, Plan, Route, Stop, StopKind, lead_visits, newest_plans
 from fieldplan.reasons import PlanningReason
 from fieldplan.regions import Region
 from fieldplan.technicians import Technician
@@ -679,10 +679,7 @@ def stored_plan(session: Session, region: Region, translation: Translation) -> o
     sites = {loc.id: loc.code for loc in translation.sites.values()}
     engine_jobs = {j.id: j for j in translation.problem.jobs}
     routes = []
-    for day in horizon.days:
-        plan = latest_plan(session, region.id, day)
-        if plan is None:
-            continue
+    for day, plan in sorted(newest_plans(session, region.id, horizon.days).items()):
         for route in plan.routes:
             visits = []
             for stop in route.stops:

@@ -22,7 +22,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
 from fieldplan.db import Base, UTCDateTime, utcnow
 from fieldplan.regions import Region
@@ -195,6 +195,20 @@ def next_version(session: Session, region_id: int, day: date) -> int:
         select(func.max(Plan.version)).where(Plan.region_id == region_id, Plan.day == day)
     )
     return (latest or 0) + 1
+
+
+def newest_plans(session: Session, region_id: int, days: Iterable[date]) -> dict[date, Plan]:
+    """The newest plan of each of these days that has one, with its routes and stops, in
+    three queries whatever the number of days (a day at a time, with each route's stops
+    loaded as it is read, was most of what reading a horizon's plan cost)."""
+    newest = newest_versions(region_id, Plan.day.in_(sorted(set(days))))
+    rows = session.scalars(
+        select(Plan)
+        .join(newest, (Plan.day == newest.c.day) & (Plan.version == newest.c.version))
+        .where(Plan.region_id == region_id)
+        .options(selectinload(Plan.routes).selectinload(Route.stops))
+    )
+    return {plan.day: plan for plan in rows}
 
 
 def latest_plan(session: Session, region_id: int, day: date) -> Plan | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, String, text, update
+from sqlalchemy import Integer, String, event, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fieldplan.db import LOCK_WAIT_S, Base
@@ -35,4 +35,21 @@ def lock_region(session: Session, region_id: int) -> int:
     )
     if revision is None:
         raise LookupError(f"no region {region_id}")
+    session.info.setdefault(_LOCKED, {})[region_id] = int(revision)
     return int(revision)
+
+
+_LOCKED = "fieldplan.locked_regions"
+
+
+def locked_revision(session: Session, region_id: int) -> int | None:
+    """The revision this session's transaction moved the region to (None: it holds no lock
+    on it). Forgotten when the transaction ends, as the lock is."""
+    found = session.info.get(_LOCKED, {}).get(region_id)
+    return int(found) if found is not None else None
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _transaction_ended(session: Session) -> None:
+    session.info.pop(_LOCKED, None)

@@ -11,6 +11,7 @@ placed, so a later insertion can never break a synchronisation or a dependency.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -413,6 +414,16 @@ class Builder:
             if stop.kind is VisitKind.JOB and not stop.second_person:
                 end = schedule.stop_end(k, stop.service_s, lunch_s)
                 self.placed[stop.job.id] = (r, start, end)
+
+    def fork(self) -> Builder:
+        """A builder that may change its routes without changing this one's. Stop lists and
+        schedules are replaced whole, never edited in place, so the twins share them."""
+        twin = copy.copy(self)
+        twin.routes = [replace(state) for state in self.routes]
+        twin.placed = dict(self.placed)
+        twin.frozen = set(self.frozen)
+        twin.blocked = set(self.blocked)
+        return twin
 
     def cost(self, index: int) -> int:
         schedule = self.routes[index].schedule

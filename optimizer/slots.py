@@ -13,6 +13,7 @@ a window may be missed when its only feasible insertions are not among the few c
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -148,6 +149,16 @@ class SlotIndex:
                 self._dependents.setdefault(dependency.job_id, []).append(
                     (job.id, dependency.lag_days)
                 )
+
+    def fork(self) -> SlotIndex:
+        """An index to book into while this one keeps answering offers: a booking replaces
+        a route's stops, schedule and gaps whole, so the twins share everything else."""
+        twin = copy.copy(self)
+        twin.builder = self.builder.fork()
+        twin._per_route = list(self._per_route)
+        twin.promises = dict(self.promises)
+        twin.changed = set()
+        return twin
 
     @property
     def _n(self) -> int:

@@ -1,0 +1,210 @@
+"""The region's prepared plan (fieldplan.live_plans): offers and bookings of jobs new to the
+plan answer from it, and it is never the plan of a revision it does not hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from fieldplan import live_plans
+from fieldplan.appointments import Appointment
+from fieldplan.booking import first_offer_day, offer_windows
+from fieldplan.db import make_engine, session_factory, unit_of_work
+from fieldplan.jobs import Job
+from fieldplan.migrate import upgrade
+from fieldplan.plan_gate import PlanRefused
+from fieldplan.planning import build_problem, horizon_for, stored_plan
+from fieldplan.regions import Region
+from optimizer.slots import SlotIndex
+from tests.conftest import BACKENDS, empty_database
+from tests.test_booking import MONDAY, RULES, SUNDAY, TRAVEL, at, book, tiny_region
+
+FIRST = first_offer_day(SUNDAY)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database of its own whose sessions commit, as the API's do."""
+    with empty_database(request.param, tmp_path) as url:
+        made = make_engine(url)
+        upgrade(made)
+        try:
+            yield made
+        finally:
+            made.dispose()
+
+
+def _tiny(engine: Engine, jobs: int = 6) -> tuple[int, list[int]]:
+    with unit_of_work(session_factory(engine)) as session:
+        region, made = tiny_region(session, jobs)
+        return region.id, [j.id for j in made]
+
+
+def _prepared(session: Session, region_id: int) -> live_plans.Prepared:
+    region = session.get_one(Region, region_id)
+    found = live_plans.prepared(session, region, FIRST, RULES.offer_days, TRAVEL, SUNDAY)
+    assert found is not None
+    return found
+
+
+def _routes(index: SlotIndex) -> list[tuple[str, list[tuple[str | None, int]]]]:
+    """Each route as (technician-day, [(job, start)]): what a plan promises and when."""
+    return sorted(
+        (r.technician_day, [(v.job_id, v.start_s) for v in r.visits])
+        for r in index.plan().routes
+        if r.visits
+    )
+
+
+def _fresh_index(session: Session, region_id: int) -> SlotIndex:
+    region = session.get_one(Region, region_id)
+    translation = build_problem(
+        session, region, horizon_for(region, FIRST, RULES.offer_days), TRAVEL, today=SUNDAY
+    )
+    return SlotIndex(translation.problem, stored_plan(session, region, translation))
+
+
+def test_offers_from_the_prepared_plan_are_those_of_a_plan_read_afresh(engine: Engine) -> None:
+    region_id, jobs = _tiny(engine)
+    sessions = session_factory(engine)
+    for k, job_id in enumerate(jobs[:3]):
+        with unit_of_work(sessions) as session:
+            book(session, session.get_one(Job, job_id), at(MONDAY, 8 + 2 * k))
+    with unit_of_work(sessions) as session:
+        prepared = _prepared(session, region_id)
+        offered = offer_windows(
+            session, session.get_one(Job, jobs[3]), TRAVEL, today=SUNDAY, rules=RULES
+        )
+    # A session inside a transaction someone else holds never uses prepared plans: it reads.
+    with engine.connect() as connection, connection.begin():
+        outside = Session(bind=connection)
+        assert (
+            live_plans.prepared(
+                outside, outside.get_one(Region, region_id), FIRST, 5, TRAVEL, SUNDAY
+            )
+            is None
+        )
+        afresh = offer_windows(
+            outside, outside.get_one(Job, jobs[3]), TRAVEL, today=SUNDAY, rules=RULES
+        )
+        outside.close()
+    assert offered.choices
+    assert offered == afresh
+    assert sum(1 for _, visits in _routes(prepared.index) for job, _ in visits if job) == 3
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The revisions at which plans were read from the database."""
+    done: list[int] = []
+    read = live_plans._read
+
+    def counted(session: Session, revision: int, *args: object) -> live_plans.Prepared:
+        done.append(revision)
+        return read(session, revision, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(live_plans, "_read", counted)
+    return done
+
+
+def test_a_booking_leaves_the_plan_of_the_revision_it_wrote_prepared(
+    engine: Engine, reads: list[int]
+) -> None:
+    region_id, jobs = _tiny(engine)
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as session:
+        before = _prepared(session, region_id)
+    with unit_of_work(sessions) as session:
+        book(session, session.get_one(Job, jobs[0]), at(MONDAY, 10))
+    with unit_of_work(sessions) as session:
+        after = _prepared(session, region_id)
+    assert reads == [before.revision]  # the booking and the next request read nothing
+    with unit_of_work(sessions) as session:
+        revision = session.scalar(select(Region.revision).where(Region.id == region_id))
+        afresh = _fresh_index(session, region_id)
+    assert after.revision == before.revision + 1 == revision
+    assert after.index is not before.index  # the booking's fork, not read again
+    assert _routes(after.index) == _routes(afresh)
+    assert after.index.is_placed(str(jobs[0]))
+    assert not before.index.is_placed(str(jobs[0]))  # offers meanwhile saw the plan as it was
+
+
+def test_another_process_writing_moves_the_revision_and_the_plan_is_read_again(
+    engine: Engine, reads: list[int]
+) -> None:
+    region_id, jobs = _tiny(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    other = make_engine(url)  # another API process: prepared plans of its own
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            mine = _prepared(session, region_id)
+        with unit_of_work(session_factory(other)) as session:
+            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
+        with unit_of_work(session_factory(engine)) as session:
+            again = _prepared(session, region_id)
+            assert again.revision == mine.revision + 1
+            assert again.index.is_placed(str(jobs[0]))
+            assert reads == [mine.revision, mine.revision, again.revision]
+            # This process's next booking starts from what the other one wrote.
+            book(session, session.get_one(Job, jobs[1]), at(MONDAY, 9))
+        with unit_of_work(session_factory(engine)) as session:
+            both = _fresh_index(session, region_id)
+        assert {str(jobs[0]), str(jobs[1])} <= {
+            job for _, visits in _routes(both) for job, _ in visits
+        }
+    finally:
+        other.dispose()
+
+
+def test_a_booking_that_rolls_back_leaves_the_prepared_plan_as_it_was(engine: Engine) -> None:
+    region_id, jobs = _tiny(engine)
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as session:
+        before = _prepared(session, region_id)
+
+    class Changed(RuntimeError):
+        pass
+
+    def book_then_fail() -> None:
+        with unit_of_work(sessions) as session:
+            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 10))
+            raise Changed  # anything after the booking that ends its transaction in a rollback
+
+    with pytest.raises(Changed):
+        book_then_fail()
+    with unit_of_work(sessions) as session:
+        now = _prepared(session, region_id)
+    assert now is before
+    assert not now.index.is_placed(str(jobs[0]))
+
+
+def test_a_refused_plan_is_not_kept_as_prepared(engine: Engine) -> None:
+    """The gate has the last word: a booking whose plan it refuses leaves nothing behind,
+    in the database or prepared."""
+    region_id, jobs = _tiny(engine)
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as session:
+        first = book(session, session.get_one(Job, jobs[0]), at(MONDAY, 10))
+        first_id = first.id
+    with unit_of_work(sessions) as session:
+        before = _prepared(session, region_id)
+
+    def book_and_break_a_promise() -> None:
+        with unit_of_work(sessions) as session:
+            book(session, session.get_one(Job, jobs[1]), at(MONDAY, 12))
+            # A promise broken behind the booking's back: its window moves off its stop.
+            promised = session.get_one(Appointment, first_id)
+            promised.window_start += timedelta(hours=4)
+            promised.window_end += timedelta(hours=4)
+
+    with pytest.raises(PlanRefused):
+        book_and_break_a_promise()
+    with unit_of_work(sessions) as session:
+        now = _prepared(session, region_id)
+    assert now is before
+    assert not now.index.is_placed(str(jobs[1]))
