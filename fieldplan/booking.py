@@ -188,7 +188,7 @@ def _context(
     region's prepared plan (a fork of it when `booking`), else a problem read for this job,
     with its stops taken out of the stored plan."""
     region = session.get_one(Region, job.region_id)
-    live = live_plans.prepared(session, region, first_day, days, travel, today)
+    live = live_plans.prepared(session, region, first_day, days, travel, today, read=not booking)
     if live is not None and live.holds_new(job.id):
         found = live.translation.problem.job(str(job.id))
         return _Context(

@@ -29,18 +29,24 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from fieldplan import durations, plan_gate
-from fieldplan.planning import Translation, build_problem, horizon_for, stored_plan
+from fieldplan.jobs import Job
+from fieldplan.planning import PLANNABLE, Translation, build_problem, horizon_for, stored_plan
 from fieldplan.regions import Region, locked_revision
 from fieldplan.travel import TravelTimes
 from optimizer.slots import SlotIndex
 
 # Prepared plans per database: a region's offer horizon from today, now and then another
-# period's or a longer horizon's. Kept small: each holds the region's whole problem.
-KEPT_PER_DATABASE = 8
+# period's or a longer horizon's. Kept few: each holds the region's whole problem.
+KEPT_PER_DATABASE = 4
+# A prepared plan holds every plannable job of the region and its travel matrices (two
+# places-squared arrays of 8-byte numbers: 19 MB at this many jobs). Beyond it, offers and
+# bookings read the problem of the job at hand, as they did before prepared plans: reading
+# the whole region again after every write would cost more than it saves.
+MAX_PREPARED_JOBS = 1000
 
 
 @dataclass(frozen=True)
@@ -101,10 +107,14 @@ def prepared(
     days: int,
     travel: TravelTimes,
     today: date,
+    *,
+    read: bool = True,
 ) -> Prepared | None:
     """The region's plan over `days` working days from `first_day` as this session sees it,
     prepared; None when this session has already written plans or promises (its own changes
-    are not in any prepared plan)."""
+    are not in any prepared plan), and without `read` when none is prepared at its revision
+    (the whole region's problem costs more to read than one job's: a booking holding the lock
+    reads the smaller one, and the offers after it prepare the plan again)."""
     engine = _engine(session)
     if engine is None or any(plan_gate.context(session).touched.values()):
         return None
@@ -121,9 +131,20 @@ def prepared(
         found = _plans.get(engine, OrderedDict()).get(key)
     if found is not None and found.revision == wanted:
         return found
+    if not read or _plannable_jobs(session, region.id) > MAX_PREPARED_JOBS:
+        return None
     fresh = _read(session, wanted, region.id, first_day, days, travel, today)
     _keep(engine, key, fresh)
     return fresh
+
+
+def _plannable_jobs(session: Session, region_id: int) -> int:
+    count = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(Job.region_id == region_id, Job.status.in_(PLANNABLE))
+    )
+    return int(count or 0)
 
 
 def _read(

@@ -149,7 +149,7 @@ def test_another_process_writing_moves_the_revision_and_the_plan_is_read_again(
             again = _prepared(session, region_id)
             assert again.revision == mine.revision + 1
             assert again.index.is_placed(str(jobs[0]))
-            assert reads == [mine.revision, mine.revision, again.revision]
+            assert reads == [mine.revision, again.revision]  # a booking never reads it
             # This process's next booking starts from what the other one wrote.
             book(session, session.get_one(Job, jobs[1]), at(MONDAY, 9))
         with unit_of_work(session_factory(engine)) as session:
@@ -208,3 +208,23 @@ def test_a_refused_plan_is_not_kept_as_prepared(engine: Engine) -> None:
         now = _prepared(session, region_id)
     assert now is before
     assert not now.index.is_placed(str(jobs[1]))
+
+
+def test_a_region_too_large_to_keep_is_read_per_job(
+    engine: Engine, reads: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `MAX_PREPARED_JOBS` nothing is prepared: offers and bookings read the job's own
+    problem, and still book."""
+    region_id, jobs = _tiny(engine)
+    monkeypatch.setattr(live_plans, "MAX_PREPARED_JOBS", len(jobs) - 1)
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as session:
+        region = session.get_one(Region, region_id)
+        assert live_plans.prepared(session, region, FIRST, 5, TRAVEL, SUNDAY) is None
+        offered = offer_windows(
+            session, session.get_one(Job, jobs[0]), TRAVEL, today=SUNDAY, rules=RULES
+        )
+    assert offered.choices
+    with unit_of_work(sessions) as session:
+        book(session, session.get_one(Job, jobs[0]), offered.choices[0].start)
+    assert reads == []
