@@ -38,6 +38,7 @@ from fieldplan.appointments import (
 from fieldplan.db import Base, UTCDateTime, utcnow
 from fieldplan.jobs import Job, JobStatus, change_status
 from fieldplan.planning import (
+    PLANNABLE,
     Horizon,
     TechnicianDayKey,
     Translation,
@@ -189,7 +190,9 @@ def _context(
     with its stops taken out of the stored plan."""
     region = session.get_one(Region, job.region_id)
     live = live_plans.prepared(session, region, first_day, days, travel, today, read=not booking)
-    if live is not None and live.holds_new(job.id):
+    # The job's own row as this transaction reads it has the last word on whether it is
+    # plannable at all (a change of status that took no lock would not move the revision).
+    if live is not None and job.status in PLANNABLE and live.holds_new(job.id):
         found = live.translation.problem.job(str(job.id))
         return _Context(
             region,

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from fieldplan import live_plans
 from fieldplan.appointments import Appointment
-from fieldplan.booking import first_offer_day, offer_windows
+from fieldplan.booking import SlotTaken, first_offer_day, offer_windows
 from fieldplan.db import make_engine, session_factory, unit_of_work
-from fieldplan.jobs import Job
+from fieldplan.jobs import Job, JobStatus
 from fieldplan.migrate import upgrade
 from fieldplan.plan_gate import PlanRefused
 from fieldplan.planning import build_problem, horizon_for, stored_plan
@@ -228,3 +228,18 @@ def test_a_region_too_large_to_keep_is_read_per_job(
     with unit_of_work(sessions) as session:
         book(session, session.get_one(Job, jobs[0]), offered.choices[0].start)
     assert reads == []
+
+
+def test_a_job_no_longer_plannable_is_not_booked_from_the_prepared_plan(engine: Engine) -> None:
+    """A change of a job's status that took no lock leaves the revision where it was; the
+    job's own row still decides, so the prepared plan cannot book it."""
+    region_id, jobs = _tiny(engine)
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as session:
+        prepared = _prepared(session, region_id)
+        assert prepared.holds_new(jobs[0])
+        session.get_one(Job, jobs[0]).status = JobStatus.CANCELLED
+    with pytest.raises(SlotTaken), unit_of_work(sessions) as session:
+        book(session, session.get_one(Job, jobs[0]), at(MONDAY, 10))
+    with unit_of_work(sessions) as session:
+        assert _prepared(session, region_id) is prepared
