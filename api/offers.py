@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fieldplan.booking import Windows, customer_cutoff, offer_windows
 from fieldplan.jobs import Job
+from fieldplan.regions import while_unlocked
 
 # Working out windows is Python on the CPU, and a process's threads share one interpreter
 # lock: twenty offers at once would each get a twentieth of it, and so would the booking that
@@ -21,10 +22,17 @@ OFFERS_AT_ONCE = 2
 _OFFERING = threading.BoundedSemaphore(OFFERS_AT_ONCE)
 
 
+# An offer about to start lets a booking that holds a region's lock in this process finish
+# first, up to this long (so offers never starve under a stream of bookings).
+YIELD_TO_BOOKINGS_S = 0.5
+
+
 @contextlib.contextmanager
 def offering() -> Iterator[None]:
-    """Wrap the working out of windows (never a booking): see `OFFERS_AT_ONCE`."""
+    """Wrap the working out of windows (never a booking): see `OFFERS_AT_ONCE` and
+    `YIELD_TO_BOOKINGS_S`."""
     with _OFFERING:
+        while_unlocked(YIELD_TO_BOOKINGS_S)
         yield
 
 

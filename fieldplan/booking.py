@@ -184,15 +184,22 @@ def _context(
     today: date,
     *,
     booking: bool = False,
+    prepare: bool = False,
 ) -> _Context:
     """What placing the job over these days works with: for a job new to the plan the
     region's prepared plan (a fork of it when `booking`), else a problem read for this job,
-    with its stops taken out of the stored plan."""
+    with its stops taken out of the stored plan. Only with `prepare` is the whole region
+    read to prepare it: the offer of the days customers pick from does, while a booking
+    holding the lock, or an offer looking further ahead for first dates, reads the smaller
+    problem of its job instead."""
     region = session.get_one(Region, job.region_id)
-    live = live_plans.prepared(session, region, first_day, days, travel, today, read=not booking)
+    live = live_plans.prepared(session, region, first_day, days, travel, today, read=prepare)
     # The job's own row as this transaction reads it has the last word on whether it is
     # plannable at all (a change of status that took no lock would not move the revision).
-    if live is not None and job.status in PLANNABLE and live.holds_new(job.id):
+    why_not = live.left_out(job.id) if live is not None else None
+    if live is not None and job.status in PLANNABLE and why_not is not None:
+        return _Context(region, live.translation, live.index, set(), None, why_not)
+    if live is not None and job.status in PLANNABLE and live.places(job.id):
         found = live.translation.problem.job(str(job.id))
         return _Context(
             region,
@@ -283,7 +290,7 @@ def _offer_windows(
     if job.status not in (JobStatus.NEW, JobStatus.OFFERED, JobStatus.BOOKED, JobStatus.PLANNED):
         return Windows(job.id, [], reason=Why.of(PlanningReason.JOB_STATUS, status=job.status))
     first = first_offer_day(today)
-    context = _context(session, job, first, rules.offer_days, travel, today)
+    context = _context(session, job, first, rules.offer_days, travel, today, prepare=True)
     if context.engine_job is None:
         return Windows(job.id, [], reason=context.why_not or Why.of(PlanningReason.NOT_PLANNABLE))
     offer = context.index.offer(context.engine_job, _grid(context.translation, rules))
@@ -323,8 +330,11 @@ def _insert(
     travel: TravelTimes,
     today: date,
     rules: BookingRules,
+    *,
+    first_promise: bool,
 ) -> _Context:
-    """Re-check the window against the plan as it is now and write the job into it."""
+    """Re-check the window against the plan as it is now and write the job into it
+    (`first_promise`: the job has no promise yet, a booking rather than a move)."""
     check_window(start, end)
     first = first_offer_day(today)
     region = session.get_one(Region, job.region_id)
@@ -350,6 +360,9 @@ def _insert(
         live_plans.booked_into(
             session, context.region, first, days, today, context.live, context.index
         )
+    was_new = not context.touched and job.id not in context.translation.planned_elsewhere
+    if first_promise and was_new:
+        live_plans.record_booking(session, context.region.id, job.id)
     write_routes(
         session,
         context.region,
@@ -444,7 +457,7 @@ def book(
     if live_appointment(session, job.id) is not None:
         raise AppointmentError(f"job {job.id} already has an appointment: reschedule it instead")
     _refuse_inside_cutoff(session, job, start, not_before, travel, today, rules)
-    _insert(session, job, start, end, travel, today, rules)
+    _insert(session, job, start, end, travel, today, rules, first_promise=True)
     appointment = promise(session, job, start, end, via=via, actor=actor, reason=reason)
     if job.status == JobStatus.BOOKED:
         change_status(session, job, JobStatus.PLANNED, actor=actor, reason="booked into the plan")
@@ -541,7 +554,7 @@ def move(
         _refuse_inside_cutoff(
             session, job, start, customer_cutoff(now, rules), travel, today, rules
         )
-    _insert(session, job, start, end, travel, today, rules)
+    _insert(session, job, start, end, travel, today, rules, first_promise=False)
     reschedule(session, appointment, start, end, actor=actor, reason=reason)
     release_dependants(
         session, session.get_one(Region, job.region_id), {job.id}, today=today, actor=actor

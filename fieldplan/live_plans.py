@@ -11,8 +11,11 @@ stands:
 - a booking holding the lock books into a fork of it, and once its transaction has committed
   the fork is the prepared plan of the revision that booking wrote, so the next booking of
   this process reads nothing again;
-- any other write (another process's, a move, a re-plan, a report) leaves a revision this
-  process did not prepare, and the next request reads the region afresh.
+- a revision that was one such booking and nothing else is recorded (`PlanBooking`), so
+  another process catches up on it by reading the stored routes and that job's promise
+  again, a few queries, instead of the whole region;
+- any other write (a move, a re-plan, a report) leaves a revision nobody recorded, and the
+  next request reads the region afresh.
 
 Only jobs new to the plan go this way: a job on a stored route, planned on another day or
 promised already is placed by the slower path that takes it out first. And what a booking
@@ -25,18 +28,22 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, ForeignKey, Integer, delete, event, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+import optimizer
 from fieldplan import durations, plan_gate
+from fieldplan.appointments import LIVE_APPOINTMENTS, Appointment
+from fieldplan.db import Base
 from fieldplan.jobs import Job
 from fieldplan.planning import PLANNABLE, Translation, build_problem, horizon_for, stored_plan
 from fieldplan.regions import Region, locked_revision
 from fieldplan.travel import TravelTimes
+from optimizer.reasons import Why
 from optimizer.slots import SlotIndex
 
 # Prepared plans per database: a region's offer horizon from today, now and then another
@@ -47,6 +54,19 @@ KEPT_PER_DATABASE = 4
 # bookings read the problem of the job at hand, as they did before prepared plans: reading
 # the whole region again after every write would cost more than it saves.
 MAX_PREPARED_JOBS = 1000
+# How many recorded bookings a region keeps: a prepared plan further behind is read afresh.
+KEPT_BOOKINGS = 500
+
+
+class PlanBooking(Base):
+    """A revision of a region that was one booking of a job new to the plan, and nothing
+    else: what changed is that job's promise and the routes it went into."""
+
+    __tablename__ = "plan_bookings"
+
+    region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,7 @@ class _Key:
 class Prepared:
     """The plan of a region at `revision`, as the engine sees it."""
 
+    region_id: int
     revision: int
     translation: Translation
     index: SlotIndex
@@ -80,6 +101,26 @@ class Prepared:
             and job_id not in translation.promised
             and job_id not in translation.held
         )
+
+    def places(self, job_id: int) -> bool:
+        """Whether offering and booking the job from this plan is what reading its own
+        problem would give: it is new to the plan and everything it waits for is planned
+        (a prerequisite still open is outside a job's own problem, and says so)."""
+        if not self.holds_new(job_id):
+            return False
+        job = self.translation.problem.job(str(job_id))
+        return all(self.index.is_placed(d.job_id) for d in job.after)
+
+    def left_out(self, job_id: int) -> Why | None:
+        """Why this problem leaves out a job new to the plan, as its own problem would."""
+        translation = self.translation
+        if (
+            job_id in translation.planned_elsewhere
+            or job_id in translation.promised
+            or job_id in translation.held
+        ):
+            return None
+        return translation.left_out.get(job_id)
 
 
 _plans: weakref.WeakKeyDictionary[Engine, OrderedDict[_Key, Prepared]] = weakref.WeakKeyDictionary()
@@ -131,6 +172,11 @@ def prepared(
         found = _plans.get(engine, OrderedDict()).get(key)
     if found is not None and found.revision == wanted:
         return found
+    if found is not None and found.revision < wanted:
+        caught_up = _catch_up(session, found, wanted)
+        if caught_up is not None:
+            _keep(engine, key, caught_up)
+            return caught_up
     if not read or _plannable_jobs(session, region.id) > MAX_PREPARED_JOBS:
         return None
     fresh = _read(session, wanted, region.id, first_day, days, travel, today)
@@ -147,6 +193,10 @@ def _plannable_jobs(session: Session, region_id: int) -> int:
     return int(count or 0)
 
 
+def _reader(session: Session) -> Session:
+    return Session(bind=session.connection(), expire_on_commit=False, autoflush=False)
+
+
 def _read(
     session: Session,
     revision: int,
@@ -160,13 +210,75 @@ def _read(
     reads what it will write over; a second connection would wait for the pool that the
     bookings queueing for the lock hold), through a session of its own: its rows are
     nobody's to change or expire, and closing it leaves them readable."""
-    with Session(bind=session.connection(), expire_on_commit=False, autoflush=False) as reader:
+    with _reader(session) as reader:
         region = reader.get_one(Region, region_id)
         translation = build_problem(
             reader, region, horizon_for(region, first_day, days), travel, today=today
         )
         index = SlotIndex(translation.problem, stored_plan(reader, region, translation))
-    return Prepared(revision, translation, index, travel)
+    return Prepared(region_id, revision, translation, index, travel)
+
+
+def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | None:
+    """`behind` brought to revision `wanted` when every revision between was a recorded
+    booking of a job it holds as new (None otherwise): those jobs take their promises, and
+    the stored routes are read again. The same problem as a fresh read would build, without
+    reading the region's jobs, technicians and places again."""
+    booked = session.execute(
+        select(PlanBooking.revision, PlanBooking.job_id)
+        .where(
+            PlanBooking.region_id == behind.region_id,
+            PlanBooking.revision > behind.revision,
+            PlanBooking.revision <= wanted,
+        )
+        .order_by(PlanBooking.revision)
+    ).all()
+    if [revision for revision, _ in booked] != list(range(behind.revision + 1, wanted + 1)):
+        return None
+    jobs = {job_id for _, job_id in booked}
+    if len(jobs) != len(booked) or not all(behind.holds_new(j) for j in jobs):
+        return None
+    promises = session.execute(
+        select(Appointment.job_id, Appointment.window_start, Appointment.window_end).where(
+            Appointment.job_id.in_(sorted(jobs)), Appointment.status.in_(LIVE_APPOINTMENTS)
+        )
+    ).all()
+    horizon = behind.translation.horizon
+    windows: dict[str, optimizer.TimeWindow] = {}
+    for job_id, start, end in promises:
+        start_s, end_s = horizon.to_seconds(start), horizon.to_seconds(end)
+        if start_s is None or end_s is None:
+            return None  # promised outside these days: a fresh read leaves it out
+        windows[str(job_id)] = optimizer.TimeWindow(start_s, end_s)
+    if len(windows) != len(jobs):
+        return None
+    translation = behind.translation
+    with _reader(session) as reader:
+        region = reader.get_one(Region, behind.region_id)
+        stored = stored_plan(reader, region, translation)
+    where = {
+        visit.job_id: route.technician_day
+        for route in stored.routes
+        for visit in route.visits
+        if visit.job_id in windows and not visit.second_person
+    }
+    problem = translation.problem
+    jobs_now = [
+        replace(
+            job,
+            windows=(windows[job.id],),
+            promised=True,
+            previous_technician_day=where.get(job.id),
+        )
+        if job.id in windows
+        else job
+        for job in problem.jobs
+    ]
+    problem = replace(problem, jobs=jobs_now)
+    caught_up = replace(
+        translation, problem=problem, promised=translation.promised | {int(j) for j in windows}
+    )
+    return Prepared(behind.region_id, wanted, caught_up, SlotIndex(problem, stored), behind.travel)
 
 
 def _keep(engine: Engine, key: _Key, plan: Prepared) -> None:
@@ -215,8 +327,23 @@ def booked_into(
     if engine is None or revision is None or revision != base.revision + 1:
         return
     key = _key(region.id, first_day, days, today, base.travel)
-    plan = Prepared(revision, base.translation, index, base.travel)
+    plan = Prepared(region.id, revision, base.translation, index, base.travel)
     session.info.setdefault(_PENDING, []).append(_Pending(engine, key, plan))
+
+
+def record_booking(session: Session, region_id: int, job_id: int) -> None:
+    """Record that the revision this transaction's lock gave the region is the booking of
+    a job that was new to the plan: on no route from today on and promised nowhere. The
+    caller writes nothing else in it (a second lock leaves the next revision unrecorded)."""
+    revision = locked_revision(session, region_id)
+    if revision is None:
+        return
+    session.execute(
+        delete(PlanBooking).where(
+            PlanBooking.region_id == region_id, PlanBooking.revision <= revision - KEPT_BOOKINGS
+        )
+    )
+    session.add(PlanBooking(region_id=region_id, revision=revision, job_id=job_id))
 
 
 @event.listens_for(Session, "before_commit")

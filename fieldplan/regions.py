@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import Integer, String, event, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -35,8 +37,30 @@ def lock_region(session: Session, region_id: int) -> int:
     )
     if revision is None:
         raise LookupError(f"no region {region_id}")
-    session.info.setdefault(_LOCKED, {})[region_id] = int(revision)
+    locked = session.info.setdefault(_LOCKED, {})
+    if not locked:
+        with _holders:
+            _holders.count += 1
+    locked[region_id] = int(revision)
     return int(revision)
+
+
+class _Holders(threading.Condition):
+    """How many transactions of this process hold a region's lock (see `while_unlocked`)."""
+
+    count = 0
+
+
+_holders = _Holders()
+
+
+def while_unlocked(wait_s: float) -> None:
+    """Wait (at most `wait_s`) until no transaction of this process holds a region's lock.
+    Work that may wait, such as working out windows, goes after the one that holds the lock:
+    the process's threads share one interpreter, and every booking of the region waits for
+    the holder's commit."""
+    with _holders:
+        _holders.wait_for(lambda: _holders.count == 0, timeout=wait_s)
 
 
 _LOCKED = "fieldplan.locked_regions"
@@ -52,4 +76,7 @@ def locked_revision(session: Session, region_id: int) -> int | None:
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _transaction_ended(session: Session) -> None:
-    session.info.pop(_LOCKED, None)
+    if session.info.pop(_LOCKED, None):
+        with _holders:
+            _holders.count -= 1
+            _holders.notify_all()

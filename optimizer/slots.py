@@ -156,7 +156,7 @@ class SlotIndex:
         twin = copy.copy(self)
         twin.builder = self.builder.fork()
         twin._per_route = list(self._per_route)
-        twin.promises = dict(self.promises)
+        twin.promises = {}  # the twin's own bookings, as `changed` is its own routes
         twin.changed = set()
         return twin
 

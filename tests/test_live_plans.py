@@ -22,7 +22,7 @@ from fieldplan.planning import build_problem, horizon_for, stored_plan
 from fieldplan.regions import Region
 from optimizer.slots import SlotIndex
 from tests.conftest import BACKENDS, empty_database
-from tests.test_booking import MONDAY, RULES, SUNDAY, TRAVEL, at, book, tiny_region
+from tests.test_booking import MONDAY, RULES, SUNDAY, TRAVEL, at, book, cancel, tiny_region
 
 FIRST = first_offer_day(SUNDAY)
 
@@ -134,7 +134,23 @@ def test_a_booking_leaves_the_plan_of_the_revision_it_wrote_prepared(
     assert not before.index.is_placed(str(jobs[0]))  # offers meanwhile saw the plan as it was
 
 
-def test_another_process_writing_moves_the_revision_and_the_plan_is_read_again(
+def _offers(session: Session, job_id: int) -> list[tuple[str, int]]:
+    found = offer_windows(session, session.get_one(Job, job_id), TRAVEL, today=SUNDAY, rules=RULES)
+    return [(c.start.isoformat(), c.added_travel_min) for c in found.choices]
+
+
+def _offers_afresh(engine: Engine, job_id: int) -> list[tuple[str, int]]:
+    """The offers of a plan read for the job alone (a session inside an outside transaction
+    never uses prepared plans)."""
+    with engine.connect() as connection, connection.begin():
+        outside = Session(bind=connection)
+        try:
+            return _offers(outside, job_id)
+        finally:
+            outside.close()
+
+
+def test_another_process_booking_is_caught_up_on_without_reading_the_region(
     engine: Engine, reads: list[int]
 ) -> None:
     region_id, jobs = _tiny(engine)
@@ -143,20 +159,49 @@ def test_another_process_writing_moves_the_revision_and_the_plan_is_read_again(
     try:
         with unit_of_work(session_factory(engine)) as session:
             mine = _prepared(session, region_id)
-        with unit_of_work(session_factory(other)) as session:
-            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
+        for k, job_id in enumerate(jobs[:2]):
+            with unit_of_work(session_factory(other)) as session:
+                book(session, session.get_one(Job, job_id), at(MONDAY, 9 + 3 * k))
         with unit_of_work(session_factory(engine)) as session:
             again = _prepared(session, region_id)
-            assert again.revision == mine.revision + 1
-            assert again.index.is_placed(str(jobs[0]))
-            assert reads == [mine.revision, again.revision]  # a booking never reads it
-            # This process's next booking starts from what the other one wrote.
-            book(session, session.get_one(Job, jobs[1]), at(MONDAY, 9))
+            offered = _offers(session, jobs[2])
+            afresh = _fresh_index(session, region_id)
+        assert again.revision == mine.revision + 2
+        assert reads == [mine.revision]  # two recorded bookings: caught up on, not read
+        assert _routes(again.index) == _routes(afresh)
+        assert offered == _offers_afresh(engine, jobs[2])
+        assert {int(j) for j in map(str, jobs[:2])} <= again.translation.promised
         with unit_of_work(session_factory(engine)) as session:
-            both = _fresh_index(session, region_id)
-        assert {str(jobs[0]), str(jobs[1])} <= {
-            job for _, visits in _routes(both) for job, _ in visits
-        }
+            # This process's next booking starts from what the other one wrote.
+            book(session, session.get_one(Job, jobs[2]), at(MONDAY, 9))
+        with unit_of_work(session_factory(engine)) as session:
+            placed = {
+                job for _, visits in _routes(_fresh_index(session, region_id)) for job, _ in visits
+            }
+        assert {str(j) for j in jobs[:3]} <= placed
+    finally:
+        other.dispose()
+
+
+def test_a_write_that_is_not_a_recorded_booking_has_the_region_read_afresh(
+    engine: Engine, reads: list[int]
+) -> None:
+    region_id, jobs = _tiny(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    other = make_engine(url)
+    try:
+        with unit_of_work(session_factory(other)) as session:
+            booked = book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
+        with unit_of_work(session_factory(engine)) as session:
+            mine = _prepared(session, region_id)
+            assert mine.index.is_placed(str(jobs[0]))
+        with unit_of_work(session_factory(other)) as session:
+            cancel(session, session.get_one(Appointment, booked.id))
+        with unit_of_work(session_factory(engine)) as session:
+            again = _prepared(session, region_id)
+        assert reads == [mine.revision, again.revision]
+        assert not again.index.is_placed(str(jobs[0]))
+        assert again.revision == mine.revision + 1
     finally:
         other.dispose()
 
