@@ -30,10 +30,9 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
 
 from sqlalchemy import Engine, ForeignKey, Integer, delete, event, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 import optimizer
 from fieldplan import durations, plan_gate
@@ -365,6 +364,8 @@ def _committed(session: Session) -> None:
         _keep(pending.engine, pending.key, pending.plan)
 
 
-@event.listens_for(Session, "after_rollback")
-def _rolled_back(session: Session, *_: Any) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    """Whatever was not committed (a rollback, a session closed mid-transaction) is gone."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)

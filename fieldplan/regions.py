@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from sqlalchemy import Integer, String, event, text, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from fieldplan.db import LOCK_WAIT_S, Base
 
@@ -73,9 +73,11 @@ def locked_revision(session: Session, region_id: int) -> int | None:
     return int(found) if found is not None else None
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _transaction_ended(session: Session) -> None:
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    """Committed, rolled back or closed with the session: the lock is gone either way."""
+    if transaction.parent is not None:
+        return  # a savepoint, or a subtransaction of the one that holds the lock
     if session.info.pop(_LOCKED, None):
         with _holders:
             _holders.count -= 1

@@ -3,6 +3,8 @@ plan answer from it, and it is never the plan of a revision it does not hold."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,11 +17,11 @@ from fieldplan import live_plans
 from fieldplan.appointments import Appointment
 from fieldplan.booking import SlotTaken, first_offer_day, offer_windows
 from fieldplan.db import make_engine, session_factory, unit_of_work
-from fieldplan.jobs import Job, JobStatus
+from fieldplan.jobs import Job, JobDependency, JobStatus
 from fieldplan.migrate import upgrade
 from fieldplan.plan_gate import PlanRefused
 from fieldplan.planning import build_problem, horizon_for, stored_plan
-from fieldplan.regions import Region
+from fieldplan.regions import Region, lock_region, while_unlocked
 from optimizer.slots import SlotIndex
 from tests.conftest import BACKENDS, empty_database
 from tests.test_booking import MONDAY, RULES, SUNDAY, TRAVEL, at, book, cancel, tiny_region
@@ -288,3 +290,78 @@ def test_a_job_no_longer_plannable_is_not_booked_from_the_prepared_plan(engine: 
         book(session, session.get_one(Job, jobs[0]), at(MONDAY, 10))
     with unit_of_work(sessions) as session:
         assert _prepared(session, region_id) is prepared
+
+
+def test_jobs_the_prepared_plan_cannot_place_get_the_answer_of_their_own_problem(
+    engine: Engine, reads: list[int]
+) -> None:
+    """A job the region's problem leaves out answers with its reason, and one waiting for a
+    prerequisite not yet planned reads its own problem: both say what they said before
+    prepared plans (the region's problem holds the prerequisite, a job's own does not)."""
+    region_id, jobs = _tiny(engine)
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as session:
+        session.get_one(Job, jobs[0]).days = 9  # longer than the five days offered
+        session.add(JobDependency(job_id=jobs[1], prerequisite_id=jobs[2]))
+    with unit_of_work(sessions) as session:
+        prepared = _prepared(session, region_id)
+        too_long = offer_windows(
+            session, session.get_one(Job, jobs[0]), TRAVEL, today=SUNDAY, rules=RULES
+        )
+        waiting = offer_windows(
+            session, session.get_one(Job, jobs[1]), TRAVEL, today=SUNDAY, rules=RULES
+        )
+    assert prepared.left_out(jobs[0]) is not None
+    assert prepared.holds_new(jobs[1])
+    assert not prepared.places(jobs[1])
+    with engine.connect() as connection, connection.begin():
+        outside = Session(bind=connection)
+        assert too_long == offer_windows(
+            outside, outside.get_one(Job, jobs[0]), TRAVEL, today=SUNDAY, rules=RULES
+        )
+        assert waiting == offer_windows(
+            outside, outside.get_one(Job, jobs[1]), TRAVEL, today=SUNDAY, rules=RULES
+        )
+        outside.close()
+    assert not too_long.choices
+    assert too_long.reason is not None
+    assert not waiting.choices
+    assert waiting.reason is not None
+    assert reads == [prepared.revision]
+
+
+def test_an_offer_lets_the_booking_holding_the_lock_finish_first(engine: Engine) -> None:
+    region_id, _ = _tiny(engine, jobs=1)
+    holding, waited = threading.Event(), threading.Event()
+    finished: list[float] = []
+
+    def offer() -> None:
+        holding.wait(5)
+        while_unlocked(10)
+        finished.append(time.monotonic())
+        waited.set()
+
+    thread = threading.Thread(target=offer)
+    thread.start()
+    with unit_of_work(session_factory(engine)) as session:
+        lock_region(session, region_id)
+        holding.set()
+        assert not waited.wait(0.3)  # the offer waits while the lock is held
+        committed = time.monotonic()
+    thread.join(5)
+    assert finished
+    assert finished[0] >= committed
+
+
+def test_a_session_closed_while_holding_the_lock_holds_up_no_offer(engine: Engine) -> None:
+    """However a transaction ends (commit, rollback, or its session closed half-way), the
+    process no longer counts it as holding the region's lock."""
+    region_id, _ = _tiny(engine, jobs=1)
+    for end in ("commit", "rollback", "close"):
+        session = session_factory(engine)()
+        lock_region(session, region_id)
+        getattr(session, end)()
+        session.close()
+        started = time.monotonic()
+        while_unlocked(2)
+        assert time.monotonic() - started < 1, end
