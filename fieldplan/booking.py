@@ -189,9 +189,8 @@ def _context(
     """What placing the job over these days works with: for a job new to the plan the
     region's prepared plan (a fork of it when `booking`), else a problem read for this job,
     with its stops taken out of the stored plan. Only with `prepare` is the whole region
-    read to prepare it: the offer of the days customers pick from does, while a booking
-    holding the lock, or an offer looking further ahead for first dates, reads the smaller
-    problem of its job instead."""
+    read to prepare it (offers do); a booking holding the lock reads the smaller problem of
+    its job instead."""
     region = session.get_one(Region, job.region_id)
     live = live_plans.prepared(session, region, first_day, days, travel, today, read=prepare)
     # The job's own row as this transaction reads it has the last word on whether it is
@@ -300,7 +299,7 @@ def _offer_windows(
     later: list[date] = []
     for _ in range(rules.look_ahead_periods):
         start = next_working_day(context.translation.horizon.days[-1] + timedelta(days=1))
-        context = _context(session, job, start, rules.offer_days, travel, today)
+        context = _context(session, job, start, rules.offer_days, travel, today, prepare=True)
         if context.engine_job is None:
             continue
         found = _choices(

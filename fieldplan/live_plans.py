@@ -40,6 +40,7 @@ from fieldplan.appointments import LIVE_APPOINTMENTS, Appointment
 from fieldplan.db import Base
 from fieldplan.jobs import Job
 from fieldplan.planning import PLANNABLE, Translation, build_problem, horizon_for, stored_plan
+from fieldplan.reasons import PlanningReason
 from fieldplan.regions import Region, locked_revision
 from fieldplan.travel import TravelTimes
 from optimizer.reasons import Why
@@ -220,9 +221,11 @@ def _read(
 
 def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | None:
     """`behind` brought to revision `wanted` when every revision between was a recorded
-    booking of a job it holds as new (None otherwise): those jobs take their promises, and
-    the stored routes are read again. The same problem as a fresh read would build, without
-    reading the region's jobs, technicians and places again."""
+    booking of a job it holds as new (None otherwise). A job booked into these days takes its
+    promise; one booked into other days leaves the problem, planned elsewhere, as a fresh read
+    would leave it (when nothing depends on it either way and it lasts one day). The stored
+    routes are read again: the same problem as a fresh read builds, without reading the
+    region's jobs, technicians and places again."""
     booked = session.execute(
         select(PlanBooking.revision, PlanBooking.job_id)
         .where(
@@ -242,16 +245,21 @@ def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | Non
             Appointment.job_id.in_(sorted(jobs)), Appointment.status.in_(LIVE_APPOINTMENTS)
         )
     ).all()
-    horizon = behind.translation.horizon
-    windows: dict[str, optimizer.TimeWindow] = {}
-    for job_id, start, end in promises:
-        start_s, end_s = horizon.to_seconds(start), horizon.to_seconds(end)
-        if start_s is None or end_s is None:
-            return None  # promised outside these days: a fresh read leaves it out
-        windows[str(job_id)] = optimizer.TimeWindow(start_s, end_s)
-    if len(windows) != len(jobs):
+    if len(promises) != len(jobs):
         return None
     translation = behind.translation
+    horizon = translation.horizon
+    problem = translation.problem
+    windows: dict[str, optimizer.TimeWindow] = {}
+    elsewhere: dict[int, date] = {}
+    for job_id, start, end in promises:
+        start_s, end_s = horizon.to_seconds(start), horizon.to_seconds(end)
+        if start_s is not None and end_s is not None:
+            windows[str(job_id)] = optimizer.TimeWindow(start_s, end_s)
+        elif not _stands_alone(problem, str(job_id)):
+            return None
+        else:
+            elsewhere[job_id] = start.astimezone(horizon.timezone).date()
     with _reader(session) as reader:
         region = reader.get_one(Region, behind.region_id)
         stored = stored_plan(reader, region, translation)
@@ -261,23 +269,48 @@ def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | Non
         for visit in route.visits
         if visit.job_id in windows and not visit.second_person
     }
-    problem = translation.problem
-    jobs_now = [
-        replace(
-            job,
-            windows=(windows[job.id],),
-            promised=True,
-            previous_technician_day=where.get(job.id),
-        )
-        if job.id in windows
-        else job
-        for job in problem.jobs
-    ]
-    problem = replace(problem, jobs=jobs_now)
+    gone = {str(j) for j in elsewhere}
+    problem = replace(
+        problem,
+        jobs=[
+            replace(
+                job,
+                windows=(windows[job.id],),
+                promised=True,
+                previous_technician_day=where.get(job.id),
+            )
+            if job.id in windows
+            else job
+            for job in problem.jobs
+            if job.id not in gone
+        ],
+    )
     caught_up = replace(
-        translation, problem=problem, promised=translation.promised | {int(j) for j in windows}
+        translation,
+        problem=problem,
+        jobs={k: v for k, v in translation.jobs.items() if k not in gone},
+        promised=translation.promised | {int(j) for j in windows},
+        planned_elsewhere=translation.planned_elsewhere | set(elsewhere),
+        left_out={
+            **translation.left_out,
+            **{
+                j: Why.of(PlanningReason.ALREADY_PLANNED, day=day.isoformat())
+                for j, day in elsewhere.items()
+            },
+        },
     )
     return Prepared(behind.region_id, wanted, caught_up, SlotIndex(problem, stored), behind.travel)
+
+
+def _stands_alone(problem: optimizer.Problem, job_id: str) -> bool:
+    """A one-day job no job of the problem depends on and that depends on none: leaving it
+    out changes nothing else of the problem."""
+    job = problem.job(job_id)
+    return (
+        job.days == 1
+        and not job.after
+        and not any(d.job_id == job_id for other in problem.jobs for d in other.after)
+    )
 
 
 def _keep(engine: Engine, key: _Key, plan: Prepared) -> None:

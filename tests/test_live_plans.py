@@ -365,3 +365,35 @@ def test_a_session_closed_while_holding_the_lock_holds_up_no_offer(engine: Engin
         started = time.monotonic()
         while_unlocked(2)
         assert time.monotonic() - started < 1, end
+
+
+def test_a_later_period_catches_up_on_a_booking_before_it(engine: Engine, reads: list[int]) -> None:
+    """Looking further ahead for first dates uses the later period's prepared plan; a
+    booking into the first period leaves that problem (planned elsewhere), as a fresh read
+    of the later period would have it, without reading the region again."""
+    region_id, jobs = _tiny(engine)
+    later = MONDAY + timedelta(days=7)
+    url = engine.url.render_as_string(hide_password=False)
+    other = make_engine(url)
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            region = session.get_one(Region, region_id)
+            before = live_plans.prepared(session, region, later, 5, TRAVEL, SUNDAY)
+            assert before is not None
+            assert before.holds_new(jobs[0])
+        with unit_of_work(session_factory(other)) as session:
+            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
+        with unit_of_work(session_factory(engine)) as session:
+            region = session.get_one(Region, region_id)
+            now = live_plans.prepared(session, region, later, 5, TRAVEL, SUNDAY)
+            afresh = build_problem(
+                session, region, horizon_for(region, later, 5), TRAVEL, today=SUNDAY
+            )
+        assert now is not None
+        assert reads == [before.revision]
+        assert not now.holds_new(jobs[0])
+        assert now.translation.left_out == afresh.left_out
+        assert now.translation.planned_elsewhere == afresh.planned_elsewhere
+        assert [j.id for j in now.translation.problem.jobs] == [j.id for j in afresh.problem.jobs]
+    finally:
+        other.dispose()
