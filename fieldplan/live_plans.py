@@ -269,9 +269,28 @@ def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | Non
         for visit in route.visits
         if visit.job_id in windows and not visit.second_person
     }
+    caught_up = _promised(translation, windows, where, elsewhere)
+    return Prepared(
+        behind.region_id,
+        wanted,
+        caught_up,
+        SlotIndex(caught_up.problem, stored),
+        behind.travel,
+    )
+
+
+def _promised(
+    translation: Translation,
+    windows: dict[str, optimizer.TimeWindow],
+    where: dict[str, str],
+    elsewhere: dict[int, date],
+) -> Translation:
+    """The translation once jobs new to it were booked, as a fresh read would give it: those
+    booked into its days hold their promise and where they went (`where`, technician-day),
+    those booked on other days are planned there."""
     gone = {str(j) for j in elsewhere}
     problem = replace(
-        problem,
+        translation.problem,
         jobs=[
             replace(
                 job,
@@ -281,11 +300,11 @@ def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | Non
             )
             if job.id in windows
             else job
-            for job in problem.jobs
+            for job in translation.problem.jobs
             if job.id not in gone
         ],
     )
-    caught_up = replace(
+    return replace(
         translation,
         problem=problem,
         jobs={k: v for k, v in translation.jobs.items() if k not in gone},
@@ -299,7 +318,6 @@ def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | Non
             },
         },
     )
-    return Prepared(behind.region_id, wanted, caught_up, SlotIndex(problem, stored), behind.travel)
 
 
 def _stands_alone(problem: optimizer.Problem, job_id: str) -> bool:
@@ -323,12 +341,6 @@ def _keep(engine: Engine, key: _Key, plan: Prepared) -> None:
         kept.move_to_end(key)
         while len(kept) > KEPT_PER_DATABASE:
             kept.popitem(last=False)
-
-
-def forget(engine: Engine) -> None:
-    """Drop what is prepared for a database (tests that rewrite it behind the revision)."""
-    with _guard:
-        _plans.pop(engine, None)
 
 
 # A booking's fork becomes the prepared plan once its transaction has committed -------------
@@ -359,7 +371,15 @@ def booked_into(
     if engine is None or revision is None or revision != base.revision + 1:
         return
     key = _key(region.id, first_day, days, today, base.travel)
-    plan = Prepared(region.id, revision, base.translation, index, base.travel)
+    # The fork's stops hold the promise; its problem must too, for the plan that catching
+    # up on later bookings builds from it.
+    where = {
+        job_id: index.builder.routes[placed[0]].vehicle.id
+        for job_id, placed in index.builder.placed.items()
+        if job_id in index.promises
+    }
+    translation = _promised(base.translation, dict(index.promises), where, {})
+    plan = Prepared(region.id, revision, translation, index, base.travel)
     session.info.setdefault(_PENDING, []).append(_Pending(engine, key, plan))
 
 

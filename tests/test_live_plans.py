@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+import optimizer
 from fieldplan import live_plans
 from fieldplan.appointments import Appointment
 from fieldplan.booking import SlotTaken, first_offer_day, offer_windows
@@ -395,5 +396,38 @@ def test_a_later_period_catches_up_on_a_booking_before_it(engine: Engine, reads:
         assert now.translation.left_out == afresh.left_out
         assert now.translation.planned_elsewhere == afresh.planned_elsewhere
         assert [j.id for j in now.translation.problem.jobs] == [j.id for j in afresh.problem.jobs]
+    finally:
+        other.dispose()
+
+
+def test_catching_up_after_a_booking_of_its_own_builds_the_problem_a_fresh_read_would(
+    engine: Engine, reads: list[int]
+) -> None:
+    """This process books (its fork becomes the plan), another process books, this one
+    catches up: every job of the problem, the first booking's too, is as a fresh read has it
+    (its promise, where it is), so later bookings keep that promise."""
+    region_id, jobs = _tiny(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    other = make_engine(url)
+
+    def seen(problem: optimizer.Problem) -> list[tuple[object, ...]]:
+        return [(j.id, j.windows, j.promised, j.previous_technician_day) for j in problem.jobs]
+
+    try:
+        with unit_of_work(session_factory(engine)) as session:
+            _prepared(session, region_id)
+        with unit_of_work(session_factory(engine)) as session:
+            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
+        with unit_of_work(session_factory(other)) as session:
+            book(session, session.get_one(Job, jobs[1]), at(MONDAY, 13))
+        with unit_of_work(session_factory(engine)) as session:
+            caught_up = _prepared(session, region_id)
+            region = session.get_one(Region, region_id)
+            afresh = build_problem(
+                session, region, horizon_for(region, FIRST, RULES.offer_days), TRAVEL, today=SUNDAY
+            )
+        assert len(reads) == 1
+        assert seen(caught_up.translation.problem) == seen(afresh.problem)
+        assert caught_up.translation.promised == afresh.promised
     finally:
         other.dispose()
