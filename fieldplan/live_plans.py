@@ -35,13 +35,14 @@ from sqlalchemy import Engine, ForeignKey, Integer, delete, event, func, select
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 import optimizer
-from fieldplan import durations, plan_gate
+from fieldplan import durations
 from fieldplan.appointments import LIVE_APPOINTMENTS, Appointment
 from fieldplan.db import Base
 from fieldplan.jobs import Job
 from fieldplan.planning import PLANNABLE, Translation, build_problem, horizon_for, stored_plan
+from fieldplan.plans import Plan, Route, Stop
 from fieldplan.reasons import PlanningReason
-from fieldplan.regions import Region, locked_revision
+from fieldplan.regions import Region, locked_again, locked_revision
 from fieldplan.travel import TravelTimes
 from optimizer.reasons import Why
 from optimizer.slots import SlotIndex
@@ -152,13 +153,14 @@ def prepared(
     read: bool = True,
 ) -> Prepared | None:
     """The region's plan over `days` working days from `first_day` as this session sees it,
-    prepared; None when this session has already written plans or promises (its own changes
-    are not in any prepared plan), and without `read` when none is prepared at its revision
-    (the whole region's problem costs more to read than one job's: a booking holding the lock
-    reads the smaller one, and the offers after it prepare the plan again)."""
+    prepared. None when this transaction has already written plans, promises or jobs (its
+    own changes are in no prepared plan, and must not be kept as if committed), and without
+    `read` when none is prepared at its revision (the whole region's problem costs more to
+    read than one job's: a booking holding the lock reads the smaller one, and the offers
+    after it prepare the plan again)."""
     engine = _engine(session)
-    if engine is None or any(plan_gate.context(session).touched.values()):
-        return None
+    if engine is None or session.info.get(_WROTE) or locked_again(session, region.id):
+        return None  # the transaction reads its own writes, which no revision holds
     locked = locked_revision(session, region.id)
     if locked is not None:
         wanted = locked - 1  # the lock moved it; what this transaction reads is the one before
@@ -422,3 +424,19 @@ def _ended(session: Session, transaction: SessionTransaction) -> None:
     """Whatever was not committed (a rollback, a session closed mid-transaction) is gone."""
     if transaction.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_WROTE, None)
+
+
+_WROTE = "fieldplan.live_plans.wrote"
+_PLAN_ROWS = (Plan, Route, Stop, Appointment, Job)
+
+
+@event.listens_for(Session, "before_flush")
+def _writing(session: Session, *_: object) -> None:
+    """Remember, until the transaction ends, that it wrote what a prepared plan is read
+    from (the gate forgets what it judged once it has judged it)."""
+    if any(
+        isinstance(instance, _PLAN_ROWS)
+        for instance in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.info[_WROTE] = True

@@ -41,6 +41,8 @@ def lock_region(session: Session, region_id: int) -> int:
     if not locked:
         with _holders:
             _holders.count += 1
+    if region_id in locked:
+        session.info.setdefault(_RELOCKED, set()).add(region_id)
     locked[region_id] = int(revision)
     return int(revision)
 
@@ -64,6 +66,7 @@ def while_unlocked(wait_s: float) -> None:
 
 
 _LOCKED = "fieldplan.locked_regions"
+_RELOCKED = "fieldplan.relocked_regions"
 
 
 def locked_revision(session: Session, region_id: int) -> int | None:
@@ -73,11 +76,18 @@ def locked_revision(session: Session, region_id: int) -> int | None:
     return int(found) if found is not None else None
 
 
+def locked_again(session: Session, region_id: int) -> bool:
+    """Whether this transaction locked the region more than once: what it read after the
+    second lock includes what it wrote after the first, which no committed revision holds."""
+    return region_id in session.info.get(_RELOCKED, ())
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
     """Committed, rolled back or closed with the session: the lock is gone either way."""
     if transaction.parent is not None:
         return  # a savepoint, or a subtransaction of the one that holds the lock
+    session.info.pop(_RELOCKED, None)
     if session.info.pop(_LOCKED, None):
         with _holders:
             _holders.count -= 1

@@ -431,3 +431,36 @@ def test_catching_up_after_a_booking_of_its_own_builds_the_problem_a_fresh_read_
         assert caught_up.translation.promised == afresh.promised
     finally:
         other.dispose()
+
+
+def test_what_a_transaction_wrote_is_never_kept_as_a_revisions_plan(
+    engine: Engine, reads: list[int]
+) -> None:
+    """A transaction that books twice reads its own first booking when it places the
+    second: that plan is no committed revision's, so it is not kept (had it been, the
+    revision the rollback freed would next be another booking's, and its plan wrong)."""
+    region_id, jobs = _tiny(engine)
+    sessions = session_factory(engine)
+    with unit_of_work(sessions) as session:
+        before = _prepared(session, region_id)
+
+    class Changed(RuntimeError):
+        pass
+
+    def book_two_then_fail() -> None:
+        with unit_of_work(sessions) as session:
+            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
+            book(session, session.get_one(Job, jobs[1]), at(MONDAY, 13))
+            raise Changed
+
+    with pytest.raises(Changed):
+        book_two_then_fail()
+    with unit_of_work(sessions) as session:
+        book(session, session.get_one(Job, jobs[2]), at(MONDAY, 11))
+    with unit_of_work(sessions) as session:
+        now = _prepared(session, region_id)
+        afresh = _fresh_index(session, region_id)
+    assert now.revision == before.revision + 1
+    assert _routes(now.index) == _routes(afresh)
+    placed = {job for _, visits in _routes(now.index) for job, _ in visits if job}
+    assert placed == {str(jobs[2])}
