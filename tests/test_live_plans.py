@@ -42,6 +42,28 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
             made.dispose()
 
 
+class Changed(RuntimeError):
+    """Anything after a booking that ends its transaction in a rollback."""
+
+
+def _book_and_roll_back(engine: Engine, *bookings: tuple[int, int]) -> None:
+    """Book (job, hour on Monday) each in one transaction, then let it roll back."""
+    with pytest.raises(Changed), unit_of_work(session_factory(engine)) as session:  # noqa: PT012
+        for job_id, hour in bookings:
+            book(session, session.get_one(Job, job_id), at(MONDAY, hour))
+        raise Changed
+
+
+@pytest.fixture
+def other(engine: Engine) -> Iterator[Engine]:
+    """Another API process on the same database: prepared plans of its own."""
+    made = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        yield made
+    finally:
+        made.dispose()
+
+
 def _tiny(engine: Engine, jobs: int = 6) -> tuple[int, list[int]]:
     with unit_of_work(session_factory(engine)) as session:
         region, made = tiny_region(session, jobs)
@@ -154,59 +176,49 @@ def _offers_afresh(engine: Engine, job_id: int) -> list[tuple[str, int]]:
 
 
 def test_another_process_booking_is_caught_up_on_without_reading_the_region(
-    engine: Engine, reads: list[int]
+    engine: Engine, other: Engine, reads: list[int]
 ) -> None:
     region_id, jobs = _tiny(engine)
-    url = engine.url.render_as_string(hide_password=False)
-    other = make_engine(url)  # another API process: prepared plans of its own
-    try:
-        with unit_of_work(session_factory(engine)) as session:
-            mine = _prepared(session, region_id)
-        for k, job_id in enumerate(jobs[:2]):
-            with unit_of_work(session_factory(other)) as session:
-                book(session, session.get_one(Job, job_id), at(MONDAY, 9 + 3 * k))
-        with unit_of_work(session_factory(engine)) as session:
-            again = _prepared(session, region_id)
-            offered = _offers(session, jobs[2])
-            afresh = _fresh_index(session, region_id)
-        assert again.revision == mine.revision + 2
-        assert reads == [mine.revision]  # two recorded bookings: caught up on, not read
-        assert _routes(again.index) == _routes(afresh)
-        assert offered == _offers_afresh(engine, jobs[2])
-        assert {int(j) for j in map(str, jobs[:2])} <= again.translation.promised
-        with unit_of_work(session_factory(engine)) as session:
-            # This process's next booking starts from what the other one wrote.
-            book(session, session.get_one(Job, jobs[2]), at(MONDAY, 9))
-        with unit_of_work(session_factory(engine)) as session:
-            placed = {
-                job for _, visits in _routes(_fresh_index(session, region_id)) for job, _ in visits
-            }
-        assert {str(j) for j in jobs[:3]} <= placed
-    finally:
-        other.dispose()
+    with unit_of_work(session_factory(engine)) as session:
+        mine = _prepared(session, region_id)
+    for k, job_id in enumerate(jobs[:2]):
+        with unit_of_work(session_factory(other)) as session:
+            book(session, session.get_one(Job, job_id), at(MONDAY, 9 + 3 * k))
+    with unit_of_work(session_factory(engine)) as session:
+        again = _prepared(session, region_id)
+        offered = _offers(session, jobs[2])
+        afresh = _fresh_index(session, region_id)
+    assert again.revision == mine.revision + 2
+    assert reads == [mine.revision]  # two recorded bookings: caught up on, not read
+    assert _routes(again.index) == _routes(afresh)
+    assert offered == _offers_afresh(engine, jobs[2])
+    assert {int(j) for j in map(str, jobs[:2])} <= again.translation.promised
+    with unit_of_work(session_factory(engine)) as session:
+        # This process's next booking starts from what the other one wrote.
+        book(session, session.get_one(Job, jobs[2]), at(MONDAY, 9))
+    with unit_of_work(session_factory(engine)) as session:
+        placed = {
+            job for _, visits in _routes(_fresh_index(session, region_id)) for job, _ in visits
+        }
+    assert {str(j) for j in jobs[:3]} <= placed
 
 
 def test_a_write_that_is_not_a_recorded_booking_has_the_region_read_afresh(
-    engine: Engine, reads: list[int]
+    engine: Engine, other: Engine, reads: list[int]
 ) -> None:
     region_id, jobs = _tiny(engine)
-    url = engine.url.render_as_string(hide_password=False)
-    other = make_engine(url)
-    try:
-        with unit_of_work(session_factory(other)) as session:
-            booked = book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
-        with unit_of_work(session_factory(engine)) as session:
-            mine = _prepared(session, region_id)
-            assert mine.index.is_placed(str(jobs[0]))
-        with unit_of_work(session_factory(other)) as session:
-            cancel(session, session.get_one(Appointment, booked.id))
-        with unit_of_work(session_factory(engine)) as session:
-            again = _prepared(session, region_id)
-        assert reads == [mine.revision, again.revision]
-        assert not again.index.is_placed(str(jobs[0]))
-        assert again.revision == mine.revision + 1
-    finally:
-        other.dispose()
+    with unit_of_work(session_factory(other)) as session:
+        booked = book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
+    with unit_of_work(session_factory(engine)) as session:
+        mine = _prepared(session, region_id)
+        assert mine.index.is_placed(str(jobs[0]))
+    with unit_of_work(session_factory(other)) as session:
+        cancel(session, session.get_one(Appointment, booked.id))
+    with unit_of_work(session_factory(engine)) as session:
+        again = _prepared(session, region_id)
+    assert reads == [mine.revision, again.revision]
+    assert not again.index.is_placed(str(jobs[0]))
+    assert again.revision == mine.revision + 1
 
 
 def test_a_booking_that_rolls_back_leaves_the_prepared_plan_as_it_was(engine: Engine) -> None:
@@ -214,17 +226,7 @@ def test_a_booking_that_rolls_back_leaves_the_prepared_plan_as_it_was(engine: En
     sessions = session_factory(engine)
     with unit_of_work(sessions) as session:
         before = _prepared(session, region_id)
-
-    class Changed(RuntimeError):
-        pass
-
-    def book_then_fail() -> None:
-        with unit_of_work(sessions) as session:
-            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 10))
-            raise Changed  # anything after the booking that ends its transaction in a rollback
-
-    with pytest.raises(Changed):
-        book_then_fail()
+    _book_and_roll_back(engine, (jobs[0], 10))
     with unit_of_work(sessions) as session:
         now = _prepared(session, region_id)
     assert now is before
@@ -368,69 +370,59 @@ def test_a_session_closed_while_holding_the_lock_holds_up_no_offer(engine: Engin
         assert time.monotonic() - started < 1, end
 
 
-def test_a_later_period_catches_up_on_a_booking_before_it(engine: Engine, reads: list[int]) -> None:
+def test_a_later_period_catches_up_on_a_booking_before_it(
+    engine: Engine, other: Engine, reads: list[int]
+) -> None:
     """Looking further ahead for first dates uses the later period's prepared plan; a
     booking into the first period leaves that problem (planned elsewhere), as a fresh read
     of the later period would have it, without reading the region again."""
     region_id, jobs = _tiny(engine)
     later = MONDAY + timedelta(days=7)
-    url = engine.url.render_as_string(hide_password=False)
-    other = make_engine(url)
-    try:
-        with unit_of_work(session_factory(engine)) as session:
-            region = session.get_one(Region, region_id)
-            before = live_plans.prepared(session, region, later, 5, TRAVEL, SUNDAY)
-            assert before is not None
-            assert before.holds_new(jobs[0])
-        with unit_of_work(session_factory(other)) as session:
-            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
-        with unit_of_work(session_factory(engine)) as session:
-            region = session.get_one(Region, region_id)
-            now = live_plans.prepared(session, region, later, 5, TRAVEL, SUNDAY)
-            afresh = build_problem(
-                session, region, horizon_for(region, later, 5), TRAVEL, today=SUNDAY
-            )
-        assert now is not None
-        assert reads == [before.revision]
-        assert not now.holds_new(jobs[0])
-        assert now.translation.left_out == afresh.left_out
-        assert now.translation.planned_elsewhere == afresh.planned_elsewhere
-        assert [j.id for j in now.translation.problem.jobs] == [j.id for j in afresh.problem.jobs]
-    finally:
-        other.dispose()
+    with unit_of_work(session_factory(engine)) as session:
+        region = session.get_one(Region, region_id)
+        before = live_plans.prepared(session, region, later, 5, TRAVEL, SUNDAY)
+        assert before is not None
+        assert before.holds_new(jobs[0])
+    with unit_of_work(session_factory(other)) as session:
+        book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
+    with unit_of_work(session_factory(engine)) as session:
+        region = session.get_one(Region, region_id)
+        now = live_plans.prepared(session, region, later, 5, TRAVEL, SUNDAY)
+        afresh = build_problem(session, region, horizon_for(region, later, 5), TRAVEL, today=SUNDAY)
+    assert now is not None
+    assert reads == [before.revision]
+    assert not now.holds_new(jobs[0])
+    assert now.translation.left_out == afresh.left_out
+    assert now.translation.planned_elsewhere == afresh.planned_elsewhere
+    assert [j.id for j in now.translation.problem.jobs] == [j.id for j in afresh.problem.jobs]
 
 
 def test_catching_up_after_a_booking_of_its_own_builds_the_problem_a_fresh_read_would(
-    engine: Engine, reads: list[int]
+    engine: Engine, other: Engine, reads: list[int]
 ) -> None:
     """This process books (its fork becomes the plan), another process books, this one
     catches up: every job of the problem, the first booking's too, is as a fresh read has it
     (its promise, where it is), so later bookings keep that promise."""
     region_id, jobs = _tiny(engine)
-    url = engine.url.render_as_string(hide_password=False)
-    other = make_engine(url)
 
     def seen(problem: optimizer.Problem) -> list[tuple[object, ...]]:
         return [(j.id, j.windows, j.promised, j.previous_technician_day) for j in problem.jobs]
 
-    try:
-        with unit_of_work(session_factory(engine)) as session:
-            _prepared(session, region_id)
-        with unit_of_work(session_factory(engine)) as session:
-            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
-        with unit_of_work(session_factory(other)) as session:
-            book(session, session.get_one(Job, jobs[1]), at(MONDAY, 13))
-        with unit_of_work(session_factory(engine)) as session:
-            caught_up = _prepared(session, region_id)
-            region = session.get_one(Region, region_id)
-            afresh = build_problem(
-                session, region, horizon_for(region, FIRST, RULES.offer_days), TRAVEL, today=SUNDAY
-            )
-        assert len(reads) == 1
-        assert seen(caught_up.translation.problem) == seen(afresh.problem)
-        assert caught_up.translation.promised == afresh.promised
-    finally:
-        other.dispose()
+    with unit_of_work(session_factory(engine)) as session:
+        _prepared(session, region_id)
+    with unit_of_work(session_factory(engine)) as session:
+        book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
+    with unit_of_work(session_factory(other)) as session:
+        book(session, session.get_one(Job, jobs[1]), at(MONDAY, 13))
+    with unit_of_work(session_factory(engine)) as session:
+        caught_up = _prepared(session, region_id)
+        region = session.get_one(Region, region_id)
+        afresh = build_problem(
+            session, region, horizon_for(region, FIRST, RULES.offer_days), TRAVEL, today=SUNDAY
+        )
+    assert len(reads) == 1
+    assert seen(caught_up.translation.problem) == seen(afresh.problem)
+    assert caught_up.translation.promised == afresh.promised
 
 
 def test_what_a_transaction_wrote_is_never_kept_as_a_revisions_plan(
@@ -443,18 +435,7 @@ def test_what_a_transaction_wrote_is_never_kept_as_a_revisions_plan(
     sessions = session_factory(engine)
     with unit_of_work(sessions) as session:
         before = _prepared(session, region_id)
-
-    class Changed(RuntimeError):
-        pass
-
-    def book_two_then_fail() -> None:
-        with unit_of_work(sessions) as session:
-            book(session, session.get_one(Job, jobs[0]), at(MONDAY, 9))
-            book(session, session.get_one(Job, jobs[1]), at(MONDAY, 13))
-            raise Changed
-
-    with pytest.raises(Changed):
-        book_two_then_fail()
+    _book_and_roll_back(engine, (jobs[0], 9), (jobs[1], 13))
     with unit_of_work(sessions) as session:
         book(session, session.get_one(Job, jobs[2]), at(MONDAY, 11))
     with unit_of_work(sessions) as session:
