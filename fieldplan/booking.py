@@ -195,20 +195,21 @@ def _context(
     live = live_plans.prepared(session, region, first_day, days, travel, today, read=prepare)
     # The job's own row as this transaction reads it has the last word on whether it is
     # plannable at all (a change of status that took no lock would not move the revision).
-    why_not = live.left_out(job.id) if live is not None else None
-    if live is not None and job.status in PLANNABLE and why_not is not None:
-        return _Context(region, live.translation, live.index, set(), None, why_not)
-    if live is not None and job.status in PLANNABLE and live.places(job.id):
-        found = live.translation.problem.job(str(job.id))
-        return _Context(
-            region,
-            live.translation,
-            live.index.fork() if booking else live.index,
-            set(),
-            replace(found, promised=False),
-            None,
-            live,
-        )
+    if live is not None and job.status in PLANNABLE:
+        why_not = live.left_out(job.id)
+        if why_not is not None:
+            return _Context(region, live.translation, live.index, set(), None, why_not)
+        if live.places(job.id):
+            found = live.translation.problem.job(str(job.id))
+            return _Context(
+                region,
+                live.translation,
+                live.index.fork() if booking else live.index,
+                set(),
+                replace(found, promised=False),
+                None,
+                live,
+            )
     horizon = horizon_for(region, first_day, days)
     translation = build_problem(
         session, region, horizon, travel, unpromised=job.id, placing={job.id}, today=today

@@ -94,13 +94,19 @@ class Prepared:
         """Whether the job is in this problem and new to the plan: on no route (of these days
         or another's from today on) and promised nowhere."""
         key = str(job_id)
+        return (
+            key in self.translation.jobs
+            and not self.index.is_placed(key)
+            and not self._planned_or_promised(job_id)
+        )
+
+    def _planned_or_promised(self, job_id: int) -> bool:
+        """On a route of other days from today on, promised, or held where a route has it."""
         translation = self.translation
         return (
-            key in translation.jobs
-            and not self.index.is_placed(key)
-            and job_id not in translation.planned_elsewhere
-            and job_id not in translation.promised
-            and job_id not in translation.held
+            job_id in translation.planned_elsewhere
+            or job_id in translation.promised
+            or job_id in translation.held
         )
 
     def places(self, job_id: int) -> bool:
@@ -114,14 +120,9 @@ class Prepared:
 
     def left_out(self, job_id: int) -> Why | None:
         """Why this problem leaves out a job new to the plan, as its own problem would."""
-        translation = self.translation
-        if (
-            job_id in translation.planned_elsewhere
-            or job_id in translation.promised
-            or job_id in translation.held
-        ):
+        if self._planned_or_promised(job_id):
             return None
-        return translation.left_out.get(job_id)
+        return self.translation.left_out.get(job_id)
 
 
 _plans: weakref.WeakKeyDictionary[Engine, OrderedDict[_Key, Prepared]] = weakref.WeakKeyDictionary()
@@ -403,14 +404,10 @@ def record_booking(session: Session, region_id: int, job_id: int) -> None:
 @event.listens_for(Session, "before_commit")
 def _still_the_plan(session: Session) -> None:
     """A transaction that went on to lock the region again wrote more than its booking:
-    what it commits is not the fork."""
+    what it commits is not the fork. (A second booking into a fork in the same transaction
+    cannot happen: once it has written, `prepared` gives it none.)"""
     pending: list[_Pending] = session.info.get(_PENDING, [])
-    session.info[_PENDING] = [
-        p
-        for p in pending
-        if locked_revision(session, p.key.region_id) == p.plan.revision
-        and sum(1 for q in pending if q.key.region_id == p.key.region_id) == 1
-    ]
+    session.info[_PENDING] = [p for p in pending if not locked_again(session, p.key.region_id)]
 
 
 @event.listens_for(Session, "after_commit")
