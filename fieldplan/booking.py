@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, selectinload
 
 import optimizer
@@ -343,7 +343,8 @@ def _insert(
         raise SlotTaken(Why.of(PlanningReason.BEFORE_FIRST_DAY), job_id=job.id)
     if local > first + timedelta(days=MAX_DAYS_AHEAD):
         raise SlotTaken(Why.of(PlanningReason.TOO_FAR_AHEAD, days=MAX_DAYS_AHEAD))
-    days = max(rules.offer_days, len(_working_days_until(first, local)) + job.days)
+    # The days from the first offered one to the last the job takes (it starts on `local`).
+    days = max(rules.offer_days, len(_working_days_until(first, local)) + job.days - 1)
     context = _context(session, job, first, days, travel, today, booking=True)
     window = _window(context.translation, start, end)
     if context.engine_job is None or window is None:
@@ -420,13 +421,14 @@ def write_routes(
                 row = Route(technician_id=technician.id)
                 plan.routes.append(row)
             fill_route(row, translation, route)
-        planned = sum(
-            1
-            for r in plan.routes
-            for s in r.stops
-            if s.kind == StopKind.JOB and not s.second_person
+        # Counted by the database: the plan's other routes need not be loaded for it.
+        planned = session.scalar(
+            select(func.count())
+            .select_from(Stop)
+            .join(Route, Stop.route_id == Route.id)
+            .where(Route.plan_id == plan.id, Stop.kind == StopKind.JOB, ~Stop.second_person)
         )
-        plan.kpis = {**plan.kpis, "jobs_planned": planned}  # bumps the plan's revision
+        plan.kpis = {**plan.kpis, "jobs_planned": int(planned or 0)}  # bumps its revision
         session.flush()
 
 
@@ -449,21 +451,60 @@ def book(
     Returns the appointment and whether this call made it (False: a retried request). With
     `not_before` (a customer's cut-off) an earlier window is refused."""
     lock_region(session, job.region_id)
-    if idempotency is not None:
-        earlier = replayed(session, idempotency, job)
-        if earlier is not None:
-            return earlier, False
-    session.refresh(job)
-    if live_appointment(session, job.id) is not None:
-        raise AppointmentError(f"job {job.id} already has an appointment: reschedule it instead")
-    _refuse_inside_cutoff(session, job, start, not_before, travel, today, rules)
-    _insert(session, job, start, end, travel, today, rules, first_promise=True)
-    appointment = promise(session, job, start, end, via=via, actor=actor, reason=reason)
-    if job.status == JobStatus.BOOKED:
-        change_status(session, job, JobStatus.PLANNED, actor=actor, reason="booked into the plan")
-    if idempotency is not None:
-        remember(session, idempotency, job, appointment)
+    booked = book_locked(
+        session,
+        job,
+        start,
+        end,
+        travel=travel,
+        today=today,
+        rules=rules,
+        actor=actor,
+        via=via,
+        idempotency=idempotency,
+        reason=reason,
+        not_before=not_before,
+    )
     plan_gate.verify(session)
+    return booked
+
+
+def book_locked(
+    session: Session,
+    job: Job,
+    start: datetime,
+    end: datetime,
+    *,
+    travel: TravelTimes,
+    today: date,
+    rules: BookingRules,
+    actor: str,
+    via: AgreedVia,
+    idempotency: Idempotency | None = None,
+    reason: str = "",
+    not_before: datetime | None = None,
+) -> tuple[Appointment, bool]:
+    """`book` in a transaction that holds the job's region's lock already; the gate judges
+    what it wrote when the caller says (`plan_gate.verify`), at the latest at the commit."""
+    with live_plans.one_booking(session):
+        if idempotency is not None:
+            earlier = replayed(session, idempotency, job)
+            if earlier is not None:
+                return earlier, False
+        session.refresh(job)
+        if live_appointment(session, job.id) is not None:
+            raise AppointmentError(
+                f"job {job.id} already has an appointment: reschedule it instead"
+            )
+        _refuse_inside_cutoff(session, job, start, not_before, travel, today, rules)
+        _insert(session, job, start, end, travel, today, rules, first_promise=True)
+        appointment = promise(session, job, start, end, via=via, actor=actor, reason=reason)
+        if job.status == JobStatus.BOOKED:
+            change_status(
+                session, job, JobStatus.PLANNED, actor=actor, reason="booked into the plan"
+            )
+        if idempotency is not None:
+            remember(session, idempotency, job, appointment)
     return appointment, True
 
 

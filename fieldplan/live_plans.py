@@ -11,8 +11,10 @@ stands:
 - a booking holding the lock books into a fork of it, and once its transaction has committed
   the fork is the prepared plan of the revision that booking wrote, so the next booking of
   this process reads nothing again;
-- a revision that was one such booking and nothing else is recorded (`PlanBooking`), so
-  another process catches up on it by reading the stored routes and that job's promise
+- bookings taken together in one transaction (`fieldplan.booking_desk`) book one after the
+  other into the same fork;
+- a revision that was such bookings and nothing else is recorded (`PlanBooking`), so
+  another process catches up on it by reading the stored routes and those jobs' promises
   again, a few queries, instead of the whole region;
 - any other write (a move, a re-plan, a report) leaves a revision nobody recorded, and the
   next request reads the region afresh.
@@ -28,7 +30,9 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import Engine, ForeignKey, Integer, delete, event, func, select
@@ -60,14 +64,15 @@ KEPT_BOOKINGS = 500
 
 
 class PlanBooking(Base):
-    """A revision of a region that was one booking of a job new to the plan, and nothing
-    else: what changed is that job's promise and the routes it went into."""
+    """A job new to the plan that a revision of its region booked. A revision recorded here
+    was those bookings and nothing else: what changed is their promises and the routes they
+    went into."""
 
     __tablename__ = "plan_bookings"
 
     region_id: Mapped[int] = mapped_column(ForeignKey("regions.id"), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
 
 
 @dataclass(frozen=True)
@@ -154,14 +159,20 @@ def prepared(
     read: bool = True,
 ) -> Prepared | None:
     """The region's plan over `days` working days from `first_day` as this session sees it,
-    prepared. None when this transaction has already written plans, promises or jobs (its
-    own changes are in no prepared plan, and must not be kept as if committed), and without
-    `read` when none is prepared at its revision (the whole region's problem costs more to
-    read than one job's: a booking holding the lock reads the smaller one, and the offers
-    after it prepare the plan again)."""
+    prepared. A transaction that has booked into a fork gets that fork, with its bookings;
+    None when it has written plans, promises or jobs otherwise (its own changes are in no
+    prepared plan, and must not be kept as if committed), and without `read` when none is
+    prepared at its revision (the whole region's problem costs more to read than one job's:
+    a booking holding the lock reads the smaller one, and the offers after it prepare the
+    plan again)."""
     engine = _engine(session)
-    if engine is None or session.info.get(_WROTE) or locked_again(session, region.id):
+    wrote = session.info.get(_WROTE) or session.info.get(_UNFORKED)
+    if engine is None or wrote or locked_again(session, region.id):
         return None  # the transaction reads its own writes, which no revision holds
+    key = _key(region.id, first_day, days, today, travel)
+    own: _Pending | None = session.info.get(_PENDING)
+    if own is not None:  # the transaction's bookings are in this fork and in no other plan
+        return own.plan if own.key == key else None
     locked = locked_revision(session, region.id)
     if locked is not None:
         wanted = locked - 1  # the lock moved it; what this transaction reads is the one before
@@ -170,21 +181,37 @@ def prepared(
         if current is None:
             return None
         wanted = int(current)
-    key = _key(region.id, first_day, days, today, travel)
     with _guard:
         found = _plans.get(engine, OrderedDict()).get(key)
-    if found is not None and found.revision == wanted:
+    if found is not None and (
+        found.revision == wanted or (locked is None and found.revision > wanted)
+    ):
         return found
     if found is not None and found.revision < wanted:
         caught_up = _catch_up(session, found, wanted)
         if caught_up is not None:
-            _keep(engine, key, caught_up)
+            _keep_if_still(session, engine, key, caught_up, locked)
             return caught_up
     if not read or _plannable_jobs(session, region.id) > MAX_PREPARED_JOBS:
         return None
     fresh = _read(session, wanted, region.id, first_day, days, travel, today)
-    _keep(engine, key, fresh)
+    _keep_if_still(session, engine, key, fresh, locked)
     return fresh
+
+
+def _keep_if_still(
+    session: Session, engine: Engine, key: _Key, plan: Prepared, locked: int | None
+) -> None:
+    """Keep a plan just read as the plan of its revision if that is what it holds. Without
+    the lock, PostgreSQL's statements each read what is committed when they run: a booking
+    committed while the plan was read is in it although the revision read first was older.
+    Such a plan answers the offer that read it, but kept, it would be taken for the older
+    revision (and catching up from it would find the booking's job already planned)."""
+    if locked is None:
+        now = session.scalar(select(Region.revision).where(Region.id == plan.region_id))
+        if now != plan.revision:
+            return
+    _keep(engine, key, plan)
 
 
 def _plannable_jobs(session: Session, region_id: int) -> int:
@@ -230,15 +257,13 @@ def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | Non
     routes are read again: the same problem as a fresh read builds, without reading the
     region's jobs, technicians and places again."""
     booked = session.execute(
-        select(PlanBooking.revision, PlanBooking.job_id)
-        .where(
+        select(PlanBooking.revision, PlanBooking.job_id).where(
             PlanBooking.region_id == behind.region_id,
             PlanBooking.revision > behind.revision,
             PlanBooking.revision <= wanted,
         )
-        .order_by(PlanBooking.revision)
     ).all()
-    if [revision for revision, _ in booked] != list(range(behind.revision + 1, wanted + 1)):
+    if {revision for revision, _ in booked} != set(range(behind.revision + 1, wanted + 1)):
         return None
     jobs = {job_id for _, job_id in booked}
     if len(jobs) != len(booked) or not all(behind.holds_new(j) for j in jobs):
@@ -346,9 +371,14 @@ def _keep(engine: Engine, key: _Key, plan: Prepared) -> None:
             kept.popitem(last=False)
 
 
-# A booking's fork becomes the prepared plan once its transaction has committed -------------
+# Bookings into a fork make the transaction's plan; it is kept once they have committed --------
 
-_PENDING = "fieldplan.live_plans.pending"
+_PENDING = "fieldplan.live_plans.pending"  # the transaction's fork, with its bookings
+_UNFORKED = "fieldplan.live_plans.unforked"  # a booking of it was written otherwise
+_BOOKED = "fieldplan.live_plans.booked"  # (region, job) of its bookings of jobs new to the plan
+_WROTE = "fieldplan.live_plans.wrote"  # it wrote plan rows other than such bookings
+_BOOKING = "fieldplan.live_plans.booking"  # inside `one_booking`: what that booking wrote
+_PLAN_ROWS = (Plan, Route, Stop, Appointment, Job)
 
 
 @dataclass(frozen=True)
@@ -356,6 +386,47 @@ class _Pending:
     engine: Engine
     key: _Key
     plan: Prepared
+
+
+@dataclass
+class _Writes:
+    any: bool = False  # plan rows
+    forked: bool = False  # into the transaction's fork (`booked_into`)
+    new_jobs: list[tuple[int, int]] = field(default_factory=list)  # `record_booking`
+
+
+@contextmanager
+def one_booking(session: Session) -> Iterator[None]:
+    """What the block writes is one booking. Booked into the transaction's fork
+    (`booked_into`), it is in the plan the transaction will commit; written otherwise (its
+    job read its own problem) no prepared plan holds the transaction's writes. A booking
+    that fails leaves everything as it was (its rows go with its savepoint or transaction)."""
+    before: _Pending | None = session.info.get(_PENDING)
+    writes = session.info[_BOOKING] = _Writes()
+    try:
+        yield
+        session.flush()
+    except BaseException:
+        _set_pending(session, before)
+        raise
+    finally:
+        session.info.pop(_BOOKING, None)
+    if not writes.any:
+        return  # a replayed request
+    if not writes.forked:
+        _set_pending(session, None)
+        session.info[_UNFORKED] = True
+    if writes.new_jobs:
+        session.info.setdefault(_BOOKED, []).extend(writes.new_jobs)
+    else:
+        session.info[_WROTE] = True
+
+
+def _set_pending(session: Session, pending: _Pending | None) -> None:
+    if pending is None:
+        session.info.pop(_PENDING, None)
+    else:
+        session.info[_PENDING] = pending
 
 
 def booked_into(
@@ -367,52 +438,76 @@ def booked_into(
     base: Prepared,
     index: SlotIndex,
 ) -> None:
-    """Say that this session booked into `index`, a fork of `base`: when the transaction
+    """Say that this session's booking went into `index`, a fork of `base` (the committed
+    plan before its lock, or its own fork with the bookings before): when the transaction
     commits at the revision its lock gave it, with nothing else written, that is the plan."""
     revision = locked_revision(session, region.id)
     engine = _engine(session)
-    if engine is None or revision is None or revision != base.revision + 1:
-        return
+    writes: _Writes | None = session.info.get(_BOOKING)
+    own: _Pending | None = session.info.get(_PENDING)
+    follows = own.plan is base if own is not None else base.revision + 1 == revision
+    if engine is None or revision is None or writes is None or not follows:
+        return  # `one_booking` finds it was not booked into a fork: no plan is kept
     key = _key(region.id, first_day, days, today, base.travel)
     # The fork's stops hold the promise; its problem must too, for the plan that catching
     # up on later bookings builds from it.
     where = {
-        job_id: index.builder.routes[placed[0]].vehicle.id
-        for job_id, placed in index.builder.placed.items()
-        if job_id in index.promises
+        job: index.builder.routes[placed[0]].vehicle.id
+        for job, placed in index.builder.placed.items()
+        if job in index.promises
     }
     translation = _promised(base.translation, dict(index.promises), where, {})
     plan = Prepared(region.id, revision, translation, index, base.travel)
-    session.info.setdefault(_PENDING, []).append(_Pending(engine, key, plan))
+    session.info[_PENDING] = _Pending(engine, key, plan)
+    writes.forked = True
 
 
 def record_booking(session: Session, region_id: int, job_id: int) -> None:
-    """Record that the revision this transaction's lock gave the region is the booking of
-    a job that was new to the plan: on no route from today on and promised nowhere. The
-    caller writes nothing else in it (a second lock leaves the next revision unrecorded)."""
-    revision = locked_revision(session, region_id)
-    if revision is None:
-        return
-    session.execute(
-        delete(PlanBooking).where(
-            PlanBooking.region_id == region_id, PlanBooking.revision <= revision - KEPT_BOOKINGS
-        )
-    )
-    session.add(PlanBooking(region_id=region_id, revision=revision, job_id=job_id))
+    """Say that the booking `one_booking` is writing is of a job new to the plan: on no
+    route from today on and promised nowhere. A transaction whose writes were all such
+    bookings is recorded as the revision its lock gave the region."""
+    writes: _Writes | None = session.info.get(_BOOKING)
+    if writes is not None:
+        writes.new_jobs.append((region_id, job_id))
 
 
 @event.listens_for(Session, "before_commit")
-def _still_the_plan(session: Session) -> None:
-    """A transaction that went on to lock the region again wrote more than its booking:
-    what it commits is not the fork. (A second booking into a fork in the same transaction
-    cannot happen: once it has written, `prepared` gives it none.)"""
-    pending: list[_Pending] = session.info.get(_PENDING, [])
-    session.info[_PENDING] = [p for p in pending if not locked_again(session, p.key.region_id)]
+def _record(session: Session) -> None:
+    """Record the transaction's bookings as the revision its lock gave the region, for other
+    processes to catch up on, and keep its fork, when it wrote those bookings and nothing
+    else. (A savepoint's release is no commit of the transaction.)"""
+    if session.in_nested_transaction():
+        return
+    booked: list[tuple[int, int]] = session.info.get(_BOOKED, [])
+    regions = {region_id for region_id, _ in booked}
+    if session.info.get(_WROTE) or any(locked_again(session, r) for r in regions):
+        session.info.pop(_PENDING, None)
+        return
+    for region_id in sorted(regions):
+        revision = locked_revision(session, region_id)
+        if revision is None:
+            continue
+        session.execute(
+            delete(PlanBooking).where(
+                PlanBooking.region_id == region_id,
+                PlanBooking.revision <= revision - KEPT_BOOKINGS,
+            )
+        )
+        session.add_all(
+            PlanBooking(region_id=region_id, revision=revision, job_id=job)
+            for r, job in booked
+            if r == region_id
+        )
 
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    for pending in session.info.pop(_PENDING, []):
+    """The transaction's fork is the plan of the revision it committed (a savepoint's
+    release commits nothing yet)."""
+    if session.in_nested_transaction():
+        return
+    pending: _Pending | None = session.info.pop(_PENDING, None)
+    if pending is not None:
         _keep(pending.engine, pending.key, pending.plan)
 
 
@@ -420,20 +515,21 @@ def _committed(session: Session) -> None:
 def _ended(session: Session, transaction: SessionTransaction) -> None:
     """Whatever was not committed (a rollback, a session closed mid-transaction) is gone."""
     if transaction.parent is None:
-        session.info.pop(_PENDING, None)
-        session.info.pop(_WROTE, None)
-
-
-_WROTE = "fieldplan.live_plans.wrote"
-_PLAN_ROWS = (Plan, Route, Stop, Appointment, Job)
+        for key in (_PENDING, _UNFORKED, _BOOKED, _WROTE):
+            session.info.pop(key, None)
 
 
 @event.listens_for(Session, "before_flush")
 def _writing(session: Session, *_: object) -> None:
     """Remember, until the transaction ends, that it wrote what a prepared plan is read
-    from (the gate forgets what it judged once it has judged it)."""
+    from (the gate forgets what it judged once it has judged it); inside `one_booking`, the
+    booking says what its writes were."""
     if any(
         isinstance(instance, _PLAN_ROWS)
         for instance in (*session.new, *session.dirty, *session.deleted)
     ):
-        session.info[_WROTE] = True
+        writes: _Writes | None = session.info.get(_BOOKING)
+        if writes is not None:
+            writes.any = True
+        else:
+            session.info[_WROTE] = True

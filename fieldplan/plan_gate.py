@@ -577,5 +577,9 @@ def _register(session: Session, _context: Any, _instances: Any) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _last_word(session: Session) -> None:
+    """What is still unjudged when the transaction commits (a savepoint's release is no
+    commit: what it wrote is judged with the rest, before the transaction's)."""
+    if session.in_nested_transaction():
+        return
     if any(context(session).touched.values()) or session.new or session.dirty or session.deleted:
         verify(session)

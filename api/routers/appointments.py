@@ -17,7 +17,7 @@ from api.openapi import link
 from api.routers.calendars import CalendarResponse, invite_for
 from api.schemas import Incoming, Moment, Read, RegionFilter, RowId, WindowsRead, Words
 from calendars.mail import Mailer, invite_email
-from fieldplan import booking
+from fieldplan import booking, booking_desk
 from fieldplan.appointments import AgreedVia, Appointment, AppointmentStatus, ChangeKind
 from fieldplan.booking import offer_windows
 from fieldplan.jobs import Job
@@ -127,7 +127,7 @@ def book(
         if idempotency_key
         else None
     )
-    appointment, made = booking.book(
+    appointment, made = booking_desk.book(
         session,
         job,
         window.start,

@@ -27,7 +27,7 @@ from api.routers.calendars import CalendarResponse, invite_for
 from api.routers.pages import templates
 from api.schemas import RowId, Words
 from calendars.invites import ServiceDesk
-from fieldplan import booking, notices
+from fieldplan import booking, booking_desk, notices
 from fieldplan.appointments import (
     AgreedVia,
     Appointment,
@@ -385,7 +385,7 @@ def book_window(
     current = live_appointment(session, job.id)
     try:
         if current is None:
-            appointment, made = booking.book(
+            appointment, made = booking_desk.book(
                 session,
                 job,
                 start,
