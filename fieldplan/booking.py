@@ -432,39 +432,32 @@ def write_routes(
         session.flush()
 
 
+@dataclass(frozen=True)
+class Asked:
+    """A booking as asked: the window, who asks, and how it was agreed."""
+
+    start: datetime
+    end: datetime
+    actor: str
+    via: AgreedVia
+    idempotency: Idempotency | None = None
+    reason: str = ""
+    not_before: datetime | None = None  # a customer's cut-off: no earlier window
+
+
 def book(
     session: Session,
     job: Job,
-    start: datetime,
-    end: datetime,
+    asked: Asked,
     *,
     travel: TravelTimes,
     today: date,
     rules: BookingRules,
-    actor: str,
-    via: AgreedVia,
-    idempotency: Idempotency | None = None,
-    reason: str = "",
-    not_before: datetime | None = None,
 ) -> tuple[Appointment, bool]:
     """Book a window for a job, once: the window is re-checked against the plan of now.
-    Returns the appointment and whether this call made it (False: a retried request). With
-    `not_before` (a customer's cut-off) an earlier window is refused."""
+    Returns the appointment and whether this call made it (False: a retried request)."""
     lock_region(session, job.region_id)
-    booked = book_locked(
-        session,
-        job,
-        start,
-        end,
-        travel=travel,
-        today=today,
-        rules=rules,
-        actor=actor,
-        via=via,
-        idempotency=idempotency,
-        reason=reason,
-        not_before=not_before,
-    )
+    booked = book_locked(session, job, asked, travel=travel, today=today, rules=rules)
     plan_gate.verify(session)
     return booked
 
@@ -472,23 +465,17 @@ def book(
 def book_locked(
     session: Session,
     job: Job,
-    start: datetime,
-    end: datetime,
+    asked: Asked,
     *,
     travel: TravelTimes,
     today: date,
     rules: BookingRules,
-    actor: str,
-    via: AgreedVia,
-    idempotency: Idempotency | None = None,
-    reason: str = "",
-    not_before: datetime | None = None,
 ) -> tuple[Appointment, bool]:
     """`book` in a transaction that holds the job's region's lock already; the gate judges
     what it wrote when the caller says (`plan_gate.verify`), at the latest at the commit."""
     with live_plans.one_booking(session):
-        if idempotency is not None:
-            earlier = replayed(session, idempotency, job)
+        if asked.idempotency is not None:
+            earlier = replayed(session, asked.idempotency, job)
             if earlier is not None:
                 return earlier, False
         session.refresh(job)
@@ -496,15 +483,18 @@ def book_locked(
             raise AppointmentError(
                 f"job {job.id} already has an appointment: reschedule it instead"
             )
-        _refuse_inside_cutoff(session, job, start, not_before, travel, today, rules)
+        start, end = asked.start, asked.end
+        _refuse_inside_cutoff(session, job, start, asked.not_before, travel, today, rules)
         _insert(session, job, start, end, travel, today, rules, first_promise=True)
-        appointment = promise(session, job, start, end, via=via, actor=actor, reason=reason)
+        appointment = promise(
+            session, job, start, end, via=asked.via, actor=asked.actor, reason=asked.reason
+        )
         if job.status == JobStatus.BOOKED:
             change_status(
-                session, job, JobStatus.PLANNED, actor=actor, reason="booked into the plan"
+                session, job, JobStatus.PLANNED, actor=asked.actor, reason="booked into the plan"
             )
-        if idempotency is not None:
-            remember(session, idempotency, job, appointment)
+        if asked.idempotency is not None:
+            remember(session, asked.idempotency, job, appointment)
     return appointment, True
 
 

@@ -17,7 +17,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import partial
 
 from sqlalchemy import Engine, event
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
 
 from fieldplan import booking, notices, plan_gate
-from fieldplan.appointments import AgreedVia, Appointment
+from fieldplan.appointments import Appointment
 from fieldplan.jobs import Job
 from fieldplan.plan_gate import PlanRefused
 from fieldplan.regions import lock_region
@@ -60,13 +60,7 @@ class _Ticket:
     """One booking waiting at the desk, and what became of it."""
 
     job_id: int
-    start: datetime
-    end: datetime
-    actor: str
-    via: AgreedVia
-    idempotency: booking.Idempotency | None
-    reason: str
-    not_before: datetime | None
+    asked: booking.Asked
     terms: Terms
     done: bool = False
     appointment_id: int | None = None
@@ -136,17 +130,11 @@ def _desk(engine: Engine, region_id: int) -> _Desk:
 def book(
     session: Session,
     job: Job,
-    start: datetime,
-    end: datetime,
+    asked: booking.Asked,
     *,
     travel: TravelTimes,
     today: date,
     rules: booking.BookingRules,
-    actor: str,
-    via: AgreedVia,
-    idempotency: booking.Idempotency | None = None,
-    reason: str = "",
-    not_before: datetime | None = None,
 ) -> tuple[Appointment, bool]:
     """`booking.book`, taken together with the region's other bookings of this process. The
     caller's transaction must have only read: it is ended first (it must not hold SQLite's
@@ -155,31 +143,8 @@ def book(
     alone in its own transaction."""
     engine = session.get_bind()
     if not isinstance(engine, Engine) or _has_written(session):
-        return booking.book(
-            session,
-            job,
-            start,
-            end,
-            travel=travel,
-            today=today,
-            rules=rules,
-            actor=actor,
-            via=via,
-            idempotency=idempotency,
-            reason=reason,
-            not_before=not_before,
-        )
-    ticket = _Ticket(
-        job.id,
-        start,
-        end,
-        actor,
-        via,
-        idempotency,
-        reason,
-        not_before,
-        Terms(travel, today, rules),
-    )
+        return booking.book(session, job, asked, travel=travel, today=today, rules=rules)
+    ticket = _Ticket(job.id, asked, Terms(travel, today, rules))
     region_id = job.region_id
     session.rollback()
     _desk(engine, region_id).serve(ticket, engine, region_id)
@@ -231,16 +196,10 @@ def _transaction(engine: Engine, region_id: int, take: Callable[[], list[_Ticket
                     appointment, new = booking.book_locked(
                         session,
                         job,
-                        ticket.start,
-                        ticket.end,
+                        ticket.asked,
                         travel=terms.travel,
                         today=terms.today,
                         rules=terms.rules,
-                        actor=ticket.actor,
-                        via=ticket.via,
-                        idempotency=ticket.idempotency,
-                        reason=ticket.reason,
-                        not_before=ticket.not_before,
                     )
                 made[ticket] = (appointment.id, new)
             except Exception as error:  # the savepoint took back its writes

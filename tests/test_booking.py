@@ -123,18 +123,14 @@ def violations(session: Session, region: Region, first: date = MONDAY) -> list[s
 
 
 def book(session: Session, job: Job, start: datetime, key: str | None = None) -> Appointment:
-    appointment, _ = booking.book(
-        session,
-        job,
+    asked = booking.Asked(
         start,
         start + timedelta(hours=2),
-        travel=TRAVEL,
-        today=SUNDAY,
-        rules=RULES,
-        actor="customer:test",
-        via=AgreedVia.SELF_SERVICE,
-        idempotency=booking.Idempotency.of(key, job.id, start.isoformat()) if key else None,
+        "customer:test",
+        AgreedVia.SELF_SERVICE,
+        booking.Idempotency.of(key, job.id, start.isoformat()) if key else None,
     )
+    appointment, _ = booking.book(session, job, asked, travel=TRAVEL, today=SUNDAY, rules=RULES)
     return appointment
 
 

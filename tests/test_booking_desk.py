@@ -30,6 +30,11 @@ reads = live.reads
 Outcome = int | Exception  # the appointment booked, or why not
 
 
+def _asked(hour: int) -> booking.Asked:
+    start = at(MONDAY, hour)
+    return booking.Asked(start, start + timedelta(hours=2), "customer:test", AgreedVia.SELF_SERVICE)
+
+
 def _revision(engine: Engine, region_id: int) -> int:
     with session_factory(engine)() as session:
         return int(session.scalar(select(Region.revision).where(Region.id == region_id)) or 0)
@@ -47,15 +52,7 @@ def _book_at_once(engine: Engine, region_id: int, asks: list[tuple[int, int]]) -
             job = session.get_one(Job, job_id)
             try:
                 appointment, _ = booking_desk.book(
-                    session,
-                    job,
-                    at(MONDAY, hour),
-                    at(MONDAY, hour) + timedelta(hours=2),
-                    travel=TRAVEL,
-                    today=SUNDAY,
-                    rules=RULES,
-                    actor="customer:test",
-                    via=AgreedVia.SELF_SERVICE,
+                    session, job, _asked(hour), travel=TRAVEL, today=SUNDAY, rules=RULES
                 )
                 outcomes[k] = appointment.id
             except Exception as refused:
@@ -165,16 +162,9 @@ def test_a_fork_is_kept_only_when_its_transaction_commits(engine: Engine) -> Non
         lock_region(session, region_id)
         for job_id, hour in ((jobs[0], 9), (jobs[1], 11)):
             with session.begin_nested():
+                job = session.get_one(Job, job_id)
                 booking.book_locked(
-                    session,
-                    session.get_one(Job, job_id),
-                    at(MONDAY, hour),
-                    at(MONDAY, hour) + timedelta(hours=2),
-                    travel=TRAVEL,
-                    today=SUNDAY,
-                    rules=RULES,
-                    actor="customer:test",
-                    via=AgreedVia.SELF_SERVICE,
+                    session, job, _asked(hour), travel=TRAVEL, today=SUNDAY, rules=RULES
                 )
         raise Changed
     with unit_of_work(sessions) as session:

@@ -127,18 +127,16 @@ def book(
         if idempotency_key
         else None
     )
-    appointment, made = booking_desk.book(
-        session,
-        job,
+    asked = booking.Asked(
         window.start,
         window.end,
-        travel=state.travel,
-        today=state.today(),
-        rules=state.rules,
         actor=f"planner:{planner.username}",
         via=window.via,
         idempotency=idempotency,
         reason=window.reason,
+    )
+    appointment, made = booking_desk.book(
+        session, job, asked, travel=state.travel, today=state.today(), rules=state.rules
     )
     if made:
         send_invite(request, session, appointment, tasks)

@@ -385,18 +385,16 @@ def book_window(
     current = live_appointment(session, job.id)
     try:
         if current is None:
-            appointment, made = booking_desk.book(
-                session,
-                job,
+            asked = booking.Asked(
                 start,
                 end,
-                travel=state.travel,
-                today=state.today(),
-                rules=state.rules,
-                actor=actor,
-                via=AgreedVia.SELF_SERVICE,
-                idempotency=idempotency,
+                actor,
+                AgreedVia.SELF_SERVICE,
+                idempotency,
                 not_before=customer_cutoff(state.now(), state.rules),
+            )
+            appointment, made = booking_desk.book(
+                session, job, asked, travel=state.travel, today=state.today(), rules=state.rules
             )
         else:
             appointment, made = (
