@@ -109,10 +109,28 @@ def ensure_postgres() -> None:
         time.sleep(1)
 
 
+def ensure_rabbitmq() -> None:
+    """The task queue's tests run workers against this machine's RabbitMQ: start it when it
+    is installed but not running, else those tests say what is missing."""
+    if _listening(5672):
+        return
+    server = shutil.which("rabbitmq-server")
+    if server is None:
+        print("RabbitMQ is not running and cannot be started here: its tests will say so")
+        return
+    print("+", server, "-detached", flush=True)
+    subprocess.run([server, "-detached"], check=False)
+    for _ in range(60):
+        if _listening(5672):
+            return
+        time.sleep(1)
+
+
 def test(extra: list[str]) -> None:
     install_js_clients()
     install_browser()
     ensure_postgres()
+    ensure_rabbitmq()
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from api import notify, openapi, redaction
+from api import notify, openapi, redaction, worker
 from api.edge import SecurityHeaders
 from api.offers import offering
 from api.routers import (
@@ -37,7 +37,6 @@ from api.routers import (
     self_service,
     steering,
 )
-from api.runs import ThreadExecutor
 from api.schemas import WindowsRead
 from api.security import KeyRing, Signer
 from calendars.mail import Mailer
@@ -100,9 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.today = lambda: app.state.now().astimezone(ZoneInfo(settings.timezone)).date()
     app.state.order_links = app.state.signer.derive("order-links", settings.order_link_days * 86400)
     app.state.travel = travel_times(settings.osrm_url)
-    app.state.executor = ThreadExecutor(
-        app.state.sessions, app.state.travel, after=lambda: notify.send_notices(app)
-    )
+    app.state.executor = worker.executor(app, settings)
     app.state.rules = BookingRules(
         window_minutes=settings.window_minutes,
         step_minutes=settings.window_step_minutes,

@@ -10,6 +10,7 @@ Retry-After. Afterwards every acknowledged booking must be in the database exact
 
 Bars (issue 21): no 5xx, no acknowledged booking lost or doubled, no defect in the stored
 plans, booking p95 <= 300 ms (the time of each POST that booked, retries included).
+The p95 of single POSTs, a refused one included, is shown beside it without a bar.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ RETRIES = 8
 class LoadResult:
     statuses: Counter[int] = field(default_factory=Counter)
     booking_s: list[float] = field(default_factory=list)  # per booking, retries included
+    post_s: list[float] = field(default_factory=list)  # per POST, whatever it answered
     acknowledged: dict[int, int] = field(default_factory=dict)  # job -> appointment
     gave_up: int = 0  # clients that found no window after every retry
     lost: list[str] = field(default_factory=list)
@@ -71,10 +73,14 @@ class LoadResult:
         return sum(n for status, n in self.statuses.items() if status >= 500)
 
     def p95_s(self) -> float:
-        if not self.booking_s:
-            return float("nan")
-        ordered = sorted(self.booking_s)
-        return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+        return _p95(self.booking_s)
+
+
+def _p95(values: list[float]) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def seed(url: str, *, orders: int = 160, plan_days: int = 5) -> str:
@@ -152,6 +158,7 @@ def _client(
             window = windows[0]
             started = time.monotonic()
             for _ in range(RETRIES):
+                posted = time.monotonic()
                 made = client.post(
                     f"/jobs/{job_id}/appointment",
                     json={"start": window["start"], "end": window["end"]},
@@ -159,6 +166,7 @@ def _client(
                 )
                 with lock:
                     result.statuses[made.status_code] += 1
+                    result.post_s.append(time.monotonic() - posted)
                 if made.status_code == 201:
                     with lock:
                         result.booking_s.append(time.monotonic() - started)
@@ -271,6 +279,9 @@ def main(
     table.add_row("lost or doubled", str(len(result.lost)), "0")
     table.add_row("plan defects", str(len(result.defects)), "0")
     table.add_row("booking p95", f"{result.p95_s() * 1000:.0f} ms", f"<= {P95_BAR_S * 1000:.0f} ms")
+    # Each POST on its own, a refused one included: what a single request waits (the bar
+    # is on the booking, retries included, which is what the customer waits).
+    table.add_row("POST p95 (each request)", f"{_p95(result.post_s) * 1000:.0f} ms", "")
     console.print(table)
     for line in result.lost + result.defects[:20]:
         console.print(f"  {line}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 import threading
@@ -327,6 +328,23 @@ def serve(
 
     settings = get_settings()
     uvicorn.run("api.main:app", host=host or settings.host, port=port or settings.port)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="runs carried out at once")] = 1,
+) -> None:
+    """Carry out optimisation runs from the task queue (FIELDPLAN_BROKER_URL); start as many
+    as the work needs, on any machine that reaches the broker and the database."""
+    if not get_settings().broker_url:
+        raise typer.BadParameter(
+            "no task queue: set FIELDPLAN_BROKER_URL (e.g. amqp://guest:guest@127.0.0.1:5672//)"
+        )
+    # By name, as `serve` names the API: the worker carries runs out with the API's state.
+    queue = importlib.import_module("api.worker").queue()
+    queue.worker_main(
+        ["worker", f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip"]
+    )
 
 
 @app.command()

@@ -30,6 +30,8 @@ from fieldplan.travel import TravelTimes
 
 HEARTBEAT_S = 1.0  # how often a running search reports and looks for a cancel request
 STALE_AFTER = timedelta(seconds=60)  # no beat for this long: its process stopped
+# A run whose worker died is delivered again: carried out once more from scratch, then failed.
+MAX_ATTEMPTS = 2
 
 
 class RunStatus(StrEnum):
@@ -61,6 +63,8 @@ class OptimisationRun(Base):
     plan_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     unplanned: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # How many times an executor took it up (`claim`).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def elapsed_s(self) -> float:
@@ -116,6 +120,27 @@ def start(
 
 def _stale(run: OptimisationRun) -> bool:
     return utcnow() - run.beat_at > STALE_AFTER
+
+
+def claim(sessions: sessionmaker[Session], run_id: str) -> bool:
+    """Take up a run to carry it out; False when there is nothing to do. A run that has
+    ended (the queue delivered it again after it finished, or it was cancelled) is left as
+    it is. A run taken up before was begun by an executor that died: it starts again from
+    scratch, once; the time after that it is failed with the reason, so a run that kills its
+    worker cannot go round the workers for ever."""
+    with unit_of_work(sessions) as session:
+        run = session.get(OptimisationRun, run_id)
+        if run is None or run.status != RunStatus.RUNNING:
+            return False
+        run.attempts += 1
+        run.beat_at = utcnow()
+        if run.attempts > MAX_ATTEMPTS:
+            run.status = RunStatus.FAILED
+            run.error = f"the worker carrying it out stopped {MAX_ATTEMPTS} times: start it again"
+            run.finished_at = run.beat_at
+            return False
+        run.best_costs = []  # what a dead attempt reported is no part of this one
+        return True
 
 
 def request_cancel(session: Session, run: OptimisationRun) -> None:

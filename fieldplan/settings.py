@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     port: int = 8000
     sample_data_dir: Path = Path(__file__).resolve().parent.parent / "sample_data"
     osrm_url: str | None = None
+    # The task queue's broker, e.g. amqp://guest:guest@127.0.0.1:5672//: optimisation runs
+    # go to `fieldplan worker` processes. Unset: a thread of the API process runs them.
+    broker_url: str | None = None
+    queue_name: str = "fieldplan"
     # Signs planner session tokens. Unset: a random key per process, so a restart signs out.
     secret_key: str = ""
     token_minutes: int = 8 * 60

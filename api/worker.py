@@ -1,0 +1,103 @@
+"""Optimisation runs on a real queue: Celery, with RabbitMQ as its broker.
+
+A run is a row (`fieldplan.runs`) that every API process reads; the queue carries only its id,
+to whichever `fieldplan worker` process takes it, on this machine or another. RabbitMQ rather
+than Redis because a run takes minutes and must survive the worker that runs it: RabbitMQ
+gives a dead consumer's unacknowledged message to the next worker as soon as its connection
+drops, whereas Redis's transport does so only after a visibility timeout that must outlast the
+longest run (an hour by default), so a run lost with its worker would wait that long, and a
+shorter timeout would hand a run still going to a second worker. No result store either: the
+run's row is its result. A message is acknowledged when the run has ended, so a worker that
+dies gives its run back; `runs.claim` starts it again from scratch once, then fails it.
+
+With no broker configured the API process carries runs out in a thread of its own, through the
+same `carry_out` a worker calls, so the demo needs nothing installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Protocol
+
+from celery import Celery
+from fastapi import FastAPI
+
+from api import notify
+from fieldplan import runs
+from fieldplan.settings import Settings, get_settings
+
+OPTIMISE = "fieldplan.optimise"
+
+
+class Executor(Protocol):
+    def submit(self, run_id: str) -> None: ...
+
+
+def carry_out(app: FastAPI, run_id: str) -> None:
+    """What an executor does with a run: take it up, carry it out to its end, and send what
+    it told customers."""
+    state = app.state
+    if runs.claim(state.sessions, run_id):
+        runs.execute(state.sessions, run_id, state.travel)
+    notify.send_notices(app)
+
+
+class ThreadExecutor:
+    """No broker: the run is carried out in a thread of this API process."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def submit(self, run_id: str) -> None:
+        threading.Thread(target=carry_out, args=(self.app, run_id), daemon=True).start()
+
+
+class QueueExecutor:
+    """The run's id goes on the queue for a worker."""
+
+    def __init__(self, queue: Celery) -> None:
+        self.queue = queue
+
+    def submit(self, run_id: str) -> None:
+        self.queue.send_task(OPTIMISE, args=[run_id])
+
+
+def executor(app: FastAPI, settings: Settings) -> Executor:
+    if settings.broker_url:
+        return QueueExecutor(make_queue(settings))
+    return ThreadExecutor(app)
+
+
+def make_queue(settings: Settings) -> Celery:
+    queue = Celery("fieldplan", broker=settings.broker_url or "memory://", set_as_current=False)
+    queue.conf.update(
+        task_default_queue=settings.queue_name,
+        # Acknowledged once the run has ended: a worker that dies gives it back to the queue.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        # One run at a time per worker process; the others wait on the queue for any worker.
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    queue.task(name=OPTIMISE)(_optimise)
+    return queue
+
+
+def _optimise(run_id: str) -> None:
+    carry_out(_worker_app(), run_id)
+
+
+@functools.cache
+def _worker_app() -> FastAPI:
+    """The worker's own API state (database, travel times, mail): built once per process."""
+    from api.main import create_app  # api.main builds its executor from this module
+
+    return create_app()
+
+
+def queue() -> Celery:
+    """What `fieldplan worker` runs."""
+    return make_queue(get_settings())

@@ -1,0 +1,189 @@
+"""Optimisation runs on the task queue: `fieldplan worker` processes carry them out, and a run
+whose worker dies is carried out again (api/worker.py, fieldplan.runs.claim)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import kombu
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.worker import QueueExecutor, make_queue
+from fieldplan import runs
+from fieldplan.db import make_engine, session_factory, unit_of_work
+from fieldplan.migrate import upgrade
+from fieldplan.runs import OptimisationRun, RunStatus
+from fieldplan.settings import Settings
+from fieldplan.travel import GeodesicTravelTimes
+from tests.conftest import BACKENDS, empty_database
+from tests.test_booking import MONDAY, SUNDAY, tiny_region
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKER = os.environ.get("FIELDPLAN_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def require_rabbitmq() -> None:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", 5672)) == 0:
+            return
+    message = "RabbitMQ is not listening on 127.0.0.1:5672 (python3 tasks.py test starts it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: a missing broker is a failure, not a skip)")
+    pytest.skip(message)
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with empty_database(request.param, tmp_path) as made:
+        engine = make_engine(made)
+        upgrade(engine)
+        engine.dispose()
+        yield made
+
+
+@pytest.fixture
+def queue_name() -> Iterator[str]:
+    """A queue of the test's own on the machine's broker, deleted afterwards."""
+    require_rabbitmq()
+    name = f"fieldplan-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    with kombu.Connection(BROKER) as connection:
+        kombu.Queue(name).bind(connection.default_channel).delete()
+
+
+def _start_run(sessions: sessionmaker[Session], time_limit_s: float) -> str:
+    with unit_of_work(sessions) as session:
+        region, _ = tiny_region(session, 6, code=uuid.uuid4().hex[:8].upper())
+        run = runs.start(
+            session, region, MONDAY, 1, time_limit_s, today=SUNDAY, started_by="planner:test"
+        )
+        return run.id
+
+
+def _worker(url: str, queue_name: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "FIELDPLAN_DATABASE_URL": url,
+        "FIELDPLAN_BROKER_URL": BROKER,
+        "FIELDPLAN_QUEUE_NAME": queue_name,
+        "FIELDPLAN_OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+    log = (tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "fieldplan", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its pool's processes die with it
+    )
+
+
+def _stop(worker: subprocess.Popen[bytes], how: signal.Signals = signal.SIGTERM) -> None:
+    if worker.poll() is None:
+        os.killpg(worker.pid, how)
+    worker.wait(30)
+
+
+def _run(engine: Engine, run_id: str) -> OptimisationRun:
+    with session_factory(engine)() as session:
+        return session.get_one(OptimisationRun, run_id)
+
+
+def _until(test: Callable[[], bool], seconds: float, what: str, tmp_path: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if test():
+            return
+        time.sleep(0.2)
+    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in tmp_path.glob("worker-*.log"))
+    pytest.fail(f"{what} within {seconds} s; the workers said:\n{logs}")
+
+
+def test_a_worker_carries_out_a_run_from_the_queue(
+    url: str, queue_name: str, tmp_path: Path
+) -> None:
+    engine = make_engine(url)
+    run_id = _start_run(session_factory(engine), time_limit_s=1.0)
+    queue = make_queue(Settings(database_url=url, broker_url=BROKER, queue_name=queue_name))
+    QueueExecutor(queue).submit(run_id)  # queued before any worker runs: it waits for one
+    worker = _worker(url, queue_name, tmp_path)
+    try:
+        _until(
+            lambda: _run(engine, run_id).status != RunStatus.RUNNING,
+            60,
+            "the run was not carried out",
+            tmp_path,
+        )
+    finally:
+        _stop(worker)
+    run = _run(engine, run_id)
+    engine.dispose()
+    assert (run.status, run.error) == (RunStatus.DONE, None)
+    assert run.plan_ids  # the plan it saved
+    assert run.attempts == 1
+
+
+def test_a_run_whose_worker_dies_is_carried_out_again_by_another(
+    url: str, queue_name: str, tmp_path: Path
+) -> None:
+    engine = make_engine(url)
+    run_id = _start_run(session_factory(engine), time_limit_s=6.0)
+    queue = make_queue(Settings(database_url=url, broker_url=BROKER, queue_name=queue_name))
+    first = _worker(url, queue_name, tmp_path)
+    try:
+        QueueExecutor(queue).submit(run_id)
+        _until(
+            lambda: bool(_run(engine, run_id).best_costs),
+            60,
+            "the first worker did not start the run",
+            tmp_path,
+        )
+    finally:
+        _stop(first, signal.SIGKILL)  # the machine it ran on went away mid-search
+    assert _run(engine, run_id).status == RunStatus.RUNNING
+    second = _worker(url, queue_name, tmp_path)
+    try:
+        _until(
+            lambda: _run(engine, run_id).status != RunStatus.RUNNING,
+            90,
+            "the run was not carried out again",
+            tmp_path,
+        )
+    finally:
+        _stop(second)
+    run = _run(engine, run_id)
+    engine.dispose()
+    assert (run.status, run.error) == (RunStatus.DONE, None)
+    assert run.attempts == 2
+    assert run.plan_ids
+
+
+def test_a_run_is_taken_up_twice_at_most_and_never_after_it_ended(url: str) -> None:
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    run_id = _start_run(sessions, time_limit_s=1.0)
+    assert runs.claim(sessions, run_id)
+    assert runs.claim(sessions, run_id)  # its first worker died: once more, from scratch
+    assert not runs.claim(sessions, run_id)
+    failed = _run(engine, run_id)
+    assert failed.status == RunStatus.FAILED
+    assert "stopped 2 times" in (failed.error or "")
+    done_id = _start_run(sessions, time_limit_s=1.0)
+    assert runs.claim(sessions, done_id)
+    runs.execute(sessions, done_id, GeodesicTravelTimes())
+    assert _run(engine, done_id).status == RunStatus.DONE
+    assert not runs.claim(sessions, done_id)  # delivered again after it ended: left as it is
+    assert _run(engine, done_id).attempts == 1
+    engine.dispose()
