@@ -69,6 +69,13 @@ def executor(app: FastAPI, settings: Settings) -> Executor:
     return ThreadExecutor(app)
 
 
+def executor_for(settings: Settings) -> Executor:
+    """For a process without an API app of its own (the command line)."""
+    if settings.broker_url:
+        return QueueExecutor(make_queue(settings))
+    return ThreadExecutor(_worker_app())
+
+
 def make_queue(settings: Settings) -> Celery:
     queue = Celery("fieldplan", broker=settings.broker_url or "memory://", set_as_current=False)
     queue.conf.update(

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import optimizer
-from fieldplan import importing, plan_gate, signing_keys
+from fieldplan import importing, plan_gate, runs, signing_keys
 from fieldplan.accounts import Account, Role, create_account, grant
 from fieldplan.catalogue import load_catalogue
 from fieldplan.db import make_engine, session_factory, unit_of_work
@@ -208,11 +208,64 @@ def plan(
     days: Annotated[int, typer.Option(min=1, max=20, help="working days")] = 5,
     time_limit: Annotated[float, typer.Option(min=1.0, help="seconds of search")] = 30.0,
     region_code: Annotated[str | None, typer.Option("--region")] = None,
+    all_regions: Annotated[
+        bool, typer.Option("--all-regions", help="one optimisation run per region, at once")
+    ] = False,
 ) -> None:
-    """Plan the region's open jobs over the next working days with the engine."""
+    """Plan the region's open jobs over the next working days with the engine. With
+    `--all-regions` (what the night runs) every region is one optimisation run: on the task
+    queue's workers when FIELDPLAN_BROKER_URL is set, all at once, else in this process."""
     factory = _factory()
     start = date.fromisoformat(first_day) if first_day else date.today()
+    if all_regions:
+        fan_out(factory, start, days, time_limit)
+        return
     run_plan(factory, region_code, start, days, time_limit)
+
+
+def fan_out(factory: sessionmaker[Session], first_day: date, days: int, time_limit: float) -> None:
+    """Start a run per region, hand each to the executor, and wait until all have ended."""
+    with unit_of_work(factory) as session:
+        started = [
+            runs.start(
+                session,
+                region,
+                first_day,
+                days,
+                time_limit,
+                today=datetime.now(ZoneInfo(region.timezone)).date(),
+                started_by="fieldplan plan --all-regions",
+            )
+            for region in session.scalars(select(Region).order_by(Region.id))
+        ]
+        codes = {region.id: region.code for region in session.scalars(select(Region))}
+        ids = {run.id: run.region_id for run in started}
+    # By name, as `serve` names the API: the executor carries runs out with the API's state.
+    executor = importlib.import_module("api.worker").executor_for(get_settings())
+    for run_id in ids:
+        executor.submit(run_id)
+    with console.status(f"{len(ids)} region(s) being planned"):
+        while True:
+            with factory() as session:
+                ended = [
+                    run
+                    for run in session.scalars(
+                        select(runs.OptimisationRun).where(runs.OptimisationRun.id.in_(ids))
+                    )
+                    if run.outcome[0] != runs.RunStatus.RUNNING
+                ]
+            if len(ended) == len(ids):
+                break
+            time.sleep(0.5)
+    table = Table("region", "status", "plans saved", "unplanned", "error")
+    for run in sorted(ended, key=lambda r: r.region_id):
+        status, error = run.outcome
+        table.add_row(
+            codes[run.region_id], status, str(len(run.plan_ids)), str(run.unplanned), error or ""
+        )
+    console.print(table)
+    if any(run.outcome[0] != runs.RunStatus.DONE for run in ended):
+        raise typer.Exit(1)
 
 
 @app.command("check-plans")

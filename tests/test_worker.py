@@ -11,11 +11,12 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import kombu
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.worker import QueueExecutor, make_queue
@@ -62,6 +63,12 @@ def queue_name() -> Iterator[str]:
         kombu.Queue(name).bind(connection.default_channel).delete()
 
 
+def _region(sessions: sessionmaker[Session]) -> str:
+    with unit_of_work(sessions) as session:
+        region, _ = tiny_region(session, 6, code=uuid.uuid4().hex[:8].upper())
+        return region.code
+
+
 def _start_run(sessions: sessionmaker[Session], time_limit_s: float) -> str:
     with unit_of_work(sessions) as session:
         region, _ = tiny_region(session, 6, code=uuid.uuid4().hex[:8].upper())
@@ -71,14 +78,20 @@ def _start_run(sessions: sessionmaker[Session], time_limit_s: float) -> str:
         return run.id
 
 
-def _worker(url: str, queue_name: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+def _env(url: str, queue_name: str | None, tmp_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "FIELDPLAN_DATABASE_URL": url,
-        "FIELDPLAN_BROKER_URL": BROKER,
-        "FIELDPLAN_QUEUE_NAME": queue_name,
         "FIELDPLAN_OUTBOX_DIR": str(tmp_path / "outbox"),
     }
+    env.pop("FIELDPLAN_BROKER_URL", None)
+    if queue_name is not None:
+        env |= {"FIELDPLAN_BROKER_URL": BROKER, "FIELDPLAN_QUEUE_NAME": queue_name}
+    return env
+
+
+def _worker(url: str, queue_name: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = _env(url, queue_name, tmp_path)
     log = (tmp_path / f"worker-{uuid.uuid4().hex[:6]}.log").open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "fieldplan", "worker"],
@@ -187,3 +200,60 @@ def test_a_run_is_taken_up_twice_at_most_and_never_after_it_ended(url: str) -> N
     assert not runs.claim(sessions, done_id)  # delivered again after it ended: left as it is
     assert _run(engine, done_id).attempts == 1
     engine.dispose()
+
+
+def _plan_all_regions(url: str, queue_name: str | None, tmp_path: Path) -> str:
+    # The command plans from today on: the test region's technician works the next Monday.
+    today = date.today()
+    monday = today + timedelta(days=7 - today.weekday())
+    command = [sys.executable, "-m", "fieldplan", "plan", "--all-regions"]
+    done = subprocess.run(
+        [*command, "--from", monday.isoformat(), "--days", "1", "--time-limit", "1"],
+        cwd=ROOT,
+        env=_env(url, queue_name, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _runs_by_region(engine: Engine) -> dict[int, list[OptimisationRun]]:
+    with session_factory(engine)() as session:
+        found: dict[int, list[OptimisationRun]] = {}
+        for run in session.scalars(select(OptimisationRun)):
+            found.setdefault(run.region_id, []).append(run)
+        return found
+
+
+def test_planning_every_region_fans_out_one_run_per_region_to_the_workers(
+    url: str, queue_name: str, tmp_path: Path
+) -> None:
+    engine = make_engine(url)
+    codes = [_region(session_factory(engine)) for _ in range(2)]
+    worker = _worker(url, queue_name, tmp_path)
+    try:
+        printed = _plan_all_regions(url, queue_name, tmp_path)
+    finally:
+        _stop(worker)
+    found = _runs_by_region(engine)
+    engine.dispose()
+    assert len(found) == 2
+    assert all(len(r) == 1 and r[0].status == RunStatus.DONE for r in found.values())
+    assert all(r[0].attempts == 1 and r[0].plan_ids for r in found.values())
+    assert all(code in printed for code in codes)
+
+
+def test_planning_every_region_without_a_queue_runs_them_in_the_process(
+    url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(url)
+    for _ in range(2):
+        _region(session_factory(engine))
+    _plan_all_regions(url, None, tmp_path)
+    found = _runs_by_region(engine)
+    engine.dispose()
+    assert sorted(len(r) for r in found.values()) == [1, 1]
+    assert all(r[0].status == RunStatus.DONE and r[0].plan_ids for r in found.values())
