@@ -71,7 +71,10 @@ def test_move_pin_and_reoptimise_on_the_board(browser: Browser, tmp_path: Path) 
             expect(page.get_by_role("status")).to_contain_text("als klus 1")
 
             page.get_by_role("button", name="Deze dag opnieuw optimaliseren").click()
-            expect(page.get_by_role("status")).to_contain_text("opnieuw geoptimaliseerd")
+            # A run in the background: the board refreshes itself until it has ended.
+            expect(page.get_by_role("status")).to_contain_text(
+                "opnieuw geoptimaliseerd", timeout=30_000
+            )
             pinned = page.locator(f'#route-{target.id} details.block.job[data-job="{job_id}"]')
             expect(pinned).to_have_count(1)
             expect(pinned).to_have_class("block job pinned")

@@ -6,9 +6,11 @@ the planner of a second, empty region the outsider, tried on every planner endpo
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -342,3 +344,33 @@ def test_an_admin_makes_regions_and_planners(world: World) -> None:
     )
     locked = client.patch(f"/accounts/{me['id']}", json={"active": False}, headers=world.admin)
     assert locked.status_code == 409
+
+
+def test_a_reoptimisation_from_the_board_is_a_run_the_board_follows(world: World) -> None:
+    """The board starts a run (a worker's, where there is a queue) and follows it on the
+    page; another region's planner cannot follow it."""
+    client = world.client
+    started = client.post(
+        "/board/reoptimise",
+        data={"day": "2026-11-23", "region_id": str(world.ids["region"]), "seconds": "1"},
+        headers=world.insider,
+        follow_redirects=False,
+    )
+    assert started.status_code == 303
+    location = started.headers["location"]
+    run_id = parse_qs(urlsplit(location).query)["run"][0]
+    deadline = time.monotonic() + 60
+    page = client.get(location, headers=world.insider)
+    while 'role="status">opnieuw optimaliseren' in page.text and time.monotonic() < deadline:
+        assert 'http-equiv="refresh"' in page.text  # the page follows the run by itself
+        time.sleep(0.3)
+        page = client.get(location, headers=world.insider)
+    assert "opnieuw geoptimaliseerd: versie" in page.text, page.text[-2000:]
+    assert 'http-equiv="refresh"' not in page.text
+    assert (
+        client.get(f"/plans/optimisations/{run_id}", headers=world.insider).json()["status"]
+        == "done"
+    )
+    outside = client.get(f"/board?run={run_id}", headers=world.outsider)
+    assert "deze optimalisatie bestaat niet" in outside.text
+    assert "opnieuw geoptimaliseerd" not in outside.text

@@ -9,13 +9,12 @@ from typing import Annotated
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
-import optimizer
 from api.board import (
     COLOURS,
     DAY_END,
@@ -32,7 +31,7 @@ from api.deps import SESSION_COOKIE, CommittedInThread, MaybePlannerDep, Session
 from api.i18n import status_text
 from api.routers.resources import AppointmentBrief, JobRead, customer_view
 from api.schemas import MAX_ID, Day, PlanDay, RowId
-from fieldplan import steering
+from fieldplan import runs, steering
 from fieldplan.accounts import Account, SignInThrottled, sign_in
 from fieldplan.appointments import LIVE_APPOINTMENTS, Appointment, AppointmentError
 from fieldplan.callbacks import CallbackRequest, due, mark_done, waiting
@@ -40,10 +39,10 @@ from fieldplan.catalogue import Part, Product
 from fieldplan.dates import short_day
 from fieldplan.jobs import Job
 from fieldplan.locations import Location
-from fieldplan.optimisation import PlanOutdated, plan_region
 from fieldplan.orders import Order
 from fieldplan.plans import Plan, Stop, UnassignedJob, latest_plan
 from fieldplan.regions import Region
+from fieldplan.runs import OptimisationRun, RunStatus
 from fieldplan.technicians import Technician
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -153,11 +152,16 @@ def board(
     region: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     msg: Annotated[str, Query(max_length=300)] = "",
     error: Annotated[str, Query(max_length=300)] = "",
+    run: Annotated[str | None, Query(pattern="^[0-9a-f]{32}$")] = None,
 ) -> Response:
     """One region's day (the first region of the planner's when none is asked for, and for a
-    region the planner does not plan)."""
+    region the planner does not plan); with `run`, how the re-optimisation started from the
+    board is going (the page refreshes itself until it has ended)."""
     if planner is None:
         return RedirectResponse("/login", status_code=303)
+    running = False
+    if run is not None:
+        msg, error, running = _run_status(session, planner, run)
     regions = list(
         session.scalars(select(Region).where(planner.scope.where(Region.id)).order_by(Region.id))
     )
@@ -301,8 +305,29 @@ def board(
             "tz": zone,
             "msg": msg,
             "error": error,
+            "refresh": running,
         },
     )
+
+
+def _run_status(session: Session, planner: Account, run_id: str) -> tuple[str, str, bool]:
+    """(message, error, still running) for a re-optimisation of one of the planner's
+    regions."""
+    run = session.get(OptimisationRun, run_id)
+    if run is None or not planner.scope.allows(run.region_id):
+        return "", "deze optimalisatie bestaat niet", False
+    status, why = run.outcome
+    if status == RunStatus.RUNNING:
+        return f"opnieuw optimaliseren… {run.elapsed_s:.0f} van {run.time_limit_s:.0f} s", "", True
+    if status == RunStatus.CANCELLED:
+        return "", "de optimalisatie is afgebroken: er is niets veranderd", False
+    if status == RunStatus.FAILED:
+        return "", f"de optimalisatie is mislukt: {why}", False
+    versions = session.scalars(
+        select(Plan.version).where(Plan.id.in_(run.plan_ids)).order_by(Plan.day)
+    ).all()
+    shown = f": versie {versions[0]}" if versions else ""
+    return f"opnieuw geoptimaliseerd{shown}", "", False
 
 
 def _details(
@@ -457,6 +482,7 @@ def board_reoptimise(
     request: Request,
     session: SessionDep,
     planner: MaybePlannerDep,
+    tasks: BackgroundTasks,
     day: Annotated[Day, Form()],
     region_id: Annotated[int, Form(ge=1, le=MAX_ID)],
     seconds: Annotated[float, Form(gt=0, le=60)] = 3.0,
@@ -469,21 +495,19 @@ def board_reoptimise(
         return _back(None, day, error="deze regio bestaat niet")
     if latest_plan(session, region.id, day) is None:
         return _back(region.id, day, error="geen planning voor deze dag")
-    try:
-        saved = plan_region(
-            session,
-            region,
-            day,
-            1,
-            request.app.state.travel,
-            optimizer.Limits(time_limit_s=seconds),
-            actor=f"planner:{planner.username}",
-            today=request.app.state.today(),
-        )
-    except PlanOutdated as outdated:
-        session.rollback()
-        return _back(region.id, day, error=str(outdated))
-    return _back(region.id, day, msg=f"opnieuw geoptimaliseerd: versie {saved.plans[0].version}")
+    started = runs.start(
+        session,
+        region,
+        day,
+        1,
+        seconds,
+        today=request.app.state.today(),
+        started_by=f"planner:{planner.username}",
+    )
+    # A run like any other (a worker's, where there is a queue), handed over once this
+    # request has committed its row; the board follows it.
+    tasks.add_task(request.app.state.executor.submit, started.id)
+    return _back(region.id, day, run=started.id)
 
 
 @router.get("/board/customers/{customer_id:int}", response_class=HTMLResponse)
