@@ -14,8 +14,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from api import notify
-from fieldplan import notices, plan_gate
+from api import notify, worker
+from fieldplan import notices, plan_gate, webhooks
 from fieldplan.accounts import Account, Role, by_api_key
 from fieldplan.db import reading, unit_of_work
 
@@ -34,6 +34,8 @@ def get_session(request: Request, background: BackgroundTasks) -> Iterator[Sessi
         yield session
     if session.info.get(notices.WRITTEN):
         background.add_task(notify.send_notices, request.app)
+    if session.info.get(webhooks.WRITTEN):
+        background.add_task(worker.deliver_webhooks, request.app)
 
 
 # "function" scope: the transaction commits before the response leaves, so a client that

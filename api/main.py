@@ -36,6 +36,7 @@ from api.routers import (
     resources,
     self_service,
     steering,
+    webhooks,
 )
 from api.schemas import WindowsRead
 from api.security import KeyRing, Signer
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         day.router,
         resources.router,
         pages.router,
+        webhooks.router,
     )
     app.add_exception_handler(self_service.LinkGone, self_service.link_gone)
     openapi.document_refusals(app.router, *routers)

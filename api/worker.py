@@ -17,17 +17,22 @@ same `carry_out` a worker calls, so the demo needs nothing installed.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 from celery import Celery
 from fastapi import FastAPI
 
 from api import notify
-from fieldplan import runs
+from fieldplan import runs, webhooks
+from fieldplan.db import utcnow
 from fieldplan.settings import Settings, get_settings
 
 OPTIMISE = "fieldplan.optimise"
+DELIVER = "fieldplan.deliver_webhooks"
 
 
 class Executor(Protocol):
@@ -36,11 +41,60 @@ class Executor(Protocol):
 
 def carry_out(app: FastAPI, run_id: str) -> None:
     """What an executor does with a run: take it up, carry it out to its end, and send what
-    it told customers."""
+    it told customers and subscribers."""
     state = app.state
     if runs.claim(state.sessions, run_id):
         runs.execute(state.sessions, run_id, state.travel)
     notify.send_notices(app)
+    deliver_webhooks(app)
+
+
+def deliver_webhooks(app: FastAPI) -> None:
+    """Post the webhook deliveries that are due, and see that those tried again later are
+    sent when they are due: a task on the queue where there is one, else a timer of this
+    process (one at a time: the earliest due)."""
+    sent = webhooks.deliver_due(app.state.sessions)
+    if sent.next_due is None:
+        return
+    delay = max(0.0, (sent.next_due - utcnow()).total_seconds())
+    settings: Settings = app.state.settings
+    if settings.broker_url:
+        make_queue(settings).send_task(DELIVER, countdown=delay)
+        return
+    _timers.after(delay, lambda: deliver_webhooks(app))
+
+
+class _Timer:
+    """At most one pending timer per process, for the earliest time asked."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.timer: threading.Timer | None = None
+        self.due = 0.0
+
+    def after(self, delay: float, then: Callable[[], None]) -> None:
+        due = time.monotonic() + delay
+        with self.guard:
+            if self.timer is not None and self.timer.is_alive() and self.due <= due:
+                return
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = threading.Timer(delay, _logged, (then,))
+            self.timer.daemon = True
+            self.due = due
+            self.timer.start()
+
+
+_timers = _Timer()
+
+
+def _logged(then: Callable[[], None]) -> None:
+    try:
+        then()
+    except Exception:  # a timer's thread has nobody to tell but the log
+        logging.getLogger(__name__).exception(
+            "webhook deliveries could not be sent now: the next change or run sends them"
+        )
 
 
 class ThreadExecutor:
@@ -90,11 +144,16 @@ def make_queue(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
     )
     queue.task(name=OPTIMISE)(_optimise)
+    queue.task(name=DELIVER)(_deliver)
     return queue
 
 
 def _optimise(run_id: str) -> None:
     carry_out(_worker_app(), run_id)
+
+
+def _deliver() -> None:
+    deliver_webhooks(_worker_app())
 
 
 @functools.cache

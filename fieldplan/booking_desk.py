@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.exc import StaleDataError
 
-from fieldplan import booking, notices, plan_gate
+from fieldplan import booking, notices, plan_gate, webhooks
 from fieldplan.appointments import Appointment
 from fieldplan.jobs import Job
 from fieldplan.plan_gate import PlanRefused
@@ -65,7 +65,7 @@ class _Ticket:
     done: bool = False
     appointment_id: int | None = None
     made: bool = False
-    wrote_notices: bool = False
+    flags: dict[str, bool] = field(default_factory=dict)  # what its transaction wrote to send
     error: BaseException | None = None
 
 
@@ -151,8 +151,7 @@ def book(
     if ticket.error is not None:
         raise ticket.error
     assert ticket.appointment_id is not None
-    if ticket.wrote_notices:
-        session.info[notices.WRITTEN] = True
+    session.info.update(ticket.flags)  # notices and webhooks to send once it has committed
     return session.get_one(Appointment, ticket.appointment_id), ticket.made
 
 
@@ -209,10 +208,10 @@ def _transaction(engine: Engine, region_id: int, take: Callable[[], list[_Ticket
             session.commit()
         else:
             session.rollback()
-        wrote_notices = bool(session.info.get(notices.WRITTEN))
+        flags = {k: True for k in (notices.WRITTEN, webhooks.WRITTEN) if session.info.get(k)}
     for ticket, (appointment_id, new) in made.items():
         ticket.appointment_id, ticket.made, ticket.error = appointment_id, new, None
-        ticket.wrote_notices = wrote_notices
+        ticket.flags = flags
     for ticket, why in refused.items():
         ticket.error = why
 

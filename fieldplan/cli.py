@@ -20,7 +20,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import optimizer
-from fieldplan import importing, plan_gate, runs, signing_keys
+from fieldplan import (
+    importing,
+    plan_gate,
+    runs,
+    signing_keys,
+    webhooks,  # noqa: F401 - its listeners tell subscribers what commands change
+)
 from fieldplan.accounts import Account, Role, create_account, grant
 from fieldplan.catalogue import load_catalogue
 from fieldplan.db import make_engine, session_factory, unit_of_work

@@ -20,6 +20,7 @@ from fieldplan import (
     signing_keys,
     technicians,
     timeline,
+    webhooks,
 )
 from fieldplan.db import Base
 
@@ -46,4 +47,5 @@ __all__ = [
     "signing_keys",
     "technicians",
     "timeline",
+    "webhooks",
 ]
