@@ -164,6 +164,12 @@ def _worker_app() -> FastAPI:
     return create_app()
 
 
+def drop_queue(settings: Settings) -> None:
+    """Delete the settings' queue and whatever waits in it (a test's or a benchmark's own)."""
+    with make_queue(settings).connection_for_write() as connection:
+        connection.default_channel.queue_delete(settings.queue_name)
+
+
 def queue() -> Celery:
     """What `fieldplan worker` runs."""
     return make_queue(get_settings())

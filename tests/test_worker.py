@@ -14,12 +14,11 @@ from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
-import kombu
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.worker import QueueExecutor, make_queue
+from api.worker import QueueExecutor, drop_queue, make_queue
 from fieldplan import runs
 from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.migrate import upgrade
@@ -59,8 +58,7 @@ def queue_name() -> Iterator[str]:
     require_rabbitmq()
     name = f"fieldplan-test-{uuid.uuid4().hex[:10]}"
     yield name
-    with kombu.Connection(BROKER) as connection:
-        kombu.Queue(name).bind(connection.default_channel).delete()
+    drop_queue(Settings(broker_url=BROKER, queue_name=name))
 
 
 def _region(sessions: sessionmaker[Session]) -> str:
