@@ -18,6 +18,7 @@ Bars (issue 20): speed-up >= 1.7 x with 2 workers on this 2-core machine; bookin
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -88,6 +89,7 @@ def seed(url: str, scale: Scale, folder: Path) -> tuple[str, date]:
                 region_name=f"Regio {k}",
             )
             region_file, orders_file = write_sample(spec, gazetteer, folder / spec.region_code)
+            _own_codes(region_file, orders_file, spec.region_code)
             region = load_region(session, region_file, gazetteer)
             importing.import_rows(
                 session,
@@ -100,6 +102,27 @@ def seed(url: str, scale: Scale, folder: Path) -> tuple[str, date]:
         _, api_key = create_account(session, "scale", Role.PLANNER, "scale-password", regions)
     engine.dispose()
     return api_key, first
+
+
+def _own_codes(region_file: Path, orders_file: Path, code: str) -> None:
+    """The generator names one region's stores, technicians and orders alike whatever its
+    code: prefix them with the region's, so that regions side by side keep theirs apart."""
+    region = json.loads(region_file.read_text("utf-8"))
+    stores = {loc["code"]: f"{code}-{loc['code']}" for loc in region["locations"]}
+    for loc in region["locations"]:
+        loc["code"] = stores[loc["code"]]
+    for technician in region["technicians"]:
+        technician["code"] = f"{code}-{technician['code']}"
+    region_file.write_text(json.dumps(region, ensure_ascii=False), "utf-8")
+    with orders_file.open(newline="", encoding="utf-8") as source:
+        rows = list(csv.DictReader(source))
+    for row in rows:
+        row["order_number"] = f"{code}-{row['order_number']}"
+        row["store"] = stores.get(row["store"], row["store"])
+    with orders_file.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _workers(url: str, queue_name: str, count: int, folder: Path) -> list[subprocess.Popen[bytes]]:

@@ -401,8 +401,10 @@ def worker(
         )
     # By name, as `serve` names the API: the worker carries runs out with the API's state.
     queue = importlib.import_module("api.worker").queue()
+    # A name of its own: two workers of one machine named alike, the second stops at once.
+    name = f"--hostname=fieldplan-{os.getpid()}@%h"
     queue.worker_main(
-        ["worker", f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip"]
+        ["worker", name, f"--concurrency={concurrency}", "--loglevel=INFO", "--without-gossip"]
     )
 
 

@@ -231,11 +231,24 @@ def test_planning_every_region_fans_out_one_run_per_region_to_the_workers(
 ) -> None:
     engine = make_engine(url)
     codes = [_region(session_factory(engine)) for _ in range(2)]
-    worker = _worker(url, queue_name, tmp_path)
+    workers = [_worker(url, queue_name, tmp_path) for _ in range(2)]  # on one machine
+
+    def logs() -> list[str]:
+        return [p.read_text(errors="replace") for p in sorted(tmp_path.glob("worker-*.log"))]
+
     try:
+        _until(
+            lambda: all(" ready." in log or "Error" in log for log in logs()),
+            60,
+            "the workers did not start",
+            tmp_path,
+        )
         printed = _plan_all_regions(url, queue_name, tmp_path)
+        assert [w.poll() for w in workers] == [None, None], logs()  # neither stopped
+        assert all(" ready." in log for log in logs()), logs()
     finally:
-        _stop(worker)
+        for worker in workers:
+            _stop(worker)
     found = _runs_by_region(engine)
     engine.dispose()
     assert len(found) == 2
