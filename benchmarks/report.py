@@ -14,6 +14,14 @@ from rich.table import Table
 console = Console()
 
 
+def verdict(missed: bool, *, bars: bool) -> None:
+    """Say whether every bar was met; with `bars`, a missed one is a failing exit."""
+    if missed and bars:
+        console.print("[red]Bar missed.")
+        raise SystemExit(1)
+    console.print("All bars met." if not missed else "Bar missed (report only).")
+
+
 @dataclass(frozen=True)
 class Outcome:
     instance: str
