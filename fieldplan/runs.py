@@ -74,8 +74,9 @@ class OptimisationRun(Base):
     @property
     def outcome(self) -> tuple[RunStatus, str | None]:
         """Status and error as they stand: a run whose executor stopped beating has failed
-        (its process died), whatever its row last said."""
-        if self.status == RunStatus.RUNNING and _stale(self):
+        (its process died), whatever its row last said. A run no executor has taken up yet
+        is waiting on the queue for a worker, however long that takes."""
+        if self.status == RunStatus.RUNNING and self.attempts > 0 and _stale(self):
             return RunStatus.FAILED, "the process running it stopped: start it again"
         return self.status, self.error
 
@@ -83,6 +84,8 @@ class OptimisationRun(Base):
     def progress(self) -> float:
         if self.outcome[0] != RunStatus.RUNNING:
             return 1.0
+        if self.attempts == 0:
+            return 0.0  # waiting for a worker
         return min(0.99, self.elapsed_s / max(self.time_limit_s, 0.001))
 
     @property
@@ -144,9 +147,13 @@ def claim(sessions: sessionmaker[Session], run_id: str) -> bool:
 
 
 def request_cancel(session: Session, run: OptimisationRun) -> None:
-    """Ask the executor to stop; it looks between rounds and saves nothing."""
+    """Ask the executor to stop; it looks between rounds and saves nothing. A run no
+    executor has taken up yet ends here (one that takes it up later finds it ended)."""
     if run.status == RunStatus.RUNNING:
         run.cancel_requested = True
+        if run.attempts == 0:
+            run.status = RunStatus.CANCELLED
+            run.finished_at = utcnow()
         session.flush()
 
 

@@ -127,12 +127,24 @@ def test_a_run_whose_process_died_is_reported_failed(
     with client.app.state.sessions() as session:  # type: ignore[attr-defined]
         region = session.scalars(select(Region)).one()
         run = runs.start(session, region, TUESDAY, 1, 10, today=TUESDAY, started_by="planner:gone")
+        run.attempts = 1  # taken up by a process that then died
         run.beat_at = utcnow() - runs.STALE_AFTER - timedelta(seconds=1)
+        waiting = runs.start(
+            session, region, TUESDAY, 1, 10, today=TUESDAY, started_by="planner:queued"
+        )
+        waiting.beat_at = run.beat_at  # no worker has taken it up yet: it waits on the queue
         session.commit()
-        run_id = run.id
+        run_id, waiting_id = run.id, waiting.id
     found = client.get(f"/plans/optimisations/{run_id}", headers=headers).json()
     assert found["status"] == "failed"
     assert "stopped" in found["error"]
+    queued = client.get(f"/plans/optimisations/{waiting_id}", headers=headers).json()
+    assert (queued["status"], queued["progress"]) == ("running", 0.0)
+    # Cancelled before any worker took it up: it ends at once, and no worker will run it.
+    assert client.delete(f"/plans/optimisations/{waiting_id}", headers=headers).status_code == 200
+    ended = client.get(f"/plans/optimisations/{waiting_id}", headers=headers).json()
+    assert ended["status"] == "cancelled"
+    assert not runs.claim(client.app.state.sessions, waiting_id)  # type: ignore[attr-defined]
     assert client.get("/plans/optimisations/" + "0" * 32, headers=headers).status_code == 404
     assert client.get("/plans/optimisations/not-an-id", headers=headers).status_code == 422
 
