@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -219,11 +219,14 @@ def plan_all(url: str, queue_name: str, first: date, scale: Scale) -> Planned:
 
 def main(
     quick: Annotated[bool, typer.Option(help="two smaller regions")] = False,
+    regions: Annotated[int | None, typer.Option(min=1, help="this many regions")] = None,
     clients: Annotated[int, typer.Option(min=1)] = 50,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write metric,value rows.")] = None,
     bars: Annotated[bool, typer.Option(help="exit non-zero on a missed bar")] = True,
 ) -> None:
     scale = QUICK if quick else FULL
+    if regions is not None:
+        scale = replace(scale, regions=regions)
     folder = work_folder("scale")
     planned: dict[int, Planned] = {}
     load: booking_load.LoadResult | None = None
