@@ -12,9 +12,10 @@ failed, so no run stays "running" for ever after its process died.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -30,6 +31,7 @@ from fieldplan.travel import TravelTimes
 
 HEARTBEAT_S = 1.0  # how often a running search reports and looks for a cancel request
 STALE_AFTER = timedelta(seconds=60)  # no beat for this long: its process stopped
+STEADY_BEAT_S = 10.0  # the beat a run keeps whatever it is doing
 # A run whose worker died is delivered again: carried out once more from scratch, then failed.
 MAX_ATTEMPTS = 2
 
@@ -169,23 +171,31 @@ class _Reporter:
     last_beat: float = 0.0
     cancelled: bool = False
     revision: int | None = None  # of the region, as the run read it
+    guard: threading.Lock = field(default_factory=threading.Lock)
 
     def progress(self, found: optimizer.Progress) -> None:
         self.pending.append([round(time.monotonic() - self.started, 2), found.objective])
         self.beat()
 
     def beat(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self.last_beat < HEARTBEAT_S:
-            return
-        self.last_beat = now
-        with unit_of_work(self.sessions) as session:
-            run = session.get_one(OptimisationRun, self.run_id)
-            run.beat_at = utcnow()
-            if self.pending:
-                run.best_costs = [*run.best_costs, *self.pending]
-                self.pending = []
-            self.cancelled = self.cancelled or run.cancel_requested
+        with self.guard:  # the search's thread and the steady beat's
+            now = time.monotonic()
+            if not force and now - self.last_beat < HEARTBEAT_S:
+                return
+            self.last_beat = now
+            with unit_of_work(self.sessions) as session:
+                run = session.get_one(OptimisationRun, self.run_id)
+                run.beat_at = utcnow()
+                if self.pending:
+                    run.best_costs = [*run.best_costs, *self.pending]
+                    self.pending = []
+                self.cancelled = self.cancelled or run.cancel_requested
+
+    def keep_beating(self, stop: threading.Event) -> None:
+        """Beat on while the run reads, builds its first plan and saves, when the search
+        calls nobody: a big region spends minutes there, longer than `STALE_AFTER`."""
+        while not stop.wait(STEADY_BEAT_S):
+            self.beat(force=True)
 
     def clock(self) -> float:
         """The search's clock: it jumps to infinity once a cancel was asked for, so every
@@ -202,6 +212,9 @@ def execute(
     """Carry out a started run to its end; every outcome is written on the run's row."""
     reporter = _Reporter(sessions, run_id, time.monotonic(), [])
     outcome: dict[str, Any] = {}
+    stop = threading.Event()
+    steady = threading.Thread(target=reporter.keep_beating, args=(stop,), daemon=True)
+    steady.start()
     try:
         with unit_of_work(sessions) as session:
             reading(session)
@@ -242,6 +255,9 @@ def execute(
         )
     except Exception as exc:  # reported on the run, never lost in a thread
         outcome = {"status": RunStatus.FAILED, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        stop.set()
+        steady.join()
     _finish(sessions, run_id, reporter, outcome)
 
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -268,3 +269,36 @@ def test_planning_every_region_without_a_queue_runs_them_in_the_process(
     engine.dispose()
     assert sorted(len(r) for r in found.values()) == [1, 1]
     assert all(r[0].status == RunStatus.DONE and r[0].plan_ids for r in found.values())
+
+
+def test_a_run_keeps_beating_while_no_search_reports(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big region reads, builds its first plan and saves for minutes without the search
+    calling back: the run beats on, so nobody takes it for one whose process died."""
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    run_id = _start_run(sessions, time_limit_s=1.0)
+    monkeypatch.setattr(runs, "STALE_AFTER", timedelta(seconds=1))
+    monkeypatch.setattr(runs, "STEADY_BEAT_S", 0.2)
+    quiet = runs.plan_region
+
+    def slow_and_silent(*args: object, **kwargs: object) -> object:
+        time.sleep(3.0)  # longer than STALE_AFTER, and no progress reported
+        kwargs.pop("on_progress", None)
+        return quiet(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runs, "plan_region", slow_and_silent)
+    assert runs.claim(sessions, run_id)
+    seen: list[RunStatus] = []
+    watcher = threading.Thread(
+        target=lambda: [
+            (seen.append(_run(engine, run_id).outcome[0]), time.sleep(0.25)) for _ in range(10)
+        ]
+    )
+    watcher.start()
+    runs.execute(sessions, run_id, GeodesicTravelTimes())
+    watcher.join()
+    assert RunStatus.FAILED not in seen, seen
+    assert _run(engine, run_id).status == RunStatus.DONE
+    engine.dispose()
