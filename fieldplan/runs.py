@@ -186,9 +186,10 @@ class _Reporter:
             with unit_of_work(self.sessions) as session:
                 run = session.get_one(OptimisationRun, self.run_id)
                 run.beat_at = utcnow()
-                if self.pending:
-                    run.best_costs = [*run.best_costs, *self.pending]
-                    self.pending = []
+                # Taken before it is read: a point the search adds meanwhile goes to the next.
+                reported, self.pending = self.pending, []
+                if reported:
+                    run.best_costs = [*run.best_costs, *reported]
                 self.cancelled = self.cancelled or run.cancel_requested
 
     def keep_beating(self, stop: threading.Event) -> None:
