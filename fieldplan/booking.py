@@ -196,19 +196,14 @@ def _context(
     # The job's own row as this transaction reads it has the last word on whether it is
     # plannable at all (a change of status that took no lock would not move the revision).
     if live is not None and job.status in PLANNABLE:
-        why_not = live.left_out(job.id)
+        why_not = live.left_out(job.id) or live.waits(job.id)
         if why_not is not None:
             return _Context(region, live.translation, live.index, set(), None, why_not)
-        if live.places(job.id):
+        index = live.index_for(job.id, booking=booking) if live.places(job.id) else None
+        if index is not None:
             found = live.translation.problem.job(str(job.id))
             return _Context(
-                region,
-                live.translation,
-                live.index.fork() if booking else live.index,
-                set(),
-                replace(found, promised=False),
-                None,
-                live,
+                region, live.translation, index, set(), replace(found, promised=False), None, live
             )
     horizon = horizon_for(region, first_day, days)
     translation = build_problem(
@@ -361,8 +356,10 @@ def _insert(
         live_plans.booked_into(
             session, context.region, first, days, today, context.live, context.index
         )
-    was_new = not context.touched and job.id not in context.translation.planned_elsewhere
-    if first_promise and was_new:
+    # Its own promise and routes of these days are all such a booking changed: other
+    # processes catch up on it (`live_plans`).
+    these_days_only = not context.touched and job.id not in context.translation.planned_elsewhere
+    if first_promise and these_days_only:
         live_plans.record_booking(session, context.region.id, job.id)
     write_routes(
         session,

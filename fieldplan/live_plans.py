@@ -19,8 +19,10 @@ stands:
 - any other write (a move, a re-plan, a report) leaves a revision nobody recorded, and the
   next request reads the region afresh.
 
-Only jobs new to the plan go this way: a job on a stored route, planned on another day or
-promised already is placed by the slower path that takes it out first. And what a booking
+Jobs new to the plan go this way, and so do jobs a plan put on one of these days' routes
+without a promise (taken off that route in a fork first). A job planned on another day,
+promised already or tied to another job is placed by the slower path that reads its own
+problem. And what a booking
 writes is judged by the plan gate against the database like every other write: a prepared
 plan can make a booking fast, never let it break a promise.
 """
@@ -64,9 +66,9 @@ KEPT_BOOKINGS = 500
 
 
 class PlanBooking(Base):
-    """A job new to the plan that a revision of its region booked. A revision recorded here
-    was those bookings and nothing else: what changed is their promises and the routes they
-    went into."""
+    """A job's first promise that a revision of its region booked, the job new to the plan
+    or taken off a route of the same days. A revision recorded here was those bookings and
+    nothing else: what changed is their promises and the routes they left and went into."""
 
     __tablename__ = "plan_bookings"
 
@@ -114,14 +116,58 @@ class Prepared:
             or job_id in translation.held
         )
 
+    def moves(self, job_id: int) -> bool:
+        """Whether the job is on a route of these days as a plan put it there, promised
+        nowhere and tied to no other job: booking it takes it off that route first (`index`'s
+        `without`), as reading its own problem would. Most jobs a customer books are such:
+        planning the region puts them on routes before anyone has picked a window."""
+        key = str(job_id)
+        return (
+            key in self.translation.jobs
+            and self.index.is_placed(key)
+            and not self._planned_or_promised(job_id)
+            and _stands_alone(self.translation.problem, key)
+        )
+
     def places(self, job_id: int) -> bool:
         """Whether offering and booking the job from this plan is what reading its own
         problem would give: it is new to the plan and everything it waits for is planned
-        (a prerequisite still open is outside a job's own problem, and says so)."""
+        (a prerequisite still open is outside a job's own problem, and says so), or it is
+        on a route only as a plan put it there (`moves`)."""
+        if self.moves(job_id):
+            return True
         if not self.holds_new(job_id):
             return False
         job = self.translation.problem.job(str(job_id))
         return all(self.index.is_placed(d.job_id) for d in job.after)
+
+    def index_for(self, job_id: int, *, booking: bool) -> SlotIndex | None:
+        """The index that offers and books the job (`places`): a job on a route is taken
+        off it in a fork; a booking always gets a fork, the offers meanwhile keep this one.
+        None when taking the job off leaves a route that only a fresh read can judge."""
+        if self.index.is_placed(str(job_id)):
+            return self.index.without(str(job_id))
+        return self.index.fork() if booking else self.index
+
+    def waits(self, job_id: int) -> Why | None:
+        """Why a job new to the plan must wait, as its own problem says it: the first of its
+        prerequisites on no route of this plan is new to the plan too (planned and promised
+        nowhere). A job's own problem holds only the jobs on routes, so that prerequisite is
+        outside it with no day to wait for. None when the job does not wait so."""
+        if not self.holds_new(job_id):
+            return None
+        for dependency in self.translation.problem.job(str(job_id)).after:
+            if self.index.is_placed(dependency.job_id):
+                continue
+            if not self.holds_new(int(dependency.job_id)):
+                return None
+            prerequisite = self.translation.jobs[dependency.job_id]
+            return Why.of(
+                PlanningReason.WAITS_FOR_PREREQUISITE,
+                job=prerequisite.id,
+                kind=str(prerequisite.kind),
+            )
+        return None
 
     def left_out(self, job_id: int) -> Why | None:
         """Why this problem leaves out a job new to the plan, as its own problem would."""
@@ -251,7 +297,8 @@ def _read(
 
 def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | None:
     """`behind` brought to revision `wanted` when every revision between was a recorded
-    booking of a job it holds as new (None otherwise). A job booked into these days takes its
+    booking of a job it holds as new or as on a route without a promise (`moves`; None
+    otherwise). A job booked into these days takes its
     promise; one booked into other days leaves the problem, planned elsewhere, as a fresh read
     would leave it (when nothing depends on it either way and it lasts one day). The stored
     routes are read again: the same problem as a fresh read builds, without reading the
@@ -266,7 +313,7 @@ def _catch_up(session: Session, behind: Prepared, wanted: int) -> Prepared | Non
     if {revision for revision, _ in booked} != set(range(behind.revision + 1, wanted + 1)):
         return None
     jobs = {job_id for _, job_id in booked}
-    if len(jobs) != len(booked) or not all(behind.holds_new(j) for j in jobs):
+    if len(jobs) != len(booked) or not all(behind.holds_new(j) or behind.moves(j) for j in jobs):
         return None
     promises = session.execute(
         select(Appointment.job_id, Appointment.window_start, Appointment.window_end).where(
@@ -463,9 +510,10 @@ def booked_into(
 
 
 def record_booking(session: Session, region_id: int, job_id: int) -> None:
-    """Say that the booking `one_booking` is writing is of a job new to the plan: on no
-    route from today on and promised nowhere. A transaction whose writes were all such
-    bookings is recorded as the revision its lock gave the region."""
+    """Say that the booking `one_booking` is writing is a job's first promise, the job new
+    to the plan (on no route from today on) or taken off a route of the booked days. A
+    transaction whose writes were all such bookings is recorded as the revision its lock
+    gave the region."""
     writes: _Writes | None = session.info.get(_BOOKING)
     if writes is not None:
         writes.new_jobs.append((region_id, job_id))

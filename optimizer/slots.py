@@ -160,6 +160,28 @@ class SlotIndex:
         twin.changed = set()
         return twin
 
+    def without(self, job_id: str) -> SlotIndex | None:
+        """A fork with the job taken off every route that has it and those routes timed
+        again, as loading the plan without the job would time them (to offer or book a new
+        place for it). None when such a route would not fit even so: only loading the plan
+        afresh knows what becomes of it."""
+        twin = self.fork()
+        for r, state in enumerate(twin.builder.routes):
+            if not any(s.job.id == job_id for s in state.stops):
+                continue
+            stops = [s for s in state.stops if s.job.id != job_id]
+            schedule = simulate(self.problem, state.vehicle, stops)
+            if schedule is None and self.problem.protection is not None:
+                schedule = simulate(self.problem, state.vehicle, stops, protect=False)
+            if schedule is None:
+                return None
+            twin.builder.set_route(r, stops, schedule)
+            twin._per_route[r] = route_gaps(self.problem, twin.builder, r)
+            twin.changed.add(state.vehicle.id)
+        twin.builder.placed.pop(job_id, None)
+        twin._gaps = None
+        return twin
+
     @property
     def _n(self) -> int:
         return len(self.builder.routes)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -20,6 +21,7 @@ from fieldplan.booking import SlotTaken, first_offer_day, offer_windows
 from fieldplan.db import make_engine, session_factory, unit_of_work
 from fieldplan.jobs import Job, JobDependency, JobStatus
 from fieldplan.migrate import upgrade
+from fieldplan.optimisation import plan_region
 from fieldplan.plan_gate import PlanRefused
 from fieldplan.planning import build_problem, horizon_for, stored_plan
 from fieldplan.regions import Region, lock_region, while_unlocked
@@ -296,11 +298,22 @@ def test_a_job_no_longer_plannable_is_not_booked_from_the_prepared_plan(engine: 
 
 
 def test_jobs_the_prepared_plan_cannot_place_get_the_answer_of_their_own_problem(
-    engine: Engine, reads: list[int]
+    engine: Engine, reads: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A job the region's problem leaves out answers with its reason, and one waiting for a
-    prerequisite not yet planned reads its own problem: both say what they said before
-    prepared plans (the region's problem holds the prerequisite, a job's own does not)."""
+    prerequisite not yet planned with the reason its own problem gives (the region's
+    problem holds the prerequisite, a job's own does not): both say what they said before
+    prepared plans, and neither reads a problem of its own."""
+    from fieldplan import booking
+
+    own_problems: list[object] = []
+    build = booking.build_problem
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        own_problems.append(kwargs.get("unpromised"))
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(booking, "build_problem", counted)
     region_id, jobs = _tiny(engine)
     sessions = session_factory(engine)
     with unit_of_work(sessions) as session:
@@ -317,6 +330,8 @@ def test_jobs_the_prepared_plan_cannot_place_get_the_answer_of_their_own_problem
     assert prepared.left_out(jobs[0]) is not None
     assert prepared.holds_new(jobs[1])
     assert not prepared.places(jobs[1])
+    assert prepared.waits(jobs[1]) == waiting.reason
+    assert own_problems == []
     with engine.connect() as connection, connection.begin():
         outside = Session(bind=connection)
         assert too_long == offer_windows(
@@ -445,3 +460,49 @@ def test_what_a_transaction_wrote_is_never_kept_as_a_revisions_plan(
     assert _routes(now.index) == _routes(afresh)
     placed = {job for _, visits in _routes(now.index) for job, _ in visits if job}
     assert placed == {str(jobs[2])}
+
+
+def test_jobs_a_plan_put_on_routes_are_offered_booked_and_caught_up_on_without_reading(
+    engine: Engine, other: Engine, reads: list[int]
+) -> None:
+    """Planning the region puts jobs on routes before any customer has picked a window; a
+    booking takes such a job off its route in a fork of the prepared plan. The offers are
+    those of the job's own problem, two processes booking in turn catch up on each other
+    without reading the region, and what they keep is what a fresh read gives."""
+    region_id, jobs = _tiny(engine)
+    with unit_of_work(session_factory(engine)) as session:
+        plan_region(
+            session,
+            session.get_one(Region, region_id),
+            MONDAY,
+            1,
+            TRAVEL,
+            optimizer.Limits(time_limit_s=0.5),
+            today=SUNDAY,
+        )
+    with unit_of_work(session_factory(engine)) as session:
+        mine = _prepared(session, region_id)
+        offered = _offers(session, jobs[0])
+    with unit_of_work(session_factory(other)) as session:
+        _prepared(session, region_id)
+    assert all(mine.moves(j) for j in jobs)  # every job on the plan's route, none promised
+    assert offered
+    assert offered == _offers_afresh(engine, jobs[0])
+    with unit_of_work(session_factory(engine)) as session:
+        book(session, session.get_one(Job, jobs[0]), at(MONDAY, 14))
+    with unit_of_work(session_factory(other)) as session:
+        book(session, session.get_one(Job, jobs[1]), at(MONDAY, 9))
+    with unit_of_work(session_factory(other)) as session:
+        theirs = _offers(session, jobs[2])
+    assert theirs == _offers_afresh(other, jobs[2])
+    with unit_of_work(session_factory(engine)) as session:
+        caught_up = _prepared(session, region_id)
+        afresh = _fresh_index(session, region_id)
+        offered_now = _offers(session, jobs[3])
+    assert reads == [mine.revision, mine.revision]  # once per process, before the bookings
+    assert caught_up.revision == mine.revision + 2
+    assert _routes(caught_up.index) == _routes(afresh)
+    assert offered_now == _offers_afresh(engine, jobs[3])
+    starts = {job: start for _, visits in _routes(afresh) for job, start in visits}
+    assert 14 * 3600 <= starts[str(jobs[0])] % 86400 <= 16 * 3600  # its window, local time
+    assert {str(j) for j in jobs} <= set(starts)  # nothing fell off the route

@@ -270,3 +270,31 @@ def test_a_route_that_no_longer_fits_is_kept_as_it_was_and_gets_nothing_new() ->
     index = SlotIndex(with_job(moved, newcomer), base)
     assert index.plan().routes == base.routes
     assert index.offer(newcomer, GRID_1).feasible() == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(worlds(), st.data())
+def test_a_job_taken_off_its_route_leaves_the_plan_loaded_without_it(problem, data) -> None:  # type: ignore[no-untyped-def]
+    """`without` times the routes the job leaves as loading the plan without it does, so
+    offers and bookings from it are those of the job's own problem."""
+    from optimizer.slots import without_job
+
+    base = construct(problem)
+    planned = sorted(base.job_visits())
+    if not planned:
+        return
+    gone = data.draw(st.sampled_from(planned))
+    index = SlotIndex(problem, base)
+    taken_off = index.without(gone)
+    loaded = SlotIndex(problem, without_job(base, gone)[0])
+    assert taken_off is not None
+    assert not taken_off.is_placed(gone)
+    assert index.is_placed(gone)  # the fork's change is its own
+    assert taken_off.plan().routes == loaded.plan().routes
+    assert taken_off.changed == {v for v, _ in base.job_visits()[gone]}
+    newcomer = problem.job(gone)
+    grid = day_grid(range(problem.horizon_days), 8 * H, 17 * H)
+    mine, theirs = taken_off.offer(newcomer, grid), loaded.offer(newcomer, grid)
+    assert [(o.window, o.start_s) for o in mine.feasible()] == [
+        (o.window, o.start_s) for o in theirs.feasible()
+    ]
