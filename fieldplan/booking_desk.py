@@ -27,6 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from fieldplan import booking, notices, plan_gate, webhooks
 from fieldplan.appointments import Appointment
+from fieldplan.db import reading
 from fieldplan.jobs import Job
 from fieldplan.plan_gate import PlanRefused
 from fieldplan.regions import lock_region
@@ -138,9 +139,10 @@ def book(
 ) -> tuple[Appointment, bool]:
     """`booking.book`, taken together with the region's other bookings of this process. The
     caller's transaction must have only read: it is ended first (it must not hold SQLite's
-    write lock while it waits for the batch), and the appointment is read in a new one. A
-    session that has written, or that is bound to a transaction someone else holds, books
-    alone in its own transaction."""
+    write lock while it waits for the batch), and the appointment is read in a new one that
+    only reads (the booking has committed: on SQLite a second turn at the write lock would
+    queue the request behind every other booking again). A session that has written, or
+    that is bound to a transaction someone else holds, books alone in its own transaction."""
     engine = session.get_bind()
     if not isinstance(engine, Engine) or _has_written(session):
         return booking.book(session, job, asked, travel=travel, today=today, rules=rules)
@@ -151,6 +153,7 @@ def book(
     if ticket.error is not None:
         raise ticket.error
     assert ticket.appointment_id is not None
+    reading(session)
     session.info.update(ticket.flags)  # notices and webhooks to send once it has committed
     return session.get_one(Appointment, ticket.appointment_id), ticket.made
 

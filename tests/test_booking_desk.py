@@ -172,3 +172,33 @@ def test_a_fork_is_kept_only_when_its_transaction_commits(engine: Engine) -> Non
         assert session.scalars(select(PlanBooking)).all() == []
     assert now is before
     assert not now.index.is_placed(str(jobs[0]))
+
+
+def test_the_request_reads_its_booking_without_waiting_for_the_write_lock_again(
+    engine: Engine,
+) -> None:
+    """Once the desk has committed the booking, the request's session only reads: another
+    writer takes the region's lock meanwhile without waiting (on SQLite a second turn at the
+    write lock would queue every booking behind all the others once more)."""
+    region_id, jobs = _tiny(engine)
+    sessions = session_factory(engine)
+    locked = threading.Event()
+
+    def writer() -> None:
+        with unit_of_work(sessions) as other:
+            lock_region(other, region_id)
+            locked.set()
+
+    with unit_of_work(sessions) as session:
+        reading(session)
+        job = session.get_one(Job, jobs[0])
+        appointment, made = booking_desk.book(
+            session, job, _asked(9), travel=TRAVEL, today=SUNDAY, rules=RULES
+        )
+        assert made
+        assert appointment.status == AppointmentStatus.PROMISED
+        thread = threading.Thread(target=writer)
+        thread.start()
+        took_it = locked.wait(10)
+    thread.join(60)
+    assert took_it
