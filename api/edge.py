@@ -9,6 +9,7 @@ and revalidated every time. (Body sizes are limited by FastAPI's own `max_body_s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -31,6 +32,7 @@ DOCS_POLICY = (
 DOCS_PATHS = ("/docs", "/redoc")
 STATIC_PREFIXES = ("/static/", "/static-offline-docs/")
 FEED_PREFIXES = ("/feeds/", "/c/invites/")
+RECEIVED = "fieldplan.received"  # in a request's scope: when it came in (time.monotonic)
 
 
 def cache_policy(path: str) -> str:
@@ -50,6 +52,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope[RECEIVED] = time.monotonic()
         path: str = scope["path"]
         policy = DOCS_POLICY if path.startswith(DOCS_PATHS) else PAGE_POLICY
         extra = [

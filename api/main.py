@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from api import notify, openapi, redaction, worker
-from api.edge import SecurityHeaders
+from api.edge import RECEIVED, SecurityHeaders
 from api.offers import offering
 from api.routers import (
     accounts,
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         up after the refused booking let go of the region (a reading session of its own)."""
         assert isinstance(error, SlotTaken)
         state = app.state
-        with unit_of_work(state.sessions) as session, offering():
+        with unit_of_work(state.sessions) as session, offering(urgent=True):
             reading(session)
             windows = offer_again(
                 session, error, state.travel, today=state.today(), rules=state.rules
@@ -145,11 +146,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)
-    def busy(_: Request, error: Exception) -> JSONResponse:
+    def busy(request: Request, error: Exception) -> JSONResponse:
         """The database's locks or connections stayed taken too long under load: nothing was
-        written; try again shortly. Anything else the database says is a real error."""
+        written; try again shortly. Anything else the database says is a real error. The
+        operator is told which it was and how long the request had waited."""
         if isinstance(error, OperationalError) and not _lock_wait(error):
             raise error
+        logging.getLogger(__name__).warning(
+            "503 busy after %.1f s: %s %s: %s",
+            time.monotonic() - request.scope.get(RECEIVED, time.monotonic()),
+            request.method,
+            getattr(request.scope.get("route"), "path", "?"),  # the template: no token
+            getattr(error, "orig", None) or error,
+        )
         return JSONResponse(
             status_code=503,
             content={"detail": "busy: many changes at once, nothing was written; try again"},

@@ -19,7 +19,38 @@ from fieldplan.regions import while_unlocked
 # waiting on it (bookings under load then waited out the lock wait and got 503s). At most
 # this many offers run at once in a process; the others wait their turn, holding no lock.
 OFFERS_AT_ONCE = 2
-_OFFERING = threading.BoundedSemaphore(OFFERS_AT_ONCE)
+
+
+class _Turns:
+    """At most `size` offers at once, and a customer whose window just went (`urgent`: the
+    fresh windows of a refused booking) goes before those who are only asking: they are in
+    the middle of booking, and every round they wait is a round more for the window they
+    pick next to go too."""
+
+    def __init__(self, size: int) -> None:
+        self._changed = threading.Condition()
+        self._free = size
+        self._urgent = 0
+
+    @contextlib.contextmanager
+    def turn(self, *, urgent: bool) -> Iterator[None]:
+        with self._changed:
+            self._urgent += urgent
+            try:
+                self._changed.wait_for(lambda: self._free > 0 and (urgent or not self._urgent))
+            finally:
+                self._urgent -= urgent
+                self._changed.notify_all()
+            self._free -= 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += 1
+                self._changed.notify_all()
+
+
+_TURNS = _Turns(OFFERS_AT_ONCE)
 
 
 # An offer about to start lets a booking that holds a region's lock in this process finish
@@ -28,10 +59,10 @@ YIELD_TO_BOOKINGS_S = 0.5
 
 
 @contextlib.contextmanager
-def offering() -> Iterator[None]:
-    """Wrap the working out of windows (never a booking): see `OFFERS_AT_ONCE` and
-    `YIELD_TO_BOOKINGS_S`."""
-    with _OFFERING:
+def offering(*, urgent: bool = False) -> Iterator[None]:
+    """Wrap the working out of windows (never a booking): see `OFFERS_AT_ONCE`, `_Turns`
+    and `YIELD_TO_BOOKINGS_S`."""
+    with _TURNS.turn(urgent=urgent):
         while_unlocked(YIELD_TO_BOOKINGS_S)
         yield
 

@@ -78,3 +78,57 @@ def test_bookings_waiting_for_the_lock_never_hold_up_the_one_holding_it(
                 booker.join()
     assert sorted(set(statuses)) <= [201, 409], statuses
     assert statuses.count(201) >= 4
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_booking_that_cannot_get_the_lock_in_time_answers_503_and_the_log_says_why(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another transaction holds the region longer than a request waits: 503 with
+    Retry-After, nothing written (the same request goes through once the lock is free), and
+    the operator's log names the route (its template: no token) and the database's words."""
+    import logging
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from api.main import create_app
+    from fieldplan import db, regions
+    from fieldplan.db import make_engine, session_factory
+    from fieldplan.jobs import Job
+    from fieldplan.settings import Settings
+    from tests.conftest import pin_clock
+
+    monkeypatch.setattr(db, "LOCK_WAIT_S", 1)
+    monkeypatch.setattr(regions, "LOCK_WAIT_S", 1)
+    with empty_database(backend, tmp_path) as url:
+        api_key = seed(url, orders=30, plan_days=1)
+        settings = Settings(database_url=url, secret_key="k", outbox_dir=tmp_path / "out")
+        headers = {"Authorization": f"Bearer {api_key}"}
+        engine = make_engine(url)
+        with TestClient(pin_clock(create_app(settings)), headers=headers) as client:
+            job_id, window = next(
+                (job_id, found.json()["windows"][0])
+                for job_id in range(1, 40)
+                if (found := client.get(f"/jobs/{job_id}/windows")).status_code == 200
+                and found.json()["windows"]
+            )
+            body = {"start": window["start"], "end": window["end"]}
+            holder = session_factory(engine)()
+            region_id = holder.scalar(select(Job.region_id).where(Job.id == job_id))
+            assert region_id is not None
+            regions.lock_region(holder, region_id)
+            try:
+                with caplog.at_level(logging.WARNING, logger="api.main"):
+                    busy = client.post(f"/jobs/{job_id}/appointment", json=body)
+            finally:
+                holder.rollback()
+                holder.close()
+            made = client.post(f"/jobs/{job_id}/appointment", json=body)
+        engine.dispose()
+    assert busy.status_code == 503, busy.text
+    assert busy.headers["Retry-After"] == "2"
+    assert "nothing was written" in busy.json()["detail"]
+    assert "503 busy after" in caplog.text
+    assert "POST /jobs/{job_id:int}/appointment" in caplog.text
+    assert made.status_code == 201, made.text

@@ -417,7 +417,7 @@ def book_window(
     except SlotTaken as taken:
         session.rollback()  # lets go of the region before the fresh offer is worked out
         reading(session)
-        with offering():
+        with offering(urgent=True):
             windows = offer_again(
                 session, taken, state.travel, today=state.today(), rules=state.rules
             )
