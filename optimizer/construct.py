@@ -136,18 +136,50 @@ def simulate(
     which is what OR-Tools' break model and `check` accept too. Where the day fails before its
     lunch, no place helps: lunch only ever delays what follows it.
     """
+    if not _fits_the_van_and_pins(vehicle, stops):
+        return INFEASIBLE
     schedule, placed = _replay(problem, vehicle, stops, protect, None)
     if schedule is not INFEASIBLE or placed is None:
         return schedule
+    lunch = vehicle.lunch
+    assert lunch is not None  # only a day with lunch says where it went
     for index in range(placed.index, -1, -1):
         for inside in (True, False):
             option = LunchAt(index, inside)
-            if option == placed or (inside and index >= len(stops)):
+            if option == placed:
+                continue
+            # Lunch on site only during a job longer than the lunch window (`_replay` would
+            # refuse the others when it got there): such days are not replayed at all.
+            if inside and (
+                index >= len(stops)
+                or stops[index].kind is not VisitKind.JOB
+                or stops[index].service_s <= lunch.window_s
+            ):
                 continue
             schedule, _ = _replay(problem, vehicle, stops, protect, option)
             if schedule is not INFEASIBLE:
                 return schedule
     return INFEASIBLE
+
+
+def _fits_the_van_and_pins(vehicle: TechnicianDay, stops: Sequence[Stop]) -> bool:
+    """What holds or fails wherever the lunch goes: the goods the van sets out with, the
+    share of the day planned work may take, jobs pinned to a position."""
+    goods_volume = goods_weight = reserve_used = 0
+    for stop in stops:
+        if stop.kind is VisitKind.JOB and not stop.second_person:
+            goods_volume += stop.job.volume_l
+            goods_weight += stop.job.weight_kg
+            if not stop.job.is_repair:
+                reserve_used += stop.service_s
+    if goods_volume > vehicle.volume_capacity_l or goods_weight > vehicle.weight_capacity_kg:
+        return False
+    if (
+        vehicle.max_planned_share < 1.0
+        and reserve_used > (vehicle.shift.end_s - vehicle.shift.start_s) * vehicle.max_planned_share
+    ):
+        return False
+    return _at_pinned_positions(stops)
 
 
 def _replay(
@@ -158,7 +190,8 @@ def _replay(
     lunch_at: LunchAt | None,
 ) -> tuple[Schedule | None, LunchAt | None]:
     """The day with its lunch where `lunch_at` says (None: as late as it can go), and where the
-    lunch went when the day failed after it (None when it failed before lunch or succeeded)."""
+    lunch went when the day failed after it (None when it failed before lunch or succeeded).
+    The van's load as it sets out and the pins are `simulate`'s to check, once."""
     duration, distance = problem.duration_s, problem.distance_m
     exposure = (
         Exposure(problem.protection, vehicle.shift.start_s)
@@ -175,24 +208,8 @@ def _replay(
     starts: list[int] = []
     arrivals: list[int] = []
     travel = metres = 0
-    goods_volume = goods_weight = 0
-    reserve_used = 0
-    for stop in stops:
-        if stop.kind is VisitKind.JOB and not stop.second_person:
-            goods_volume += stop.job.volume_l
-            goods_weight += stop.job.weight_kg
-            if not stop.job.is_repair:
-                reserve_used += stop.service_s
-    if goods_volume > vehicle.volume_capacity_l or goods_weight > vehicle.weight_capacity_kg:
-        return INFEASIBLE, placed
-    if (
-        vehicle.max_planned_share < 1.0
-        and reserve_used > (vehicle.shift.end_s - vehicle.shift.start_s) * vehicle.max_planned_share
-    ):
-        return INFEASIBLE, placed
-    if not _at_pinned_positions(stops):
-        return INFEASIBLE, placed
-    volume, weight = goods_volume, goods_weight
+    volume = sum(s.job.volume_l for s in stops if s.kind is VisitKind.JOB and not s.second_person)
+    weight = sum(s.job.weight_kg for s in stops if s.kind is VisitKind.JOB and not s.second_person)
     for index, stop in enumerate(stops):
         leg = int(duration[place, stop.place])
         arrive = t + leg
