@@ -132,3 +132,45 @@ def test_a_booking_that_cannot_get_the_lock_in_time_answers_503_and_the_log_says
     assert "503 busy after" in caplog.text
     assert "POST /jobs/{job_id:int}/appointment" in caplog.text
     assert made.status_code == 201, made.text
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_booking_through_the_api_takes_the_write_lock_once(backend: str, tmp_path: Path) -> None:
+    """The request reads the job, the desk books in a transaction of its own, the request
+    reads the appointment back: only the desk's transaction takes SQLite's write lock (or
+    locks the region's row on PostgreSQL). Every further turn at it queued each booking
+    behind all the others again."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from api.main import create_app
+    from fieldplan.settings import Settings
+    from tests.conftest import pin_clock
+
+    with empty_database(backend, tmp_path) as url:
+        api_key = seed(url, orders=30, plan_days=1)
+        settings = Settings(database_url=url, secret_key="k", outbox_dir=tmp_path / "out")
+        headers = {"Authorization": f"Bearer {api_key}"}
+        with TestClient(pin_clock(create_app(settings)), headers=headers) as client:
+            job_id, window = next(
+                (job_id, found.json()["windows"][0])
+                for job_id in range(1, 40)
+                if (found := client.get(f"/jobs/{job_id}/windows")).status_code == 200
+                and found.json()["windows"]
+            )
+            engine = client.app.state.sessions.kw["bind"]  # type: ignore[attr-defined]
+            locks: list[str] = []
+            taking = "BEGIN IMMEDIATE" if backend == "sqlite" else "UPDATE regions"
+
+            def seen(_c: object, _cur: object, statement: str, *_: object) -> None:
+                if statement.startswith(taking):
+                    locks.append(statement)
+
+            event.listen(engine, "before_cursor_execute", seen)
+            made = client.post(
+                f"/jobs/{job_id}/appointment",
+                json={"start": window["start"], "end": window["end"]},
+            )
+            event.remove(engine, "before_cursor_execute", seen)
+    assert made.status_code == 201, made.text
+    assert len(locks) == 1, locks

@@ -20,6 +20,7 @@ from calendars.mail import Mailer, invite_email
 from fieldplan import booking, booking_desk
 from fieldplan.appointments import AgreedVia, Appointment, AppointmentStatus, ChangeKind
 from fieldplan.booking import offer_windows
+from fieldplan.db import reading
 from fieldplan.jobs import Job
 
 router = APIRouter(route_class=CommittedInThread, tags=["appointments"])
@@ -120,6 +121,9 @@ def book(
     retried request with the same `Idempotency-Key` returns the first booking (marked with
     `Idempotent-Replayed: true`); the key with a different request is refused (422), and a
     key lasts 24 hours."""
+    # The desk books in a transaction of its own: this one only reads (on SQLite, reading
+    # the job in a writing transaction would take the write lock once more per booking).
+    reading(session)
     state = request.app.state
     job = scoped.job(session, planner, job_id)
     idempotency = (
