@@ -69,9 +69,12 @@ class Schedule:
 
 def _takes_lunch_inside(stop: Stop, start: int, lunch: Break) -> bool:
     """A job longer than the whole lunch window cannot have lunch before or after it when it
-    spans the window: the technician takes the break on site, and the job ends later."""
+    spans the window: the technician takes the break on site, and the job ends later. Not
+    the second person of a two-person job: the job would then end later on the helper's day
+    than on the lead's, and what waits for the job waits for the lead's end."""
     return (
         stop.kind is VisitKind.JOB
+        and not stop.second_person
         and stop.service_s > lunch.window_s
         and start <= lunch.latest_start_s
     )
@@ -148,11 +151,12 @@ def simulate(
             option = LunchAt(index, inside)
             if option == placed:
                 continue
-            # Lunch on site only during a job longer than the lunch window (`_replay` would
+            # Lunch on site only where `_takes_lunch_inside` may allow it (`_replay` would
             # refuse the others when it got there): such days are not replayed at all.
             if inside and (
                 index >= len(stops)
                 or stops[index].kind is not VisitKind.JOB
+                or stops[index].second_person
                 or stops[index].service_s <= lunch.window_s
             ):
                 continue

@@ -171,3 +171,22 @@ def test_on_a_long_route_most_positions_are_never_simulated(
     assert expected is not None
     assert found.changes[0][1] == expected.changes[0][1]
     assert len(simulated) <= 2  # of 21 positions
+
+
+def test_the_second_person_of_a_two_person_job_takes_no_lunch_inside_it() -> None:
+    """A long job may hold the lunch on site, ending that much later; for the helper of a
+    two-person job it would end later than the lead's visit, while a job waiting for it goes
+    by the lead's end (the validator found such a plan starting a dependant too early)."""
+    job = Job("kitchen", place=1, duration_s=2 * H, crew_size=2)
+    day = tech("a", lunch=True)  # lunch to start between 12:00 and 13:00
+    problem = world([job], [day])
+    at_half_past_eleven = (TimeWindow(11 * H + 1800, 11 * H + 1800),)
+    lead = Stop(VisitKind.JOB, job, job.place, job.duration_s, at_half_past_eleven)
+    helper = Stop(
+        VisitKind.JOB, job, job.place, job.duration_s, at_half_past_eleven, second_person=True
+    )
+    with_lunch_inside = simulate(problem, day, [lead])
+    assert with_lunch_inside is not None
+    assert with_lunch_inside.lunch_inside == 0
+    # Lunch neither before (it opens at 12:00) nor after (the job ends past 13:00) fits.
+    assert simulate(problem, day, [helper]) is None
