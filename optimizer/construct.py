@@ -146,6 +146,9 @@ def simulate(
         return schedule
     lunch = vehicle.lunch
     assert lunch is not None  # only a day with lunch says where it went
+    # Up to the place tried, every such day is the same day without lunch: the first replay
+    # records where it stands before each stop, the others go on from there.
+    before: list[_Before] = []
     for index in range(placed.index, -1, -1):
         for inside in (True, False):
             option = LunchAt(index, inside)
@@ -160,10 +163,28 @@ def simulate(
                 or stops[index].service_s <= lunch.window_s
             ):
                 continue
-            schedule, _ = _replay(problem, vehicle, stops, protect, option)
+            if before:
+                schedule, _ = _replay(problem, vehicle, stops, protect, option, before[index])
+            else:
+                schedule, _ = _replay(problem, vehicle, stops, protect, option, record=before)
             if schedule is not INFEASIBLE:
                 return schedule
     return INFEASIBLE
+
+
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """Where a day stands before one of its stops, its lunch not taken yet."""
+
+    t: int
+    place: int
+    travel: int
+    metres: int
+    volume: int
+    weight: int
+    starts: tuple[int, ...]
+    arrivals: tuple[int, ...]
+    exposure: Exposure | None
 
 
 def _fits_the_van_and_pins(vehicle: TechnicianDay, stops: Sequence[Stop]) -> bool:
@@ -192,29 +213,59 @@ def _replay(
     stops: Sequence[Stop],
     protect: bool,
     lunch_at: LunchAt | None,
+    resume: _Before | None = None,
+    *,
+    record: list[_Before] | None = None,
 ) -> tuple[Schedule | None, LunchAt | None]:
     """The day with its lunch where `lunch_at` says (None: as late as it can go), and where the
     lunch went when the day failed after it (None when it failed before lunch or succeeded).
-    The van's load as it sets out and the pins are `simulate`'s to check, once."""
+    The van's load as it sets out and the pins are `simulate`'s to check, once. With `resume`
+    the day goes on from there (its lunch still to come); `record` gets where it stands
+    before each stop until its lunch."""
     duration, distance = problem.duration_s, problem.distance_m
-    exposure = (
-        Exposure(problem.protection, vehicle.shift.start_s)
-        if protect and problem.protection is not None and stops
-        else None
-    )
     weights = problem.weights
     lunch = vehicle.lunch
     lunch_start: int | None = None
     lunch_inside: int | None = None
     placed: LunchAt | None = None
-    t = vehicle.shift.start_s
-    place = vehicle.start_place
-    starts: list[int] = []
-    arrivals: list[int] = []
-    travel = metres = 0
-    volume = sum(s.job.volume_l for s in stops if s.kind is VisitKind.JOB and not s.second_person)
-    weight = sum(s.job.weight_kg for s in stops if s.kind is VisitKind.JOB and not s.second_person)
-    for index, stop in enumerate(stops):
+    exposure: Exposure | None
+    if resume is None:
+        exposure = (
+            Exposure(problem.protection, vehicle.shift.start_s)
+            if protect and problem.protection is not None and stops
+            else None
+        )
+        t, place = vehicle.shift.start_s, vehicle.start_place
+        starts: list[int] = []
+        arrivals: list[int] = []
+        travel = metres = 0
+        volume = sum(
+            s.job.volume_l for s in stops if s.kind is VisitKind.JOB and not s.second_person
+        )
+        weight = sum(
+            s.job.weight_kg for s in stops if s.kind is VisitKind.JOB and not s.second_person
+        )
+    else:
+        exposure = resume.exposure.copy() if resume.exposure is not None else None
+        t, place, travel, metres = resume.t, resume.place, resume.travel, resume.metres
+        volume, weight = resume.volume, resume.weight
+        starts, arrivals = list(resume.starts), list(resume.arrivals)
+    for index in range(len(starts), len(stops)):
+        stop = stops[index]
+        if record is not None and lunch_start is None:
+            record.append(
+                _Before(
+                    t,
+                    place,
+                    travel,
+                    metres,
+                    volume,
+                    weight,
+                    tuple(starts),
+                    tuple(arrivals),
+                    exposure.copy() if exposure is not None else None,
+                )
+            )
         leg = int(duration[place, stop.place])
         arrive = t + leg
         start = _first_start(stop.windows, arrive)

@@ -90,6 +90,14 @@ class Exposure:
             (float(start_s), self._time, 0.0, 0.0, 0.0, 0.0)
         ]
 
+    def copy(self) -> Exposure:
+        """The walk so far, to go on from twice (the chains' totals are immutable tuples)."""
+        twin = Exposure.__new__(Exposure)
+        for name in Exposure.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin._chains = list(self._chains)
+        return twin
+
     def travel(self, leg_s: int) -> None:
         self._time += leg_s
         self._uncertain += leg_s

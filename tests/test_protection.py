@@ -177,3 +177,18 @@ def test_plans_booked_with_protection_pass_check_with_it(problem: Problem, data)
         ],
     )
     assert [str(v) for v in check(booked, index.plan()) if v.rule != "coverage"] == []
+
+
+def test_a_copied_walk_goes_on_without_changing_the_one_it_came_from() -> None:
+    """The lunch's places share the day before them: each goes on from a copy of that walk."""
+    walk = Exposure(Protection(), 8 * H)
+    walk.travel(1200)
+    walk.work(3600, 3600, 0.3)
+    before = walk.room(12 * H)
+    twin = walk.copy()
+    assert twin.room(12 * H) == before
+    twin.wait_until(10 * H)
+    twin.travel(1800)
+    twin.work(2 * H, 2 * H, 0.3)
+    assert walk.room(12 * H) == before  # the twin's day is its own
+    assert twin.room(14 * H) < twin.room(15 * H)
