@@ -5,6 +5,7 @@ long they waited is the benchmark's business: `python -m benchmarks.booking_load
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,12 +108,7 @@ def test_a_booking_that_cannot_get_the_lock_in_time_answers_503_and_the_log_says
         headers = {"Authorization": f"Bearer {api_key}"}
         engine = make_engine(url)
         with TestClient(pin_clock(create_app(settings)), headers=headers) as client:
-            job_id, window = next(
-                (job_id, found.json()["windows"][0])
-                for job_id in range(1, 40)
-                if (found := client.get(f"/jobs/{job_id}/windows")).status_code == 200
-                and found.json()["windows"]
-            )
+            job_id, window = _first_offer(client)
             body = {"start": window["start"], "end": window["end"]}
             holder = session_factory(engine)()
             region_id = holder.scalar(select(Job.region_id).where(Job.id == job_id))
@@ -152,12 +148,7 @@ def test_a_booking_through_the_api_takes_the_write_lock_once(backend: str, tmp_p
         settings = Settings(database_url=url, secret_key="k", outbox_dir=tmp_path / "out")
         headers = {"Authorization": f"Bearer {api_key}"}
         with TestClient(pin_clock(create_app(settings)), headers=headers) as client:
-            job_id, window = next(
-                (job_id, found.json()["windows"][0])
-                for job_id in range(1, 40)
-                if (found := client.get(f"/jobs/{job_id}/windows")).status_code == 200
-                and found.json()["windows"]
-            )
+            job_id, window = _first_offer(client)
             engine = client.app.state.sessions.kw["bind"]  # type: ignore[attr-defined]
             locks: list[str] = []
             taking = "BEGIN IMMEDIATE" if backend == "sqlite" else "UPDATE regions"
@@ -174,3 +165,12 @@ def test_a_booking_through_the_api_takes_the_write_lock_once(backend: str, tmp_p
             event.remove(engine, "before_cursor_execute", seen)
     assert made.status_code == 201, made.text
     assert len(locks) == 1, locks
+
+
+def _first_offer(client: Any) -> tuple[int, dict[str, str]]:
+    """The first job of the seeded region offered a window, and that window."""
+    for job_id in range(1, 40):
+        found = client.get(f"/jobs/{job_id}/windows")
+        if found.status_code == 200 and found.json()["windows"]:
+            return job_id, found.json()["windows"][0]
+    raise AssertionError("no job of the seeded region is offered a window")
