@@ -22,9 +22,8 @@ stands:
 Jobs new to the plan go this way, and so do jobs a plan put on one of these days' routes
 without a promise (taken off that route in a fork first). A job planned on another day,
 promised already or tied to another job is placed by the slower path that reads its own
-problem. And what a booking
-writes is judged by the plan gate against the database like every other write: a prepared
-plan can make a booking fast, never let it break a promise.
+problem. And what a booking writes is judged by the plan gate against the database like
+every other write: a prepared plan can make a booking fast, never let it break a promise.
 """
 
 from __future__ import annotations
