@@ -67,17 +67,16 @@ class Schedule:
         return self.starts[index] + service_s + (lunch_s if index == self.lunch_inside else 0)
 
 
-def _takes_lunch_inside(stop: Stop, start: int, lunch: Break) -> bool:
+def _may_hold_lunch(stop: Stop, lunch: Break) -> bool:
     """A job longer than the whole lunch window cannot have lunch before or after it when it
     spans the window: the technician takes the break on site, and the job ends later. Not
     the second person of a two-person job: the job would then end later on the helper's day
     than on the lead's, and what waits for the job waits for the lead's end."""
-    return (
-        stop.kind is VisitKind.JOB
-        and not stop.second_person
-        and stop.service_s > lunch.window_s
-        and start <= lunch.latest_start_s
-    )
+    return stop.kind is VisitKind.JOB and not stop.second_person and stop.service_s > lunch.window_s
+
+
+def _takes_lunch_inside(stop: Stop, start: int, lunch: Break) -> bool:
+    return _may_hold_lunch(stop, lunch) and start <= lunch.latest_start_s
 
 
 @dataclass
@@ -139,9 +138,10 @@ def simulate(
     which is what OR-Tools' break model and `check` accept too. Where the day fails before its
     lunch, no place helps: lunch only ever delays what follows it.
     """
-    if not _fits_the_van_and_pins(vehicle, stops):
+    load = _setting_out(stops)
+    if not _fits_the_van_and_pins(vehicle, stops, load):
         return INFEASIBLE
-    schedule, placed = _replay(problem, vehicle, stops, protect, None)
+    schedule, placed = _replay(problem, vehicle, stops, protect, None, load)
     if schedule is not INFEASIBLE or placed is None:
         return schedule
     lunch = vehicle.lunch
@@ -154,19 +154,13 @@ def simulate(
             option = LunchAt(index, inside)
             if option == placed:
                 continue
-            # Lunch on site only where `_takes_lunch_inside` may allow it (`_replay` would
-            # refuse the others when it got there): such days are not replayed at all.
-            if inside and (
-                index >= len(stops)
-                or stops[index].kind is not VisitKind.JOB
-                or stops[index].second_person
-                or stops[index].service_s <= lunch.window_s
-            ):
+            # `_replay` would refuse lunch on site elsewhere only when it got there.
+            if inside and (index >= len(stops) or not _may_hold_lunch(stops[index], lunch)):
                 continue
             if before:
                 schedule, _ = _replay(problem, vehicle, stops, protect, option, before[index])
             else:
-                schedule, _ = _replay(problem, vehicle, stops, protect, option, record=before)
+                schedule, _ = _replay(problem, vehicle, stops, protect, option, load, before)
             if schedule is not INFEASIBLE:
                 return schedule
     return INFEASIBLE
@@ -187,22 +181,43 @@ class _Before:
     exposure: Exposure | None
 
 
-def _fits_the_van_and_pins(vehicle: TechnicianDay, stops: Sequence[Stop]) -> bool:
-    """What holds or fails wherever the lunch goes: the goods the van sets out with, the
-    share of the day planned work may take, jobs pinned to a position."""
-    goods_volume = goods_weight = reserve_used = 0
+@dataclass(frozen=True, slots=True)
+class _Load:
+    """What a day's stops ask of the van and the day before it sets out."""
+
+    volume: int
+    weight: int
+    planned_s: int  # work that is not a repair: the urgent-repair reserve stays free of it
+
+
+def _setting_out(stops: Sequence[Stop]) -> _Load:
+    volume = weight = planned_s = 0
     for stop in stops:
         if stop.kind is VisitKind.JOB and not stop.second_person:
-            goods_volume += stop.job.volume_l
-            goods_weight += stop.job.weight_kg
+            volume += stop.job.volume_l
+            weight += stop.job.weight_kg
             if not stop.job.is_repair:
-                reserve_used += stop.service_s
-    if goods_volume > vehicle.volume_capacity_l or goods_weight > vehicle.weight_capacity_kg:
+                planned_s += stop.service_s
+    return _Load(volume, weight, planned_s)
+
+
+def as_stored(problem: Problem, vehicle: TechnicianDay, stops: Sequence[Stop]) -> Schedule | None:
+    """A stored route timed as loading the plan times it. One planned before its promises
+    were protected (or whose day went otherwise) is kept as it is without their room, and
+    takes no more work until it has the room again."""
+    schedule = simulate(problem, vehicle, stops)
+    if schedule is None and problem.protection is not None:
+        schedule = simulate(problem, vehicle, stops, protect=False)
+    return schedule
+
+
+def _fits_the_van_and_pins(vehicle: TechnicianDay, stops: Sequence[Stop], load: _Load) -> bool:
+    """What holds or fails wherever the lunch goes: the goods the van sets out with, the
+    share of the day planned work may take, jobs pinned to a position."""
+    if load.volume > vehicle.volume_capacity_l or load.weight > vehicle.weight_capacity_kg:
         return False
-    if (
-        vehicle.max_planned_share < 1.0
-        and reserve_used > (vehicle.shift.end_s - vehicle.shift.start_s) * vehicle.max_planned_share
-    ):
+    day_s = vehicle.shift.end_s - vehicle.shift.start_s
+    if vehicle.max_planned_share < 1.0 and load.planned_s > day_s * vehicle.max_planned_share:
         return False
     return _at_pinned_positions(stops)
 
@@ -213,15 +228,14 @@ def _replay(
     stops: Sequence[Stop],
     protect: bool,
     lunch_at: LunchAt | None,
-    resume: _Before | None = None,
-    *,
+    origin: _Load | _Before,
     record: list[_Before] | None = None,
 ) -> tuple[Schedule | None, LunchAt | None]:
     """The day with its lunch where `lunch_at` says (None: as late as it can go), and where the
     lunch went when the day failed after it (None when it failed before lunch or succeeded).
-    The van's load as it sets out and the pins are `simulate`'s to check, once. With `resume`
-    the day goes on from there (its lunch still to come); `record` gets where it stands
-    before each stop until its lunch."""
+    The van's load as it sets out (`origin`) and the pins are `simulate`'s to check, once.
+    From a `_Before` the day goes on from there (its lunch still to come); `record` gets
+    where it stands before each stop until its lunch."""
     duration, distance = problem.duration_s, problem.distance_m
     weights = problem.weights
     lunch = vehicle.lunch
@@ -229,7 +243,7 @@ def _replay(
     lunch_inside: int | None = None
     placed: LunchAt | None = None
     exposure: Exposure | None
-    if resume is None:
+    if isinstance(origin, _Load):
         exposure = (
             Exposure(problem.protection, vehicle.shift.start_s)
             if protect and problem.protection is not None and stops
@@ -239,17 +253,12 @@ def _replay(
         starts: list[int] = []
         arrivals: list[int] = []
         travel = metres = 0
-        volume = sum(
-            s.job.volume_l for s in stops if s.kind is VisitKind.JOB and not s.second_person
-        )
-        weight = sum(
-            s.job.weight_kg for s in stops if s.kind is VisitKind.JOB and not s.second_person
-        )
+        volume, weight = origin.volume, origin.weight
     else:
-        exposure = resume.exposure.copy() if resume.exposure is not None else None
-        t, place, travel, metres = resume.t, resume.place, resume.travel, resume.metres
-        volume, weight = resume.volume, resume.weight
-        starts, arrivals = list(resume.starts), list(resume.arrivals)
+        exposure = origin.exposure.copy() if origin.exposure is not None else None
+        t, place, travel, metres = origin.t, origin.place, origin.travel, origin.metres
+        volume, weight = origin.volume, origin.weight
+        starts, arrivals = list(origin.starts), list(origin.arrivals)
     for index in range(len(starts), len(stops)):
         stop = stops[index]
         if record is not None and lunch_start is None:
@@ -463,11 +472,7 @@ class Builder:
                     )
                 )
             state = builder.routes[r]
-            schedule = simulate(problem, state.vehicle, stops) if fits else None
-            if schedule is None and fits and problem.protection is not None:
-                # Planned before its promises were protected (or the day went otherwise): kept
-                # as it is, and takes no more work until it has the room again.
-                schedule = simulate(problem, state.vehicle, stops, protect=False)
+            schedule = as_stored(problem, state.vehicle, stops) if fits else None
             if schedule is None:
                 if lenient:
                     builder.blocked.add(r)

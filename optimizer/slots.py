@@ -26,6 +26,7 @@ from optimizer.construct import (
     Stop,
     _pickup_windows,
     _route,
+    as_stored,
     simulate,
     to_plan,
 )
@@ -170,9 +171,7 @@ class SlotIndex:
             if not any(s.job.id == job_id for s in state.stops):
                 continue
             stops = [s for s in state.stops if s.job.id != job_id]
-            schedule = simulate(self.problem, state.vehicle, stops)
-            if schedule is None and self.problem.protection is not None:
-                schedule = simulate(self.problem, state.vehicle, stops, protect=False)
+            schedule = as_stored(self.problem, state.vehicle, stops)
             if schedule is None:
                 return None
             twin.builder.set_route(r, stops, schedule)
